@@ -1,0 +1,82 @@
+// Package authz decides which service may talk to which, with Consul
+// intentions evaluated in memory.
+//
+// # Model
+//
+// An intention allows or denies traffic from a source service to a
+// destination service. Intentions are written as Consul's service-intentions
+// config entries (ConfigEntry): one entry per destination, listing its
+// sources. A source is either an L4 intention, with an Action ("allow" or
+// "deny") that applies to whole connections and every request on them, or
+// an L7 intention, with ordered Permissions that match HTTP and gRPC
+// requests by path, method and headers.
+//
+// Names and namespaces may be the wildcard "*" (the whole value only, and
+// "*/name" is invalid); partitions may not. Validation follows Consul's
+// (agent/structs/config_entry_intentions.go); what ztn cannot enforce is
+// rejected rather than ignored: JWT requirements, and Peer and
+// SamenessGroup sources.
+//
+// # Evaluation
+//
+// Authorize follows Consul's documented rule: of the intentions that apply
+// to the destination (its own, its namespace's "ns/*" and "*/*"), sorted by
+// precedence, the first whose source matches the caller decides. Precedence
+// is 9 for an exact destination, 6 for "ns/*" and 3 for "*/*", minus one
+// for each wildcard part of the source; so with "* → api deny" and
+// "web → * allow", web → api is denied (precedence 8 beats 6). Evaluation
+// takes a handful of map lookups whatever the number of intentions, and a
+// connection-level decision allocates nothing.
+//
+// When no intention matches, the default applies: deny, or allow with
+// WithDefaultAllow (Consul's default with ACLs disabled). Until intentions
+// have been set once, everything is denied.
+//
+// A connection-level request (Request.HTTP == nil) whose deciding intention
+// is an L7 one is denied, as Consul's /agent/connect/authorize does, unless
+// the request sets AdmitL7: listeners that authorize every request (grpcztn,
+// httpztn) admit the connection and judge each request. For a request
+// (Request.HTTP != nil), an L4 intention decides by its Action; an L7
+// intention's permissions are tried in order and the first that matches
+// decides; if none does, the default applies. Lower-precedence intentions
+// are not consulted, as in Consul.
+//
+// Every Decision says why (Decision.Reason), names its category for metrics
+// (Decision.Kind) and, when one decided, returns the intention.
+//
+// # Matching requests
+//
+// Paths are matched as HTTPRequest.Path gives them: without the query
+// string, and not normalized, so that authorization judges exactly the path
+// the handler routes on. (Envoy normalizes the path, per Consul's
+// RequestNormalization defaults, before both its authorization and the
+// upstream see it; a server that cleans paths must authorize the cleaned
+// path. net/http's ServeMux redirects unclean paths instead of serving
+// them.) A path that does not start with "/" matches no path condition.
+// gRPC paths are "/pkg.Service/Method".
+//
+// Methods compare exactly with the upper-case method names of the
+// permission. Header conditions follow Envoy: a header with several values
+// is matched as the values joined by ","; a missing header matches no value
+// condition, even inverted, and only an inverted Present matches it;
+// IgnoreCase folds ASCII letters only; regexes (RE2, Go's regexp) must match
+// the whole value. Header names are case-insensitive: HTTPRequest.Header is
+// read with canonical keys (as net/http stores them) and then with
+// lower-case keys (as gRPC metadata stores them); ":method" and ":path"
+// read HTTPRequest.Method and HTTPRequest.Path.
+//
+// # Where Consul's own evaluators differ
+//
+// Envoy's RBAC filter subtracts a higher-precedence source only from less
+// specific sources, so under default deny "* → api deny" + "web → * allow"
+// lets web reach api through Envoy, while Consul's authorize and check
+// endpoints, and this package, deny it (spec §1.5). ztn implements the
+// documented first-match rule.
+//
+// # Sources of intentions
+//
+// Policy holds the intentions and is the Authorizer. Set replaces them from
+// ConfigEntry values; LoadFile and Reload read the JSON that
+// `consul config write` takes (ParseConfigEntries). Changed signals each
+// change, for re-checking live connections.
+package authz

@@ -1,0 +1,58 @@
+package authz
+
+import (
+	"strings"
+	"testing"
+)
+
+// svc parses "name", "ns/name" or "ap/ns/name".
+func svc(s string) Service {
+	parts := strings.Split(s, "/")
+	switch len(parts) {
+	case 1:
+		return Service{Name: parts[0]}
+	case 2:
+		return Service{Namespace: parts[0], Name: parts[1]}
+	default:
+		return Service{Partition: parts[0], Namespace: parts[1], Name: parts[2]}
+	}
+}
+
+// entry builds the entry for dst ("name", "ns/name" or "ap/ns/name").
+func entry(dst string, sources ...SourceIntention) ConfigEntry {
+	d := svc(dst)
+	return ConfigEntry{Kind: KindServiceIntentions, Name: d.Name, Namespace: d.Namespace, Partition: d.Partition, Sources: sources}
+}
+
+// l4 builds an L4 source; src is "name", "ns/name" or "ap/ns/name".
+func l4(src string, a Action) SourceIntention {
+	s := svc(src)
+	return SourceIntention{Name: s.Name, Namespace: s.Namespace, Partition: s.Partition, Action: a}
+}
+
+// l7 builds an L7 source.
+func l7(src string, perms ...Permission) SourceIntention {
+	s := l4(src, "")
+	s.Permissions = perms
+	return s
+}
+
+func perm(a Action, h HTTPMatch) Permission { return Permission{Action: a, HTTP: &h} }
+
+func newTestPolicy(t testing.TB, defaultAllow bool, entries ...ConfigEntry) *Policy {
+	t.Helper()
+	var opts []Option
+	if defaultAllow {
+		opts = append(opts, WithDefaultAllow())
+	}
+	p := NewPolicy(opts...)
+	if err := p.Set(entries...); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	return p
+}
+
+const (
+	allow = ActionAllow
+	deny  = ActionDeny
+)

@@ -1,0 +1,197 @@
+package authz
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// rule is a compiled intention: the Intention plus its permission matchers
+// and what decision reasons print. Rules are immutable once compiled.
+type rule struct {
+	Intention
+	perms []permMatcher // one per Permission, in order
+	label string        // "web → api"
+}
+
+// permMatcher is a compiled Permission.
+type permMatcher struct {
+	allow   bool
+	path    pathMatcher
+	headers []headerMatcher
+	methods []string // upper case
+	summary string   // for reasons, e.g. "GET /admin"
+}
+
+type pathOp uint8
+
+const (
+	pathAny pathOp = iota
+	pathExact
+	pathPrefix
+	pathRegex
+)
+
+type pathMatcher struct {
+	op    pathOp
+	value string
+	re    *regexp.Regexp // anchored at both ends
+}
+
+type headerOp uint8
+
+const (
+	headerPresent headerOp = iota
+	headerExact
+	headerPrefix
+	headerSuffix
+	headerContains
+	headerRegex
+)
+
+const (
+	pseudoNone uint8 = iota
+	pseudoMethod
+	pseudoPath
+)
+
+type headerMatcher struct {
+	key        string // canonical (net/http) form
+	lowerKey   string // lower-case (HTTP/2, gRPC metadata) form
+	pseudo     uint8
+	op         headerOp
+	value      string         // lower-cased when ignoreCase
+	re         *regexp.Regexp // anchored at both ends
+	invert     bool
+	ignoreCase bool
+}
+
+// matches reports whether every condition of the permission holds for req.
+func (m *permMatcher) matches(req *HTTPRequest) bool {
+	if len(m.methods) > 0 && !slices.Contains(m.methods, req.Method) {
+		return false
+	}
+	if !m.path.matches(req.Path) {
+		return false
+	}
+	for i := range m.headers {
+		if !m.headers[i].matches(req) {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *pathMatcher) matches(path string) bool {
+	if m.op == pathAny {
+		return true
+	}
+	if !strings.HasPrefix(path, "/") {
+		return false
+	}
+	switch m.op {
+	case pathExact:
+		return path == m.value
+	case pathPrefix:
+		return strings.HasPrefix(path, m.value)
+	default:
+		return m.re.MatchString(path)
+	}
+}
+
+// matches evaluates a header condition the way Envoy's HeaderUtility does:
+// a missing header matches nothing but an inverted Present, and the
+// outcome of a present one is inverted by Invert.
+func (m *headerMatcher) matches(req *HTTPRequest) bool {
+	v, ok := m.lookup(req)
+	if !ok {
+		return m.op == headerPresent && m.invert
+	}
+	var match bool
+	switch m.op {
+	case headerPresent:
+		match = true
+	case headerExact:
+		match = v == m.value || m.ignoreCase && equalFoldASCII(v, m.value)
+	case headerPrefix:
+		match = strings.HasPrefix(v, m.value) || m.ignoreCase && len(v) >= len(m.value) && equalFoldASCII(v[:len(m.value)], m.value)
+	case headerSuffix:
+		match = strings.HasSuffix(v, m.value) || m.ignoreCase && len(v) >= len(m.value) && equalFoldASCII(v[len(v)-len(m.value):], m.value)
+	case headerContains:
+		match = strings.Contains(v, m.value) || m.ignoreCase && containsFoldASCII(v, m.value)
+	case headerRegex:
+		match = m.re.MatchString(v)
+	}
+	return match != m.invert
+}
+
+// lookup returns the header's value, its values joined by "," when it has
+// several (as Envoy matches them), and whether it is present.
+func (m *headerMatcher) lookup(req *HTTPRequest) (string, bool) {
+	switch m.pseudo {
+	case pseudoMethod:
+		return req.Method, true
+	case pseudoPath:
+		return req.Path, true
+	}
+	vs := req.Header[m.key]
+	if len(vs) == 0 && m.lowerKey != m.key {
+		vs = req.Header[m.lowerKey]
+	}
+	switch len(vs) {
+	case 0:
+		return "", false
+	case 1:
+		return vs[0], true
+	default:
+		return strings.Join(vs, ","), true
+	}
+}
+
+// lowerASCII lower-cases ASCII letters only, as Envoy's ignore_case does.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+func lowerByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// equalFoldASCII reports whether s equals lower (already lower case) with
+// ASCII letters compared without case.
+func equalFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if lowerByte(s[i]) != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFoldASCII reports whether lower (already lower case) occurs in s
+// with ASCII letters compared without case.
+func containsFoldASCII(s, lower string) bool {
+	for i := 0; i+len(lower) <= len(s); i++ {
+		if equalFoldASCII(s[i:i+len(lower)], lower) {
+			return true
+		}
+	}
+	return false
+}

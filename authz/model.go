@@ -1,0 +1,103 @@
+package authz
+
+// Action is what an intention, or one of its permissions, does with the
+// traffic it matches.
+type Action string
+
+// The two actions. Consul spells them in lower case only.
+const (
+	ActionAllow Action = "allow"
+	ActionDeny  Action = "deny"
+)
+
+// Wildcard, as a whole Name or Namespace, matches every value. Partitions are
+// never wildcards.
+const Wildcard = "*"
+
+// DefaultPartition and DefaultNamespace are what an empty Partition or
+// Namespace means.
+const (
+	DefaultPartition = "default"
+	DefaultNamespace = "default"
+)
+
+// String formats s as Consul does, "[partition/]namespace/name", leaving
+// out a default partition and then a default namespace: "api",
+// "prod/api", "*/*", "part1/default/api".
+func (s Service) String() string {
+	defP := s.Partition == "" || s.Partition == DefaultPartition
+	defNS := s.Namespace == "" || s.Namespace == DefaultNamespace
+	switch {
+	case defP && defNS:
+		return s.Name
+	case defP:
+		return s.Namespace + "/" + s.Name
+	default:
+		return s.Partition + "/" + orDefault(s.Namespace, DefaultNamespace) + "/" + s.Name
+	}
+}
+
+// Intention is one validated and normalized (source, destination) rule, as
+// Consul's /v1/connect/intentions/match returns it: Partition and Namespace
+// are filled in, Methods are upper case, and Precedence is computed.
+//
+// An L4 intention has an Action; an L7 intention has Permissions instead and
+// an empty Action.
+type Intention struct {
+	Source      Service // Name or Namespace may be Wildcard
+	Destination Service // Name or Namespace may be Wildcard
+	Action      Action
+	Permissions []Permission
+	// Precedence orders intentions: higher first. It is 9, 8 or 7 for an
+	// exact destination, 6, 5 or 4 for "ns/*" and 3, 2 or 1 for "*/*",
+	// depending on the source in the same way (exact, "ns/*", "*/*").
+	Precedence  int
+	Description string
+}
+
+// Permission is one ordered L7 rule of an intention: when HTTP matches a
+// request, Action decides it.
+type Permission struct {
+	Action Action
+	HTTP   *HTTPMatch `json:",omitempty"`
+}
+
+// HTTPMatch matches a request when every condition it sets holds: the path
+// condition (at most one of PathExact, PathPrefix, PathRegex), every Header
+// condition, and Methods (the request method is one of them). At least one
+// condition must be set.
+//
+// Paths are compared as given in HTTPRequest.Path (no query string, no
+// normalization); a path that does not start with "/" never matches a path
+// condition. PathPrefix is a plain string prefix ("/api" matches "/apis").
+// Regexes use RE2 syntax (Go's regexp) and must match the whole value.
+type HTTPMatch struct {
+	PathExact  string        `json:",omitempty"`
+	PathPrefix string        `json:",omitempty"`
+	PathRegex  string        `json:",omitempty"`
+	Header     []HeaderMatch `json:",omitempty"`
+	Methods    []string      `json:",omitempty"`
+}
+
+// HeaderMatch is one header condition: Name plus exactly one of Present,
+// Exact, Prefix, Suffix, Contains and Regex. Invert negates the result and
+// IgnoreCase (not with Present or Regex) compares ASCII letters without case.
+//
+// The semantics are Envoy's, which is what Consul's L7 intentions run on:
+//   - a header with several values is matched as its values joined by ",";
+//   - a missing header matches no value condition, inverted or not; only an
+//     inverted Present matches it ("header is absent");
+//   - names are case-insensitive; ":method" and ":path" read
+//     HTTPRequest.Method and HTTPRequest.Path (the path without the query,
+//     unlike Envoy's ":path").
+type HeaderMatch struct {
+	Name       string
+	Present    bool   `json:",omitempty"`
+	Exact      string `json:",omitempty"`
+	Prefix     string `json:",omitempty"`
+	Suffix     string `json:",omitempty"`
+	Contains   string `json:",omitempty"`
+	Regex      string `json:",omitempty"`
+	Invert     bool   `json:",omitempty"`
+	IgnoreCase bool   `json:",omitempty"`
+}
