@@ -1,0 +1,77 @@
+// Package certs provides workload identities: X.509-SVIDs and the trust
+// bundles to verify peers with, kept fresh in the background.
+//
+// A Source (go-spiffe's x509svid.Source and x509bundle.Source, plus Close) is
+// what the rest of ztn consumes; go-spiffe's tlsconfig helpers accept one
+// directly. The Rotator is the Source built on an Issuer, the one-method
+// interface every certificate authority plugs into (Vault PKI, the Consul
+// CA, the in-memory DevCA):
+//
+//   - the first SVID is issued synchronously by NewRotator;
+//   - each SVID is renewed at a random moment between 60% and 90% of its
+//     lifetime, failures are retried with jittered exponential backoff, and
+//     an expired SVID is never handed out (fail closed);
+//   - the trust bundle is the union of the roots the issuer reports; a root
+//     the issuer stops reporting stays trusted until every leaf seen issued
+//     under it has expired, so a CA rotation breaks no connection;
+//   - issuers whose roots change between issuances implement BundleWatcher;
+//     the Rotator then follows their reports and re-issues within a random
+//     delay after a root change (WithRootChangeWindow);
+//   - Changed (Watcher) wakes watchers on each rotation and bundle change.
+//
+// Rotation only changes what the next TLS handshake uses; established
+// connections are untouched.
+//
+// Metrics (OpenTelemetry): ztn.certs.rotations, a counter of issuances by
+// result (success, failure), and ztn.certs.expiry, a gauge of the seconds
+// until the current leaf expires, by spiffe_id. Each rotation is logged at
+// info level and each failure at warn level, with the time left before the
+// SVID expires. Key material is never logged.
+//
+// A complete program with two services of one DevCA talking mutual TLS:
+//
+//	td := spiffeid.RequireTrustDomainFromString("example.org")
+//	ca, err := certs.NewDevCA(td)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	server, err := ca.Source(ctx, "dc1", "api", time.Hour)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer server.Close()
+//	client, err := ca.Source(ctx, "dc1", "web", time.Hour)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer client.Close()
+//
+//	web := spiffeid.RequireFromString("spiffe://example.org/ns/default/dc/dc1/svc/web")
+//	api := spiffeid.RequireFromString("spiffe://example.org/ns/default/dc/dc1/svc/api")
+//	ln, err := tls.Listen("tcp", "127.0.0.1:0",
+//		tlsconfig.MTLSServerConfig(server, server, tlsconfig.AuthorizeID(web)))
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer ln.Close()
+//	go func() {
+//		conn, err := ln.Accept()
+//		if err != nil {
+//			return
+//		}
+//		defer conn.Close()
+//		io.Copy(conn, conn) // echo
+//	}()
+//
+//	conn, err := tls.Dial("tcp", ln.Addr().String(),
+//		tlsconfig.MTLSClientConfig(client, client, tlsconfig.AuthorizeID(api)))
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer conn.Close()
+//
+// A production service builds the same Rotator on another Issuer:
+//
+//	src, err := certs.NewRotator(ctx, issuer,
+//		certs.WithLogger(logger), certs.WithMeterProvider(meterProvider))
+package certs

@@ -1,0 +1,65 @@
+package certs
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRenewalTime(t *testing.T) {
+	nb := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	na := nb.Add(100 * time.Minute)
+	tests := []struct {
+		name   string
+		now    time.Time
+		lo, hi time.Duration // since nb
+	}{
+		{"fresh leaf: 60% to 90%", nb.Add(time.Minute), 60 * time.Minute, 90 * time.Minute},
+		{"past 60%: from now to 90%", nb.Add(75 * time.Minute), 75 * time.Minute, 90 * time.Minute},
+		{"past 90%: now", nb.Add(95 * time.Minute), 95 * time.Minute, 95 * time.Minute},
+		{"expired: now", nb.Add(200 * time.Minute), 200 * time.Minute, 200 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sum time.Duration
+			const n = 2000
+			for range n {
+				got := renewalTime(tt.now, nb, na).Sub(nb)
+				if got < tt.lo || got > tt.hi {
+					t.Fatalf("renewal at %v, want within [%v, %v]", got, tt.lo, tt.hi)
+				}
+				sum += got
+			}
+			// Uniform: the mean is near the middle of the window.
+			if mean, mid := sum/n, (tt.lo+tt.hi)/2; (mean - mid).Abs() > (tt.hi-tt.lo)/20 {
+				t.Errorf("mean renewal at %v, want about %v", mean, mid)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := backoff{min: time.Second, max: 8 * time.Second}
+	for i, bound := range []time.Duration{1, 2, 4, 8, 8, 8} {
+		bound *= time.Second
+		if d := b.next(time.Hour); d < bound/2 || d > bound {
+			t.Fatalf("failure %d: wait %v, want within [%v, %v]", i+1, d, bound/2, bound)
+		}
+	}
+	b.reset()
+	if d := b.next(time.Hour); d > time.Second {
+		t.Fatalf("after reset: wait %v, want at most 1s", d)
+	}
+
+	// A valid leaf is retried before it expires, whatever the backoff.
+	b = backoff{min: time.Minute, max: time.Hour}
+	if d := b.next(10 * time.Second); d != 5*time.Second {
+		t.Fatalf("10s before expiry: wait %v, want 5s", d)
+	}
+	if d := b.next(time.Millisecond); d != minRetry {
+		t.Fatalf("1ms before expiry: wait %v, want %v", d, minRetry)
+	}
+	// An expired one follows the backoff.
+	if d := b.next(-time.Second); d < 2*time.Minute {
+		t.Fatalf("expired: wait %v, want the backoff (>= 2m)", d)
+	}
+}

@@ -1,0 +1,159 @@
+package ztnet
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/internal/ident"
+)
+
+// ServiceID is a service's identity parsed from its SPIFFE ID:
+// spiffe://<trust domain>[/ap/<partition>]/ns/<namespace>/dc/<dc>/svc/<name>.
+type ServiceID = ident.ServiceID
+
+// Conn is an authenticated, authorized connection to or from a peer service.
+// It is a net.Conn over TLS 1.3; reads and writes are counted for the access
+// record logged when it closes.
+type Conn struct {
+	tc       *tls.Conn
+	svc      *Service
+	server   bool // accepted by a listener (else dialed)
+	peer     ident.ServiceID
+	peerID   spiffeid.ID
+	decision authz.Decision // server side: why the peer was admitted
+	start    time.Time
+	rx, tx   atomic.Int64
+
+	closeOnce sync.Once
+	closeErr  error
+	revoked   atomic.Pointer[authz.Decision]
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+func newConn(s *Service, tc *tls.Conn, server bool, peer ident.ServiceID, d authz.Decision, start time.Time) *Conn {
+	id, _ := peer.ID()
+	c := &Conn{tc: tc, svc: s, server: server, peer: peer, peerID: id, decision: d, start: start}
+	s.m.active.Add(context.Background(), 1, s.m.set("side:"+c.side()))
+	return c
+}
+
+func (c *Conn) side() string {
+	if c.server {
+		return "server"
+	}
+	return "client"
+}
+
+// Read reads application data from the peer.
+func (c *Conn) Read(b []byte) (int, error) {
+	n, err := c.tc.Read(b)
+	c.rx.Add(int64(n))
+	return n, err
+}
+
+// Write writes application data to the peer.
+func (c *Conn) Write(b []byte) (int, error) {
+	n, err := c.tc.Write(b)
+	c.tx.Add(int64(n))
+	return n, err
+}
+
+// Close closes the connection and logs its access record. It is safe to call
+// more than once.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.closeErr = c.tc.Close()
+		s := c.svc
+		if c.server {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}
+		s.m.active.Add(context.Background(), -1, s.m.set("side:"+c.side()))
+		c.logAccess()
+	})
+	return c.closeErr
+}
+
+func (c *Conn) logAccess() {
+	src, dst := c.peerID.String(), c.svc.ID().String()
+	if !c.server {
+		src, dst = dst, src
+	}
+	attrs := []slog.Attr{
+		slog.String("side", c.side()),
+		slog.String("source", src),
+		slog.String("destination", dst),
+		slog.String("decision", "allow"),
+		slog.String("reason", c.reason()),
+		slog.Int64("bytes_in", c.rx.Load()),
+		slog.Int64("bytes_out", c.tx.Load()),
+		slog.Duration("duration", time.Since(c.start)),
+		slog.String("remote", c.tc.RemoteAddr().String()),
+	}
+	if d := c.revoked.Load(); d != nil {
+		attrs = append(attrs, slog.String("closed_by", "policy change: "+d.Reason()))
+	}
+	c.svc.log.LogAttrs(context.Background(), slog.LevelInfo, "ztn connection", attrs...)
+}
+
+func (c *Conn) reason() string {
+	if c.server {
+		return c.decision.Reason()
+	}
+	return "admitted by " + c.peerID.String()
+}
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.tc.LocalAddr() }
+
+// RemoteAddr returns the peer's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.tc.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error { return c.tc.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.tc.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.tc.SetWriteDeadline(t) }
+
+// CloseWrite shuts down the writing side (TLS close_notify, then TCP FIN).
+func (c *Conn) CloseWrite() error { return c.tc.CloseWrite() }
+
+// PeerID returns the peer's SPIFFE ID.
+func (c *Conn) PeerID() spiffeid.ID { return c.peerID }
+
+// Peer returns the peer's parsed service identity.
+func (c *Conn) Peer() ServiceID { return c.peer }
+
+// ConnectionState returns the TLS state of the connection.
+func (c *Conn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
+
+// PeerID returns the SPIFFE ID of the peer of a connection made by ztnet, or
+// of anything that wraps one and has a NetConn() net.Conn method.
+func PeerID(c net.Conn) (spiffeid.ID, error) {
+	for c != nil {
+		switch v := c.(type) {
+		case *Conn:
+			return v.peerID, nil
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return spiffeid.ID{}, fmt.Errorf("ztnet: %T is not a ztn connection", c)
+		}
+	}
+	return spiffeid.ID{}, errors.New("ztnet: nil connection")
+}

@@ -1,0 +1,34 @@
+package ztnet
+
+import (
+	"errors"
+	"fmt"
+)
+
+// DeniedError is returned (wrapped) when the policy refuses a connection:
+// by Dial when the server refused us, and recorded by a listener when it
+// refused a client.
+type DeniedError struct {
+	Source      string // the caller's SPIFFE ID
+	Destination string // the service called
+	Reason      string // why, from the authorizer
+}
+
+func (e *DeniedError) Error() string {
+	return fmt.Sprintf("%s denied: %s", e.Source, e.Reason)
+}
+
+// RejectedError is returned (wrapped) when a peer's identity is not
+// acceptable: no certificate, an untrusted chain, a foreign trust domain, a
+// certificate that is not a service SVID, or the wrong service.
+type RejectedError struct {
+	Reason string
+}
+
+func (e *RejectedError) Error() string { return "peer rejected: " + e.Reason }
+
+// ErrNoInstance is returned (wrapped) by Dial when the service has no healthy
+// instance.
+var ErrNoInstance = errors.New("no healthy instance")
+
+var errClosedListener = errors.New("ztnet: listener closed")

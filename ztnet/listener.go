@@ -1,0 +1,224 @@
+package ztnet
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/ident"
+)
+
+// listener hands out only connections that completed a mutual TLS 1.3
+// handshake with a verified, authorized peer. Handshakes run in their own
+// goroutines under a deadline, so a slow or silent client never holds up
+// Accept for the others.
+type listener struct {
+	svc *Service
+	raw net.Listener
+
+	ctx    context.Context // canceled by Close: aborts pending handshakes
+	cancel context.CancelFunc
+
+	accepted chan *Conn
+	closeMu  sync.Mutex
+	closed   bool
+	wg       sync.WaitGroup
+
+	deregister func(context.Context) error
+}
+
+// Listen announces on the local network address and returns a listener whose
+// Accept yields only authorized ztn connections, as *Conn. If the Service has
+// a Registrar, the listener is registered as an instance of the service until
+// it is closed.
+func (s *Service) Listen(ctx context.Context, network, addr string) (net.Listener, error) {
+	if s.cfg.authorizer == nil {
+		return nil, fmt.Errorf("ztnet: listen %s: no authorizer (use WithAuthorizer): refusing to accept without a policy", s.name)
+	}
+	var lc net.ListenConfig
+	raw, err := lc.Listen(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("ztnet: listen %s: %w", s.name, err)
+	}
+	l := &listener{svc: s, raw: raw, accepted: make(chan *Conn)}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	if s.cfg.registrar != nil {
+		dereg, err := s.cfg.registrar.Register(ctx, discovery.Registration{Service: s.name, Address: raw.Addr().String()})
+		if err != nil {
+			_ = raw.Close()
+			return nil, fmt.Errorf("ztnet: listen %s: register: %w", s.name, err)
+		}
+		l.deregister = dereg
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.cancel()
+		_ = raw.Close()
+		if l.deregister != nil {
+			_ = l.deregister(context.Background())
+		}
+		return nil, fmt.Errorf("ztnet: listen %s: service closed", s.name)
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	l.wg.Add(1)
+	go l.acceptLoop()
+	s.log.Info("ztn listening", "addr", raw.Addr().String(), "id", s.ID().String())
+	return l, nil
+}
+
+// Accept waits for the next authorized connection. The returned net.Conn is
+// a *Conn.
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.accepted:
+		return c, nil
+	case <-l.ctx.Done():
+		return nil, &net.OpError{Op: "accept", Net: l.raw.Addr().Network(), Addr: l.raw.Addr(), Err: net.ErrClosed}
+	}
+}
+
+// Addr returns the listener's network address.
+func (l *listener) Addr() net.Addr { return l.raw.Addr() }
+
+// Close stops accepting, aborts handshakes in progress and deregisters the
+// instance. Connections already returned by Accept stay open.
+func (l *listener) Close() error {
+	l.closeMu.Lock()
+	if l.closed {
+		l.closeMu.Unlock()
+		return errClosedListener
+	}
+	l.closed = true
+	l.closeMu.Unlock()
+	l.cancel()
+	err := l.raw.Close()
+	l.wg.Wait()
+	if l.deregister != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if derr := l.deregister(ctx); derr != nil {
+			err = errors.Join(err, fmt.Errorf("ztnet: deregister %s: %w", l.svc.name, derr))
+		}
+		cancel()
+	}
+	s := l.svc
+	s.mu.Lock()
+	delete(s.listeners, l)
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("ztnet: close listener %s: %w", s.name, err)
+	}
+	return nil
+}
+
+func (l *listener) acceptLoop() {
+	defer l.wg.Done()
+	var delay time.Duration
+	for {
+		raw, err := l.raw.Accept()
+		if err != nil {
+			if l.ctx.Err() != nil {
+				return
+			}
+			// Out of file descriptors and the like: back off and retry.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			l.svc.log.Warn("ztn accept failed; retrying", "error", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-l.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		l.wg.Add(1)
+		go l.handshake(raw)
+	}
+}
+
+// handshake runs the TLS handshake, authorizes the peer, sends the verdict to
+// ztn clients, and hands the connection to Accept.
+func (l *listener) handshake(raw net.Conn) {
+	defer l.wg.Done()
+	s := l.svc
+	start := time.Now()
+	_ = raw.SetDeadline(start.Add(s.cfg.handshakeTimeout))
+	tc := tls.Server(raw, s.serverTLS)
+	if err := tc.HandshakeContext(l.ctx); err != nil {
+		_ = tc.Close()
+		if l.ctx.Err() != nil {
+			return
+		}
+		l.refused(tc, start, err)
+		return
+	}
+	cs := tc.ConnectionState()
+	peer, err := ident.ParseURI(cs.PeerCertificates[0].URIs[0]) // verified in verifyClient
+	if err != nil {
+		_ = tc.Close()
+		l.refused(tc, start, &RejectedError{Reason: err.Error()})
+		return
+	}
+	// ztn clients are authorized here, so they can be told the verdict; plain
+	// TLS clients were authorized in verifyClient (and counted there): this
+	// re-evaluation only fetches the reason for the access record.
+	ztnClient := cs.NegotiatedProtocol == alpnVerdict
+	d := s.authorize(peer, ztnClient)
+	if !d.Allowed {
+		denied := &DeniedError{Source: peer.String(), Destination: s.name, Reason: d.Reason()}
+		if ztnClient {
+			_, _ = tc.Write(encodeDeny(d.Reason()))
+		}
+		_ = tc.Close()
+		l.refused(tc, start, denied)
+		return
+	}
+	if ztnClient {
+		if _, err := tc.Write(verdictAllowMsg); err != nil {
+			_ = tc.Close()
+			l.refused(tc, start, fmt.Errorf("sending the verdict: %w", err))
+			return
+		}
+	}
+	_ = raw.SetDeadline(time.Time{})
+	c := newConn(s, tc, true, peer, d, start)
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.m.handshake(l.ctx, "server", resultOK, start)
+	select {
+	case l.accepted <- c:
+	case <-l.ctx.Done():
+		_ = c.Close()
+	}
+}
+
+// refused records a refused or failed incoming handshake: metrics and one log
+// record that says why.
+func (l *listener) refused(tc *tls.Conn, start time.Time, err error) {
+	s := l.svc
+	result, level := resultError, slog.LevelInfo
+	var denied *DeniedError
+	var rejected *RejectedError
+	switch {
+	case errors.As(err, &denied):
+		result, level = resultDenied, slog.LevelWarn
+	case errors.As(err, &rejected):
+		result, level = resultRejected, slog.LevelWarn
+	}
+	s.m.handshake(l.ctx, "server", result, start)
+	s.log.LogAttrs(l.ctx, level, "ztn connection refused",
+		slog.String("remote", tc.RemoteAddr().String()),
+		slog.Bool("resumed", tc.ConnectionState().DidResume),
+		slog.String("destination", s.ID().String()),
+		slog.String("result", result),
+		slog.String("reason", err.Error()),
+		slog.Duration("duration", time.Since(start)))
+}

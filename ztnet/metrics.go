@@ -1,0 +1,108 @@
+package ztnet
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/ztnlabs/ztn/authz"
+)
+
+const instrumentationName = "github.com/ztnlabs/ztn/ztnet"
+
+// metrics holds the Service's instruments. Attribute sets are built once so
+// that recording on the handshake path does not allocate.
+type metrics struct {
+	handshakes metric.Int64Counter
+	duration   metric.Float64Histogram
+	decisions  metric.Int64Counter
+	active     metric.Int64UpDownCounter
+	revoked    metric.Int64Counter
+	dials      metric.Int64Counter
+
+	sets map[string]metric.MeasurementOption
+}
+
+// Handshake results, as recorded in the result attribute of
+// ztn.handshakes.
+const (
+	resultOK       = "ok"
+	resultDenied   = "denied"
+	resultRejected = "rejected" // identity not acceptable (chain, SAN, trust domain)
+	resultError    = "error"    // TLS or network failure, timeout
+)
+
+func newMetrics(mp metric.MeterProvider, service string) (*metrics, error) {
+	m := mp.Meter(instrumentationName)
+	var err error
+	var mt metrics
+	if mt.handshakes, err = m.Int64Counter("ztn.handshakes",
+		metric.WithDescription("TLS handshakes by side and result (ok, denied, rejected, error)")); err != nil {
+		return nil, err
+	}
+	if mt.duration, err = m.Float64Histogram("ztn.handshake.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of handshake plus authorization"),
+		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5)); err != nil {
+		return nil, err
+	}
+	if mt.decisions, err = m.Int64Counter("ztn.authz.decisions",
+		metric.WithDescription("Connection authorization decisions by result and reason kind")); err != nil {
+		return nil, err
+	}
+	if mt.active, err = m.Int64UpDownCounter("ztn.connections.active",
+		metric.WithDescription("Open ztn connections by side")); err != nil {
+		return nil, err
+	}
+	if mt.revoked, err = m.Int64Counter("ztn.connections.revoked",
+		metric.WithDescription("Open connections closed because the policy now denies them")); err != nil {
+		return nil, err
+	}
+	if mt.dials, err = m.Int64Counter("ztn.dial.attempts",
+		metric.WithDescription("Dial attempts to instances by result")); err != nil {
+		return nil, err
+	}
+	mt.sets = make(map[string]metric.MeasurementOption)
+	svc := attribute.String("service", service)
+	for _, side := range []string{"server", "client"} {
+		mt.sets["side:"+side] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("side", side)))
+		for _, r := range []string{resultOK, resultDenied, resultRejected, resultError} {
+			mt.sets[side+":"+r] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("side", side), attribute.String("result", r)))
+		}
+	}
+	for _, allowed := range []bool{true, false} {
+		for _, kind := range []string{authz.KindIntention, authz.KindDefault, authz.KindNotSynced, authz.KindL7AtL4, authz.KindL7NoMatch, authz.KindL7Permission, authz.KindNone} {
+			mt.sets[decisionKey(allowed, kind)] = metric.WithAttributeSet(attribute.NewSet(svc,
+				attribute.String("result", allowString(allowed)), attribute.String("reason", kind)))
+		}
+	}
+	return &mt, nil
+}
+
+func allowString(allowed bool) string {
+	if allowed {
+		return "allow"
+	}
+	return "deny"
+}
+
+func decisionKey(allowed bool, kind string) string {
+	return "decision:" + allowString(allowed) + ":" + kind
+}
+
+func (m *metrics) set(key string) metric.MeasurementOption {
+	if s, ok := m.sets[key]; ok {
+		return s
+	}
+	return metric.WithAttributes(attribute.String("key", key))
+}
+
+func (m *metrics) handshake(ctx context.Context, side, result string, start time.Time) {
+	m.handshakes.Add(ctx, 1, m.set(side+":"+result))
+	m.duration.Record(ctx, time.Since(start).Seconds(), m.set(side+":"+result))
+}
+
+func (m *metrics) decision(ctx context.Context, d authz.Decision) {
+	m.decisions.Add(ctx, 1, m.set(decisionKey(d.Allowed, d.Kind())))
+}

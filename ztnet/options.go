@@ -1,0 +1,90 @@
+package ztnet
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/discovery"
+)
+
+// Option configures a Service.
+type Option func(*config)
+
+type config struct {
+	source           certs.Source
+	resolver         discovery.Resolver
+	registrar        discovery.Registrar
+	authorizer       authz.Authorizer
+	logger           *slog.Logger
+	meterProvider    metric.MeterProvider
+	tracerProvider   trace.TracerProvider
+	federated        []spiffeid.TrustDomain
+	handshakeTimeout time.Duration
+	resumption       bool
+	sessionCacheSize int
+	closeSource      bool
+}
+
+// WithSource sets where the service's identity and trust bundle come from
+// (required). Service.Close does not close it unless WithSourceOwned is also
+// given.
+func WithSource(s certs.Source) Option { return func(c *config) { c.source = s } }
+
+// WithSourceOwned makes Service.Close close the Source too.
+func WithSourceOwned() Option { return func(c *config) { c.closeSource = true } }
+
+// WithResolver sets how Dial finds instances of a service (required for
+// Dial).
+func WithResolver(r discovery.Resolver) Option { return func(c *config) { c.resolver = r } }
+
+// WithRegistrar makes Listen register each listener as an instance of the
+// service, and deregister it on Close. A Resolver that is also a Registrar
+// (such as discovery.Static) is used for both unless this option overrides it.
+func WithRegistrar(r discovery.Registrar) Option { return func(c *config) { c.registrar = r } }
+
+// WithAuthorizer sets the policy that admits incoming connections (required
+// for Listen). If it also has a Changed() <-chan struct{} method, open
+// connections are re-checked on every change and closed when now denied.
+func WithAuthorizer(a authz.Authorizer) Option { return func(c *config) { c.authorizer = a } }
+
+// WithLogger sets the logger for access records and refusals
+// (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithMeterProvider sets the OpenTelemetry meter provider (default: otel's
+// global provider).
+func WithMeterProvider(p metric.MeterProvider) Option { return func(c *config) { c.meterProvider = p } }
+
+// WithTracerProvider sets the OpenTelemetry tracer provider (default: otel's
+// global provider).
+func WithTracerProvider(p trace.TracerProvider) Option {
+	return func(c *config) { c.tracerProvider = p }
+}
+
+// WithFederatedTrustDomains accepts peers from these trust domains as well as
+// the local one (the Source must have their bundles).
+func WithFederatedTrustDomains(tds ...spiffeid.TrustDomain) Option {
+	return func(c *config) { c.federated = append(c.federated, tds...) }
+}
+
+// WithHandshakeTimeout bounds each incoming handshake, including the
+// authorization verdict (default 10s). A silent client is dropped after it;
+// it never delays other clients.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(c *config) { c.handshakeTimeout = d }
+}
+
+// WithoutResumption makes Dial do a full handshake every time. Resumption is
+// on by default and safe: identity and authorization are re-checked on every
+// resumed connection.
+func WithoutResumption() Option { return func(c *config) { c.resumption = false } }
+
+// WithSessionCacheSize sets how many TLS sessions Dial keeps for resumption
+// (default 1024, one per server instance).
+func WithSessionCacheSize(n int) Option { return func(c *config) { c.sessionCacheSize = n } }

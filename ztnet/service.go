@@ -1,0 +1,256 @@
+package ztnet
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/ident"
+)
+
+// Service is one named service's view of the mesh: its identity, the trust
+// bundle, the policy that admits callers, and how it finds other services.
+// Listen and Dial on a Service give zero-trust connections. A Service is safe
+// for concurrent use; Close it when done.
+type Service struct {
+	name   string
+	id     ident.ServiceID
+	cfg    config
+	log    *slog.Logger
+	tracer trace.Tracer
+	m      *metrics
+
+	serverTLS *tls.Config
+	clientTLS *tls.Config
+	inVerify  *verifier // verifies clients (needs ClientAuth EKU)
+	outVerify *verifier // verifies servers (needs ServerAuth EKU)
+
+	cert atomic.Pointer[ownCert]
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[*listener]struct{}
+	conns     map[*Conn]struct{} // accepted conns, re-checked on policy change
+	rr        map[string]*atomic.Uint64
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+type ownCert struct {
+	svid *x509svid.SVID
+	cert *tls.Certificate
+}
+
+// New returns the Service called name. WithSource is required; Listen also
+// needs WithAuthorizer and Dial needs WithResolver. The Source's SVID must
+// name this service.
+func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
+	cfg := config{
+		handshakeTimeout: 10 * time.Second,
+		resumption:       true,
+		sessionCacheSize: 1024,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ztnet: new %s: %w", name, err)
+	}
+	if cfg.source == nil {
+		return nil, fmt.Errorf("ztnet: new %s: no identity source (use WithSource)", name)
+	}
+	svid, err := cfg.source.GetX509SVID()
+	if err != nil {
+		return nil, fmt.Errorf("ztnet: new %s: %w", name, err)
+	}
+	id, err := ident.Parse(svid.ID)
+	if err != nil {
+		return nil, fmt.Errorf("ztnet: new %s: own identity: %w", name, err)
+	}
+	if id.Name != name {
+		return nil, fmt.Errorf("ztnet: new %s: the source's identity %s names service %q", name, svid.ID, id.Name)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.meterProvider == nil {
+		cfg.meterProvider = otel.GetMeterProvider()
+	}
+	if cfg.tracerProvider == nil {
+		cfg.tracerProvider = otel.GetTracerProvider()
+	}
+	if cfg.registrar == nil {
+		if r, ok := cfg.resolver.(discovery.Registrar); ok {
+			cfg.registrar = r
+		}
+	}
+	m, err := newMetrics(cfg.meterProvider, name)
+	if err != nil {
+		return nil, fmt.Errorf("ztnet: new %s: metrics: %w", name, err)
+	}
+	s := &Service{
+		name:      name,
+		id:        id,
+		cfg:       cfg,
+		log:       cfg.logger.With("service", name),
+		tracer:    cfg.tracerProvider.Tracer(instrumentationName),
+		m:         m,
+		inVerify:  newVerifier(id.TrustDomain, cfg.federated, cfg.source, x509.ExtKeyUsageClientAuth),
+		outVerify: newVerifier(id.TrustDomain, cfg.federated, cfg.source, x509.ExtKeyUsageServerAuth),
+		listeners: make(map[*listener]struct{}),
+		conns:     make(map[*Conn]struct{}),
+		rr:        make(map[string]*atomic.Uint64),
+		done:      make(chan struct{}),
+	}
+	s.serverTLS = &tls.Config{
+		MinVersion:       tls.VersionTLS13,
+		ClientAuth:       tls.RequestClientCert, // verifyClient requires one and says so when absent
+		GetCertificate:   func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.certificate() },
+		NextProtos:       []string{alpnVerdict},
+		VerifyConnection: s.verifyClient,
+	}
+	s.clientTLS = &tls.Config{
+		MinVersion:           tls.VersionTLS13,
+		InsecureSkipVerify:   true, // replaced by verifyServer, which checks the SPIFFE chain and ID
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return s.certificate() },
+		NextProtos:           []string{alpnVerdict},
+		VerifyConnection:     s.verifyServer,
+	}
+	if cfg.resumption {
+		s.clientTLS.ClientSessionCache = tls.NewLRUClientSessionCache(cfg.sessionCacheSize)
+	}
+	if w, ok := cfg.authorizer.(interface{ Changed() <-chan struct{} }); ok {
+		s.wg.Add(1)
+		go s.watchPolicy(w)
+	}
+	return s, nil
+}
+
+// Name returns the service's name.
+func (s *Service) Name() string { return s.name }
+
+// ID returns the service's SPIFFE ID.
+func (s *Service) ID() spiffeid.ID {
+	id, _ := s.id.ID()
+	return id
+}
+
+// certificate returns the current SVID as a tls.Certificate, failing closed
+// when the source has none or it has expired.
+func (s *Service) certificate() (*tls.Certificate, error) {
+	svid, err := s.cfg.source.GetX509SVID()
+	if err != nil {
+		return nil, fmt.Errorf("ztnet: %s: no usable certificate: %w", s.name, err)
+	}
+	if c := s.cert.Load(); c != nil && c.svid == svid {
+		if now := time.Now(); now.After(c.cert.Leaf.NotAfter) {
+			return nil, fmt.Errorf("ztnet: %s: own certificate expired at %s", s.name, c.cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		return c.cert, nil
+	}
+	if len(svid.Certificates) == 0 {
+		return nil, fmt.Errorf("ztnet: %s: source returned an SVID without certificates", s.name)
+	}
+	leaf := svid.Certificates[0]
+	if time.Now().After(leaf.NotAfter) {
+		return nil, fmt.Errorf("ztnet: %s: own certificate expired at %s", s.name, leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	raw := make([][]byte, len(svid.Certificates))
+	for i, c := range svid.Certificates {
+		raw[i] = c.Raw
+	}
+	c := &ownCert{svid: svid, cert: &tls.Certificate{Certificate: raw, PrivateKey: svid.PrivateKey, Leaf: leaf}}
+	s.cert.Store(c)
+	return c.cert, nil
+}
+
+// verifyClient runs on the server for every handshake, resumed or not.
+func (s *Service) verifyClient(cs tls.ConnectionState) error {
+	peer, err := s.inVerify.verify(cs.PeerCertificates)
+	if err != nil {
+		return &RejectedError{Reason: err.Error()}
+	}
+	if cs.NegotiatedProtocol == alpnVerdict {
+		// A ztn client: authorized after the handshake, so it can be told why.
+		return nil
+	}
+	if d := s.authorize(peer, true); !d.Allowed {
+		return &DeniedError{Source: peer.String(), Destination: s.name, Reason: d.Reason()}
+	}
+	return nil
+}
+
+// verifyServer runs on the client for every handshake, resumed or not. The
+// expected service name is checked by Dial once the handshake is done.
+func (s *Service) verifyServer(cs tls.ConnectionState) error {
+	if _, err := s.outVerify.verify(cs.PeerCertificates); err != nil {
+		return &RejectedError{Reason: err.Error()}
+	}
+	return nil
+}
+
+// authorize asks the policy whether peer may connect to this service, and
+// counts the decision in the metrics when record is set.
+func (s *Service) authorize(peer ident.ServiceID, record bool) authz.Decision {
+	d := s.cfg.authorizer.Authorize(authz.Request{
+		Source:      authz.Service{Partition: peer.Partition, Namespace: peer.Namespace, Name: peer.Name},
+		Destination: authz.Service{Partition: s.id.Partition, Namespace: s.id.Namespace, Name: s.name},
+	})
+	if record {
+		s.m.decision(context.Background(), d)
+	}
+	return d
+}
+
+// Close closes every listener and accepted connection of the service, stops
+// its background work, and closes the Source if WithSourceOwned was given.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	ls := make([]*listener, 0, len(s.listeners))
+	for l := range s.listeners {
+		ls = append(ls, l)
+	}
+	s.mu.Unlock()
+	close(s.done)
+	var errs []error
+	for _, l := range ls {
+		if err := l.Close(); err != nil && !errors.Is(err, errClosedListener) {
+			errs = append(errs, err)
+		}
+	}
+	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	s.wg.Wait()
+	if s.cfg.closeSource {
+		if err := s.cfg.source.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("ztnet: close %s: source: %w", s.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
