@@ -150,8 +150,12 @@ func (l *listener) handshake(raw net.Conn) {
 	s := l.svc
 	start := time.Now()
 	_ = raw.SetDeadline(start.Add(s.cfg.handshakeTimeout))
+	// Close aborts the handshake; AfterFunc costs less than the goroutine
+	// HandshakeContext would start for a cancellable context.
+	stop := context.AfterFunc(l.ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	tc := tls.Server(raw, s.serverTLS)
-	if err := tc.HandshakeContext(l.ctx); err != nil {
+	if err := tc.Handshake(); err != nil {
 		_ = tc.Close()
 		if l.ctx.Err() != nil {
 			return
