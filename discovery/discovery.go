@@ -23,6 +23,10 @@ type Registration struct {
 	Address string // host:port where the instance listens
 	Tags    []string
 	Meta    map[string]string
+	// Healthy reports whether the instance can serve (nil) or why not. A
+	// registrar with health checks (Consul's TTL check) polls it and lets the
+	// check fail when it returns an error. Nil means always healthy.
+	Healthy func() error
 }
 
 // Registrar registers instances of services. Register returns a function

@@ -49,7 +49,11 @@ func (s *Service) Listen(ctx context.Context, network, addr string) (net.Listene
 	l := &listener{svc: s, raw: raw, accepted: make(chan *Conn)}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if s.cfg.registrar != nil {
-		dereg, err := s.cfg.registrar.Register(ctx, discovery.Registration{Service: s.name, Address: raw.Addr().String()})
+		dereg, err := s.cfg.registrar.Register(ctx, discovery.Registration{
+			Service: s.name,
+			Address: raw.Addr().String(),
+			Healthy: l.healthy,
+		})
 		if err != nil {
 			_ = raw.Close()
 			return nil, fmt.Errorf("ztnet: listen %s: register: %w", s.name, err)
@@ -116,6 +120,16 @@ func (l *listener) Close() error {
 		return fmt.Errorf("ztnet: close listener %s: %w", s.name, err)
 	}
 	return nil
+}
+
+// healthy reports whether the listener can serve: open, with a usable
+// certificate.
+func (l *listener) healthy() error {
+	if l.ctx.Err() != nil {
+		return errClosedListener
+	}
+	_, err := l.svc.certificate()
+	return err
 }
 
 func (l *listener) acceptLoop() {
