@@ -28,6 +28,7 @@ import (
 type Service struct {
 	name   string
 	id     ident.ServiceID
+	sid    spiffeid.ID // id as a SPIFFE ID
 	cfg    config
 	log    *slog.Logger
 	tracer trace.Tracer
@@ -105,6 +106,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	s := &Service{
 		name:      name,
 		id:        id,
+		sid:       svid.ID,
 		cfg:       cfg,
 		log:       cfg.logger.With("service", name),
 		tracer:    cfg.tracerProvider.Tracer(instrumentationName),
@@ -144,10 +146,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 func (s *Service) Name() string { return s.name }
 
 // ID returns the service's SPIFFE ID.
-func (s *Service) ID() spiffeid.ID {
-	id, _ := s.id.ID()
-	return id
-}
+func (s *Service) ID() spiffeid.ID { return s.sid }
 
 // certificate returns the current SVID as a tls.Certificate, failing closed
 // when the source has none or it has expired.
