@@ -1,0 +1,26 @@
+// Package testenv starts real components (Consul, Vault) for tests.
+//
+// The binaries are built from the versions pinned in internal/tools by
+// scripts/build-tools.sh into a cache outside the repository:
+//
+//	${ZTN_TOOLS_CACHE:-$HOME/.cache/ztn/tools}/<name>-<version>-<key>/<name>
+//
+// ToolPath computes the same path (see scripts/tool-path.sh). An environment
+// variable overrides it per tool: ZTN_CONSUL_BIN, ZTN_VAULT_BIN.
+//
+// When a binary is missing a test using it is skipped, unless
+// ZTN_REQUIRE_TOOLS is set (to anything but "", "0" or "false"), in which case
+// it fails: CI sets it so that a missing build step cannot pass as skipped
+// tests.
+//
+// Every server listens on loopback only, on ports chosen free, with its state
+// and log in t.TempDir(). It is killed when the test ends; when the test has
+// failed, the last lines of its log are written to the test log.
+//
+// The methods of the servers call t.Fatal on errors, so they must be called
+// from the test's goroutine, like t.Fatal itself.
+//
+// This package uses the standard library only: it talks HTTP to the servers
+// itself. Vault v1.21.4 is BUSL-1.1 licensed; running it in tests, as here, is
+// permitted non-production use.
+package testenv

@@ -1,0 +1,96 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// httpClient talks to the local servers: no proxy, short timeouts.
+var httpClient = &http.Client{
+	Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
+	Timeout:   5 * time.Second,
+}
+
+// doJSON sends a request with an optional JSON body and headers (name, value
+// pairs) and decodes a JSON answer into out (if non-nil and the status is 2xx).
+// It returns the status and the raw body.
+func doJSON(ctx context.Context, method, url string, in, out any, headers ...string) (int, []byte, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] != "" {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, nil, err
+	}
+	if out != nil && resp.StatusCode/100 == 2 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.StatusCode, b, fmt.Errorf("%s %s: decode: %w", method, url, err)
+		}
+	}
+	return resp.StatusCode, b, nil
+}
+
+// randomUUID returns a random (version 4) UUID, the form Consul wants for
+// tokens and cluster IDs.
+func randomUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// waitFor polls check every 50ms until it returns true, the deadline passes or
+// exited is closed. The last error from check is returned on failure.
+func waitFor(timeout time.Duration, exited <-chan struct{}, check func(ctx context.Context) (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ok, err := check(ctx)
+		cancel()
+		if ok {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("process exited (last check: %v)", last)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %s (last check: %v)", timeout, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
