@@ -151,6 +151,7 @@ build_one() {
 	local name=$1 out dir tmp start lockfd
 	tool_fields "$name"
 	out=$(tool_path "$name")
+	BUILT[$name]=$out
 	dir=$(dirname "$out")
 	if [[ -x $out ]]; then
 		log "$name: cached: $out"
@@ -215,11 +216,12 @@ main() {
 	command -v go >/dev/null || die "go is not on PATH"
 
 	local names=("$@") name
+	declare -gA BUILT=()
 	[[ ${#names[@]} -gt 0 ]] || mapfile -t names < <(list_names)
 	for name in "${names[@]}"; do tool_fields "$name"; done # validate first
 	for name in "${names[@]}"; do build_one "$name"; done
 	for name in "${names[@]}"; do
-		printf 'ZTN_%s_BIN=%s\n' "$(tr 'a-z-' 'A-Z_' <<<"$name")" "$(tool_path "$name")"
+		printf 'ZTN_%s_BIN=%s\n' "$(tr 'a-z-' 'A-Z_' <<<"$name")" "${BUILT[$name]}"
 	done
 }
 
