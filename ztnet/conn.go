@@ -31,6 +31,7 @@ type Conn struct {
 	peer     ident.ServiceID
 	peerID   spiffeid.ID
 	decision authz.Decision // server side: why the peer was admitted
+	admitL7  bool           // server side: accepted by a WithL7Enforced listener
 	start    time.Time
 	rx, tx   atomic.Int64
 

@@ -21,10 +21,13 @@ import (
 
 // Dial connects to a healthy instance of service, authenticates it as that
 // service, and waits until the server has authorized this service. Instances
-// are tried in round-robin order; a failed instance is skipped for the next
-// one while ctx allows. A refusal by the server's policy ends the Dial at
-// once with a *DeniedError carrying the server's reason.
-func (s *Service) Dial(ctx context.Context, service string) (*Conn, error) {
+// are tried in round-robin order, or in the order the resolver picks if it
+// is a discovery.Picker (which is told how each attempt went, to eject
+// failing instances); a failed instance is skipped for the next one while
+// ctx allows. A refusal by the server's policy ends the Dial at
+// once with a *DeniedError carrying the server's reason. WithProtocols asks
+// for an application protocol.
+func (s *Service) Dial(ctx context.Context, service string, opts ...DialOption) (*Conn, error) {
 	if s.cfg.resolver == nil {
 		return nil, fmt.Errorf("ztnet: dial %s: no resolver (use WithResolver)", service)
 	}
@@ -34,7 +37,7 @@ func (s *Service) Dial(ctx context.Context, service string) (*Conn, error) {
 	ctx, span := s.tracer.Start(ctx, "ztnet.Dial", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("ztn.destination", service), attribute.String("ztn.source", s.name)))
 	defer span.End()
-	c, err := s.dial(ctx, service)
+	c, err := s.dial(ctx, service, s.dialTLS(opts))
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -44,24 +47,39 @@ func (s *Service) Dial(ctx context.Context, service string) (*Conn, error) {
 	return c, nil
 }
 
-func (s *Service) dial(ctx context.Context, service string) (*Conn, error) {
+func (s *Service) dial(ctx context.Context, service string, cc clientConfigs) (*Conn, error) {
 	instances, err := s.cfg.resolver.Resolve(ctx, service)
 	if err != nil {
 		return nil, fmt.Errorf("ztnet: dial %s: %w", service, err)
 	}
+	picker, _ := s.cfg.resolver.(discovery.Picker)
+	if picker != nil {
+		instances = picker.Pick(service, instances)
+	}
 	if len(instances) == 0 {
 		return nil, fmt.Errorf("ztnet: dial %s: %w", service, ErrNoInstance)
 	}
-	first := int(s.counter(service).Add(1) % uint64(len(instances)))
+	first := 0
+	if picker == nil {
+		first = int(s.counter(service).Add(1) % uint64(len(instances)))
+	}
 	var errs []string
 	for i := range instances {
 		in := instances[(first+i)%len(instances)]
-		c, err := s.dialInstance(ctx, service, in)
+		c, err := s.dialInstance(ctx, service, in, cc)
+		var denied *DeniedError
+		isDenied := errors.As(err, &denied)
+		if picker != nil {
+			if isDenied {
+				picker.Report(service, in, nil) // the instance answered
+			} else {
+				picker.Report(service, in, err)
+			}
+		}
 		if err == nil {
 			return c, nil
 		}
-		var denied *DeniedError
-		if errors.As(err, &denied) {
+		if isDenied {
 			return nil, fmt.Errorf("ztnet: dial %s: %w", service, err)
 		}
 		errs = append(errs, fmt.Sprintf("%s (%s): %v", in.ID, in.Address, err))
@@ -89,15 +107,15 @@ func (s *Service) counter(service string) *atomic.Uint64 {
 // DialAddress connects to the instance of service at address (host:port),
 // with the same checks as Dial. Adapters that do their own balancing, such as
 // grpcztn, use it.
-func (s *Service) DialAddress(ctx context.Context, service, address string) (*Conn, error) {
-	c, err := s.dialInstance(ctx, service, discovery.Instance{ID: address, Address: address})
+func (s *Service) DialAddress(ctx context.Context, service, address string, opts ...DialOption) (*Conn, error) {
+	c, err := s.dialInstance(ctx, service, discovery.Instance{ID: address, Address: address}, s.dialTLS(opts))
 	if err != nil {
 		return nil, fmt.Errorf("ztnet: dial %s at %s: %w", service, address, err)
 	}
 	return c, nil
 }
 
-func (s *Service) dialInstance(ctx context.Context, service string, in discovery.Instance) (*Conn, error) {
+func (s *Service) dialInstance(ctx context.Context, service string, in discovery.Instance, cc clientConfigs) (*Conn, error) {
 	start := time.Now()
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", in.Address)
@@ -105,17 +123,32 @@ func (s *Service) dialInstance(ctx context.Context, service string, in discovery
 		s.m.dials.Add(ctx, 1, s.m.set("client:"+resultError))
 		return nil, err
 	}
-	c, result, err := s.clientHandshake(ctx, raw, service, start)
+	c, result, resumed, err := s.clientHandshake(ctx, raw, service, start, cc.resume)
+	var denied *DeniedError
+	if err != nil && resumed && !errors.As(err, &denied) && ctx.Err() == nil {
+		// The session was resumed with certificates that were valid when it
+		// began and have expired or lost their root since (the other end
+		// refused them, or we did). Forget it and do a full handshake, once.
+		_ = raw.Close()
+		cc.resume.ClientSessionCache.Put(raw.RemoteAddr().String(), nil)
+		if raw, err = d.DialContext(ctx, "tcp", in.Address); err == nil {
+			c, result, _, err = s.clientHandshake(ctx, raw, service, start, cc.full)
+		}
+	}
 	s.m.dials.Add(ctx, 1, s.m.set("client:"+result))
 	s.m.handshake(ctx, "client", result, start)
 	if err != nil {
-		_ = raw.Close()
+		if raw != nil {
+			_ = raw.Close()
+		}
 		return nil, err
 	}
 	return c, nil
 }
 
-func (s *Service) clientHandshake(ctx context.Context, raw net.Conn, service string, start time.Time) (*Conn, string, error) {
+// clientHandshake runs the TLS handshake and reads the verdict. resumed
+// reports whether the server accepted a session resumption, even on failure.
+func (s *Service) clientHandshake(ctx context.Context, raw net.Conn, service string, start time.Time, cfg *tls.Config) (c *Conn, result string, resumed bool, err error) {
 	deadline := start.Add(s.cfg.handshakeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -124,38 +157,40 @@ func (s *Service) clientHandshake(ctx context.Context, raw net.Conn, service str
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	tc := tls.Client(raw, s.clientTLS)
+	tc := tls.Client(raw, cfg)
 	if err := tc.Handshake(); err != nil {
+		resumed = tc.ConnectionState().DidResume
 		if ctx.Err() != nil {
-			return nil, resultError, ctx.Err()
+			return nil, resultError, resumed, ctx.Err()
 		}
 		var rejected *RejectedError
 		if errors.As(err, &rejected) {
-			return nil, resultRejected, err
+			return nil, resultRejected, resumed, err
 		}
-		return nil, resultError, err
+		return nil, resultError, resumed, err
 	}
 	cs := tc.ConnectionState()
+	resumed = cs.DidResume
 	peer, err := ident.ParseURI(cs.PeerCertificates[0].URIs[0]) // verified in verifyServer
 	if err != nil {
-		return nil, resultRejected, &RejectedError{Reason: err.Error()}
+		return nil, resultRejected, resumed, &RejectedError{Reason: err.Error()}
 	}
 	if peer.Name != service || peer.TrustDomain != s.id.TrustDomain ||
 		peer.Namespace != s.id.Namespace || peer.Partition != s.id.Partition {
-		return nil, resultRejected, &RejectedError{Reason: fmt.Sprintf("server presented %s, not service %q", peer, service)}
+		return nil, resultRejected, resumed, &RejectedError{Reason: fmt.Sprintf("server presented %s, not service %q", peer, service)}
 	}
-	if cs.NegotiatedProtocol == alpnVerdict {
+	if isZTNProtocol(cs.NegotiatedProtocol) {
 		if err := readVerdict(tc, s.ID().String(), service); err != nil {
 			if ctx.Err() != nil {
-				return nil, resultError, ctx.Err()
+				return nil, resultError, resumed, ctx.Err()
 			}
 			var denied *DeniedError
 			if errors.As(err, &denied) {
-				return nil, resultDenied, err
+				return nil, resultDenied, resumed, err
 			}
-			return nil, resultError, err
+			return nil, resultError, resumed, err
 		}
 	}
 	_ = raw.SetDeadline(time.Time{})
-	return newConn(s, tc, false, peer, authz.Decision{}, start), resultOK, nil
+	return newConn(s, tc, false, peer, authz.Decision{}, start), resultOK, resumed, nil
 }

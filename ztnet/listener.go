@@ -31,13 +31,17 @@ type listener struct {
 	wg       sync.WaitGroup
 
 	deregister func(context.Context) error
+
+	tlsConf *tls.Config // the Service's, or one with application protocols
+	admitL7 bool        // WithL7Enforced
 }
 
 // Listen announces on the local network address and returns a listener whose
 // Accept yields only authorized ztn connections, as *Conn. If the Service has
 // a Registrar, the listener is registered as an instance of the service until
-// it is closed.
-func (s *Service) Listen(ctx context.Context, network, addr string) (net.Listener, error) {
+// it is closed. Options add application protocols (WithProtocols) or mark a
+// listener whose server authorizes each request (WithL7Enforced).
+func (s *Service) Listen(ctx context.Context, network, addr string, opts ...ListenOption) (net.Listener, error) {
 	if s.cfg.authorizer == nil {
 		return nil, fmt.Errorf("ztnet: listen %s: no authorizer (use WithAuthorizer): refusing to accept without a policy", s.name)
 	}
@@ -46,7 +50,11 @@ func (s *Service) Listen(ctx context.Context, network, addr string) (net.Listene
 	if err != nil {
 		return nil, fmt.Errorf("ztnet: listen %s: %w", s.name, err)
 	}
-	l := &listener{svc: s, raw: raw, accepted: make(chan *Conn)}
+	var lcfg listenConfig
+	for _, o := range opts {
+		o.applyListen(&lcfg)
+	}
+	l := &listener{svc: s, raw: raw, accepted: make(chan *Conn), tlsConf: s.listenTLS(lcfg), admitL7: lcfg.l7}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if s.cfg.registrar != nil {
 		dereg, err := s.cfg.registrar.Register(ctx, discovery.Registration{
@@ -168,7 +176,7 @@ func (l *listener) handshake(raw net.Conn) {
 	// HandshakeContext would start for a cancellable context.
 	stop := context.AfterFunc(l.ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	tc := tls.Server(raw, s.serverTLS)
+	tc := tls.Server(raw, l.tlsConf)
 	if err := tc.Handshake(); err != nil {
 		_ = tc.Close()
 		if l.ctx.Err() != nil {
@@ -187,8 +195,8 @@ func (l *listener) handshake(raw net.Conn) {
 	// ztn clients are authorized here, so they can be told the verdict; plain
 	// TLS clients were authorized in verifyClient (and counted there): this
 	// re-evaluation only fetches the reason for the access record.
-	ztnClient := cs.NegotiatedProtocol == alpnVerdict
-	d := s.authorize(peer, ztnClient)
+	ztnClient := isZTNProtocol(cs.NegotiatedProtocol)
+	d := s.authorize(peer, l.admitL7, ztnClient)
 	if !d.Allowed {
 		denied := &DeniedError{Source: peer.String(), Destination: s.name, Reason: d.Reason()}
 		if ztnClient {
@@ -207,6 +215,7 @@ func (l *listener) handshake(raw net.Conn) {
 	}
 	_ = raw.SetDeadline(time.Time{})
 	c := newConn(s, tc, true, peer, d, start)
+	c.admitL7 = l.admitL7
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()

@@ -1,13 +1,19 @@
 package ztnet
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/ztnlabs/ztn/certs"
 )
@@ -115,5 +121,89 @@ func TestResumptionBypassClosedForPlainTLSClients(t *testing.T) {
 	rec := m.logs.waitFor(t, "ztn connection refused", func(r logRecord) bool { return r.attrs["result"] == "denied" })
 	if rec.attrs["resumed"] != "true" || !strings.Contains(rec.attrs["reason"], "no intention matches") {
 		t.Fatalf("refusal = %v", rec.attrs)
+	}
+}
+
+// switchSource is a Source whose SVID and bundle a test swaps at will.
+type switchSource struct {
+	mu     sync.Mutex
+	svid   *x509svid.SVID
+	bundle *x509bundle.Bundle
+}
+
+func (s *switchSource) set(svid *x509svid.SVID, bundle *x509bundle.Bundle) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if svid != nil {
+		s.svid = svid
+	}
+	if bundle != nil {
+		s.bundle = bundle
+	}
+}
+func (s *switchSource) GetX509SVID() (*x509svid.SVID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.svid, nil
+}
+func (s *switchSource) GetX509BundleForTrustDomain(spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bundle, nil
+}
+func (s *switchSource) Close() error { return nil }
+
+func issue(t *testing.T, ca *certs.DevCA, name string) *x509svid.SVID {
+	t.Helper()
+	id, err := ca.Issuer("dc1", name, time.Hour).Issue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.SVID
+}
+
+// TestStaleResumedSessionFallsBackToFullHandshake: a session resumed with
+// certificates the server no longer trusts is refused, and Dial retries once
+// with a full handshake and the current certificate instead of failing.
+func TestStaleResumedSessionFallsBackToFullHandshake(t *testing.T) {
+	m := newTestMesh(t)
+	m.allow(t, "web->api")
+	td := m.CA().TrustDomain()
+	ca2, err := certs.NewDevCA(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := x509bundle.FromX509Authorities(td, append(m.CA().Bundle().X509Authorities(), ca2.Bundle().X509Authorities()...))
+	apiSrc := &switchSource{svid: issue(t, m.CA(), "api"), bundle: both}
+	webSrc := &switchSource{svid: issue(t, m.CA(), "web"), bundle: both}
+	api := m.service(t, "api", WithSource(apiSrc))
+	web := m.service(t, "web", WithSource(webSrc))
+	serve(t, listen(t, api), echo)
+
+	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, "1")
+	c.Close()
+
+	// web moves to CA2; api stops trusting the first CA. web's cached
+	// session still carries its CA1 certificate.
+	webSrc.set(issue(t, ca2, "web"), nil)
+	apiSrc.set(nil, x509bundle.FromX509Authorities(td, ca2.Bundle().X509Authorities()))
+	// api's own certificate is from CA1, which web still trusts.
+
+	c, err = web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	if err != nil {
+		t.Fatalf("dial after the switch: %v", err)
+	}
+	if c.ConnectionState().DidResume {
+		t.Fatal("the stale session was used")
+	}
+	roundTrip(t, c, "2")
+	c.Close()
+	rec := m.logs.waitFor(t, "ztn connection refused", func(r logRecord) bool { return r.attrs["resumed"] == "true" })
+	if rec.attrs["result"] != "rejected" || !strings.Contains(rec.attrs["reason"], "unknown authority") {
+		t.Fatalf("refusal of the stale session = %v", rec.attrs)
 	}
 }

@@ -28,7 +28,7 @@ func (s *Service) recheck() {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		d := s.authorize(c.peer, false)
+		d := s.authorize(c.peer, c.admitL7, false)
 		if d.Allowed {
 			continue
 		}

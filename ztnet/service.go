@@ -34,10 +34,12 @@ type Service struct {
 	tracer trace.Tracer
 	m      *metrics
 
-	serverTLS *tls.Config
-	clientTLS *tls.Config
-	inVerify  *verifier // verifies clients (needs ClientAuth EKU)
-	outVerify *verifier // verifies servers (needs ServerAuth EKU)
+	serverTLS     *tls.Config
+	clientTLS     *tls.Config // resumes sessions unless WithoutResumption
+	clientFullTLS *tls.Config // never resumes
+	dialConfs     sync.Map    // application protocols → clientConfigs (alpn.go)
+	inVerify      *verifier   // verifies clients (needs ClientAuth EKU)
+	outVerify     *verifier   // verifies servers (needs ServerAuth EKU)
 
 	cert atomic.Pointer[ownCert]
 
@@ -123,7 +125,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 		ClientAuth:       tls.RequestClientCert, // verifyClient requires one and says so when absent
 		GetCertificate:   func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.certificate() },
 		NextProtos:       []string{alpnVerdict},
-		VerifyConnection: s.verifyClient,
+		VerifyConnection: func(cs tls.ConnectionState) error { return s.verifyClient(cs, false) },
 	}
 	s.clientTLS = &tls.Config{
 		MinVersion:           tls.VersionTLS13,
@@ -132,6 +134,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 		NextProtos:           []string{alpnVerdict},
 		VerifyConnection:     s.verifyServer,
 	}
+	s.clientFullTLS = s.clientTLS.Clone()
 	if cfg.resumption {
 		s.clientTLS.ClientSessionCache = tls.NewLRUClientSessionCache(cfg.sessionCacheSize)
 	}
@@ -178,16 +181,17 @@ func (s *Service) certificate() (*tls.Certificate, error) {
 }
 
 // verifyClient runs on the server for every handshake, resumed or not.
-func (s *Service) verifyClient(cs tls.ConnectionState) error {
+// admitL7 is set on listeners that authorize every request (WithL7Enforced).
+func (s *Service) verifyClient(cs tls.ConnectionState, admitL7 bool) error {
 	peer, err := s.inVerify.verify(cs.PeerCertificates)
 	if err != nil {
 		return &RejectedError{Reason: err.Error()}
 	}
-	if cs.NegotiatedProtocol == alpnVerdict {
+	if isZTNProtocol(cs.NegotiatedProtocol) {
 		// A ztn client: authorized after the handshake, so it can be told why.
 		return nil
 	}
-	if d := s.authorize(peer, true); !d.Allowed {
+	if d := s.authorize(peer, admitL7, true); !d.Allowed {
 		return &DeniedError{Source: peer.String(), Destination: s.name, Reason: d.Reason()}
 	}
 	return nil
@@ -203,11 +207,13 @@ func (s *Service) verifyServer(cs tls.ConnectionState) error {
 }
 
 // authorize asks the policy whether peer may connect to this service, and
-// counts the decision in the metrics when record is set.
-func (s *Service) authorize(peer ident.ServiceID, record bool) authz.Decision {
+// counts the decision in the metrics when record is set. admitL7 admits a
+// source whose intention has L7 permissions (see WithL7Enforced).
+func (s *Service) authorize(peer ident.ServiceID, admitL7, record bool) authz.Decision {
 	d := s.cfg.authorizer.Authorize(authz.Request{
 		Source:      authz.Service{Partition: peer.Partition, Namespace: peer.Namespace, Name: peer.Name},
 		Destination: authz.Service{Partition: s.id.Partition, Namespace: s.id.Namespace, Name: s.name},
+		AdmitL7:     admitL7,
 	})
 	if record {
 		s.m.decision(context.Background(), d)

@@ -1,0 +1,493 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"golang.org/x/time/rate"
+
+	"github.com/ztnlabs/ztn/internal/notify"
+)
+
+// Consul is an Authorizer for one destination service whose intentions
+// come from Consul and are evaluated in memory, like a Policy's.
+//
+// A background loop keeps them in sync with a blocking query on
+// /v1/connect/intentions/match?by=destination&name=<destination>, which
+// returns, in precedence order, every intention that applies to the
+// destination (its own, and wildcard ones). Authorize never touches the
+// network.
+//
+// Before the first successful sync every request is denied. When Consul
+// cannot be reached, or answers with errors, the last intentions it gave
+// stay in force (see Staleness, Err, and the ztn.authz.staleness gauge)
+// unless WithConsulMaxStaleness makes them expire. Every change closes the
+// Changed channel, so ztnet re-checks its open connections.
+//
+// What ztn cannot enforce fails closed: a source whose intention carries a
+// JWT requirement (on the entry, the source or a permission), or that ztn's
+// model rejects, is denied (its Intention's Description says why), and
+// sources of other clusters (Peer) are left out, since they never match a
+// local caller.
+//
+// Requests for any other destination than the one given to NewConsul are
+// denied, as are all requests before the first sync, after the maximum
+// staleness and after Close: their Decision's Kind is KindNotSynced.
+type Consul struct {
+	client *api.Client
+	dest   Service // normalized
+	name   string  // the destination as /match takes it
+	cfg    consulConfig
+	log    *slog.Logger
+	policy *Policy
+	// entries are the converted intentions in force; only the sync loop
+	// uses them.
+	entries []ConfigEntry
+
+	changed notify.Broadcast
+	expired atomic.Bool // the intentions are older than the maximum staleness, or Close was called
+	state   atomic.Pointer[consulState]
+	synced  chan struct{} // closed at the first successful sync
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu        sync.Mutex
+	expiry    *time.Timer
+	closed    bool
+	gauge     metric.Registration
+	loggedACL bool
+}
+
+var _ Authorizer = (*Consul)(nil)
+
+// consulState is an immutable snapshot of the sync loop's state.
+type consulState struct {
+	synced bool
+	index  uint64 // the index of the intentions in force
+	// staleSince is when the current run of failed attempts began: the
+	// intentions were current until then, as far as ztn can tell (a
+	// connection that dies silently is noticed within the wait time + 15s).
+	staleSince time.Time
+	err        error // the last attempt's error; nil after a success
+}
+
+// ConsulOption configures a Consul.
+type ConsulOption func(*consulConfig)
+
+type consulConfig struct {
+	defaultAllow  bool
+	maxStaleness  time.Duration
+	query         api.QueryOptions
+	wait          time.Duration
+	every         time.Duration
+	burst         int
+	minBackoff    time.Duration
+	maxBackoff    time.Duration
+	logger        *slog.Logger
+	meterProvider metric.MeterProvider
+}
+
+// WithConsulDefaultAllow allows what no intention decides, as Consul does
+// with ACLs disabled or acl.default_policy = "allow" (and
+// default_intention_policy unset). ztn does not read Consul's default (no
+// endpoint exposes default_intention_policy): configure it to match. The
+// default is deny.
+func WithConsulDefaultAllow() ConsulOption {
+	return func(c *consulConfig) { c.defaultAllow = true }
+}
+
+// WithConsulMaxStaleness fails closed when Consul has not confirmed the
+// intentions for d: every request is then denied (and ztnet closes open
+// connections) until a sync succeeds again. The default, 0, keeps the last
+// known intentions in force however old.
+func WithConsulMaxStaleness(d time.Duration) ConsulOption {
+	return func(c *consulConfig) { c.maxStaleness = d }
+}
+
+// WithConsulQueryOptions sets the options of every request to Consul: ACL
+// Token (it needs intentions:read on the destination), Datacenter,
+// AllowStale, UseCache... (WaitIndex and WaitTime are managed by the loop).
+func WithConsulQueryOptions(q api.QueryOptions) ConsulOption {
+	return func(c *consulConfig) { c.query = q }
+}
+
+// WithConsulWaitTime sets how long a blocking query may wait for a change
+// (default 5m; Consul caps it at 10m).
+func WithConsulWaitTime(d time.Duration) ConsulOption {
+	return func(c *consulConfig) { c.wait = d }
+}
+
+// WithConsulRateLimit limits the loop to one request per every on average,
+// in bursts of up to burst (default: every 100ms, burst 2).
+func WithConsulRateLimit(every time.Duration, burst int) ConsulOption {
+	return func(c *consulConfig) { c.every, c.burst = every, burst }
+}
+
+// WithConsulBackoff sets the jittered exponential backoff between failed
+// requests (default 200ms doubling up to 15s).
+func WithConsulBackoff(minWait, maxWait time.Duration) ConsulOption {
+	return func(c *consulConfig) { c.minBackoff, c.maxBackoff = minWait, maxWait }
+}
+
+// WithConsulLogger sets the logger (default slog.Default()).
+func WithConsulLogger(l *slog.Logger) ConsulOption {
+	return func(c *consulConfig) { c.logger = l }
+}
+
+// WithConsulMeterProvider sets the OpenTelemetry meter provider for the
+// ztn.authz.staleness gauge (default: otel's global provider).
+func WithConsulMeterProvider(p metric.MeterProvider) ConsulOption {
+	return func(c *consulConfig) { c.meterProvider = p }
+}
+
+// NewConsul starts keeping the intentions of destination in sync from the
+// Consul agent client is configured for. destination is a service name,
+// or "namespace/name" or "partition/namespace/name" (Consul Enterprise). Close
+// the Consul when done.
+func NewConsul(client *api.Client, destination string, opts ...ConsulOption) (*Consul, error) {
+	if client == nil {
+		return nil, errors.New("authz: consul: nil client")
+	}
+	dest, err := parseDestination(destination)
+	if err != nil {
+		return nil, fmt.Errorf("authz: consul: destination %q: %w", destination, err)
+	}
+	cfg := consulConfig{
+		wait:       5 * time.Minute,
+		every:      100 * time.Millisecond,
+		burst:      2,
+		minBackoff: 200 * time.Millisecond,
+		maxBackoff: 15 * time.Second,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.meterProvider == nil {
+		cfg.meterProvider = otel.GetMeterProvider()
+	}
+	cfg.burst = max(cfg.burst, 1)
+	cfg.minBackoff = max(cfg.minBackoff, time.Millisecond)
+	cfg.maxBackoff = max(cfg.maxBackoff, cfg.minBackoff)
+	var popts []Option
+	if cfg.defaultAllow {
+		popts = append(popts, WithDefaultAllow())
+	}
+	c := &Consul{
+		client: client,
+		dest:   dest,
+		name:   destination,
+		cfg:    cfg,
+		log:    cfg.logger.With("component", "ztn.authz.consul", "destination", dest.String()),
+		policy: NewPolicy(popts...),
+		synced: make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	c.state.Store(&consulState{})
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.registerGauge()
+	go c.run()
+	return c, nil
+}
+
+// parseDestination parses "[[partition/]namespace/]name".
+func parseDestination(s string) (Service, error) {
+	parts := strings.Split(s, "/")
+	var svc Service
+	switch len(parts) {
+	case 1:
+		svc.Name = parts[0]
+	case 2:
+		svc.Namespace, svc.Name = parts[0], parts[1]
+	case 3:
+		svc.Partition, svc.Namespace, svc.Name = parts[0], parts[1], parts[2]
+	default:
+		return Service{}, errors.New(`want "name", "namespace/name" or "partition/namespace/name"`)
+	}
+	for _, p := range parts {
+		switch {
+		case p == "":
+			return Service{}, errors.New("empty part")
+		case strings.Contains(p, Wildcard):
+			return Service{}, errors.New("a destination to authorize cannot be a wildcard")
+		}
+	}
+	svc.Partition = orDefault(svc.Partition, DefaultPartition)
+	svc.Namespace = orDefault(svc.Namespace, DefaultNamespace)
+	return svc, nil
+}
+
+// Authorize decides req from the intentions in force; see Consul.
+func (c *Consul) Authorize(req Request) Decision {
+	if c.expired.Load() || !sameService(req.Destination, c.dest) {
+		return Decision{kind: reasonNotSynced}
+	}
+	return c.policy.Authorize(req)
+}
+
+// sameService compares a request's service with a normalized one.
+func sameService(s, norm Service) bool {
+	return s.Name == norm.Name &&
+		(s.Namespace == norm.Namespace || s.Namespace == "" && norm.Namespace == DefaultNamespace) &&
+		(s.Partition == norm.Partition || s.Partition == "" && norm.Partition == DefaultPartition)
+}
+
+// Changed returns a channel closed at the next change of the intentions in
+// force (including failing closed and recovering).
+func (c *Consul) Changed() <-chan struct{} { return c.changed.Changed() }
+
+// Synced reports whether intentions have been synced from Consul at least
+// once.
+func (c *Consul) Synced() bool { return c.state.Load().synced }
+
+// WaitSynced waits for the first successful sync; on timeout its error
+// includes the last error from Consul.
+func (c *Consul) WaitSynced(ctx context.Context) error {
+	select {
+	case <-c.synced:
+		return nil
+	case <-ctx.Done():
+		if err := c.Err(); err != nil {
+			return fmt.Errorf("authz: consul: %s: not synced: %w (last error: %v)", c.dest, ctx.Err(), err)
+		}
+		return fmt.Errorf("authz: consul: %s: not synced: %w", c.dest, ctx.Err())
+	}
+}
+
+// Err returns the error of the last sync attempt, nil if it succeeded.
+func (c *Consul) Err() error {
+	if err := c.state.Load().err; err != nil {
+		return fmt.Errorf("authz: consul: %s: %w", c.dest, err)
+	}
+	return nil
+}
+
+// Staleness reports for how long the intentions in force have gone
+// unconfirmed because Consul could not be reached or answered with errors:
+// 0 while the sync loop is healthy or before the first sync.
+func (c *Consul) Staleness() time.Duration {
+	return c.state.Load().staleness(time.Now())
+}
+
+func (s *consulState) staleness(now time.Time) time.Duration {
+	if s.err == nil || !s.synced {
+		return 0
+	}
+	return now.Sub(s.staleSince)
+}
+
+// Intentions returns the intentions in force, in evaluation order.
+func (c *Consul) Intentions() []Intention { return c.policy.Intentions() }
+
+// Close stops the sync loop. Every request is denied afterwards.
+func (c *Consul) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.mu.Unlock()
+	c.cancel()
+	<-c.done
+	c.expired.Store(true)
+	c.changed.Notify()
+	if c.gauge != nil {
+		if err := c.gauge.Unregister(); err != nil {
+			return fmt.Errorf("authz: consul: close: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c *Consul) registerGauge() {
+	m := c.cfg.meterProvider.Meter("github.com/ztnlabs/ztn/authz")
+	g, err := m.Float64ObservableGauge("ztn.authz.staleness",
+		metric.WithUnit("s"),
+		metric.WithDescription("How long the intentions in force have gone unconfirmed by Consul (0 while in sync)."))
+	if err == nil {
+		attrs := metric.WithAttributes(attribute.String("service", c.dest.String()))
+		c.gauge, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			o.ObserveFloat64(g, c.Staleness().Seconds(), attrs)
+			return nil
+		}, g)
+	}
+	if err != nil {
+		c.log.Warn("ztn.authz.staleness gauge unavailable", "err", err)
+	}
+}
+
+func (c *Consul) run() {
+	defer close(c.done)
+	ctx := c.ctx
+	lim := rate.NewLimiter(rate.Every(c.cfg.every), c.cfg.burst)
+	bo := backoff{min: c.cfg.minBackoff, max: c.cfg.maxBackoff}
+	var index uint64 // the index to block on
+	perm := fmt.Sprintf("intentions:read on %q", c.name)
+	for {
+		if err := lim.Wait(ctx); err != nil {
+			return
+		}
+		q := c.cfg.query
+		q.WaitIndex, q.WaitTime = index, c.cfg.wait
+		rctx, cancel := context.WithTimeout(ctx, maxBlockingWait(c.cfg.wait))
+		res, meta, err := c.client.Connect().IntentionMatch(&api.IntentionMatch{
+			By:    api.IntentionMatchDestination,
+			Names: []string{c.name},
+		}, q.WithContext(rctx))
+		if err != nil {
+			err = explain(err, perm)
+		} else if st := c.state.Load(); !st.synced || st.err != nil || meta.LastIndex != st.index {
+			// A new answer (a timeout repeats the old one), or the first
+			// after errors (Consul may have restarted with other state).
+			err = c.install(rctx, res[c.name], meta)
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			c.fail(err)
+			index = 0 // retry without blocking, to confirm as soon as Consul answers
+			if !sleep(ctx, bo.next()) {
+				return
+			}
+			continue
+		}
+		bo.reset()
+		if meta.LastIndex < index {
+			c.log.Info("consul index went backwards; starting the sync over", "from", index, "to", meta.LastIndex)
+		}
+		index = nextIndex(index, meta.LastIndex)
+		c.succeed(meta)
+	}
+}
+
+// install converts the intentions /match returned and puts them in force.
+func (c *Consul) install(ctx context.Context, ixns []*api.Intention, meta *api.QueryMeta) error {
+	entries, warnings, err := c.convert(ctx, ixns)
+	if err != nil {
+		return err
+	}
+	old := c.state.Load()
+	st := *old
+	st.synced, st.index = true, meta.LastIndex
+	if old.synced && reflect.DeepEqual(entries, c.entries) {
+		// Same intentions at a new index (other entries changed): nothing
+		// to re-check.
+		c.state.Store(&st)
+		return nil
+	}
+	if err := c.policy.Set(entries...); err != nil {
+		return fmt.Errorf("intentions from Consul rejected: %w", err)
+	}
+	c.entries = entries
+	c.state.Store(&st)
+	for _, w := range warnings {
+		c.log.Warn("consul intention cannot be enforced as written", "problem", w)
+	}
+	c.log.Debug("intentions synced from consul", "index", meta.LastIndex, "intentions", len(ixns))
+	c.changed.Notify()
+	if !old.synced {
+		close(c.synced) // after Notify: a Changed taken after WaitSynced is for the next change
+	}
+	c.checkDefault(meta)
+	return nil
+}
+
+// checkDefault logs once when Consul's default (informative only) differs
+// from the configured one.
+func (c *Consul) checkDefault(meta *api.QueryMeta) {
+	consulAllow := meta.DefaultACLPolicy == "allow"
+	if meta.DefaultACLPolicy == "" || consulAllow == c.cfg.defaultAllow {
+		return
+	}
+	c.mu.Lock()
+	logged := c.loggedACL
+	c.loggedACL = true
+	c.mu.Unlock()
+	if !logged {
+		c.log.Info("Consul's default ACL policy differs from ztn's configured default for unmatched traffic",
+			"consul_default_acl_policy", meta.DefaultACLPolicy, "ztn_default", noun(c.cfg.defaultAllow))
+	}
+}
+
+func (c *Consul) succeed(meta *api.QueryMeta) {
+	old := c.state.Load()
+	st := *old
+	st.staleSince, st.err = time.Time{}, nil
+	c.state.Store(&st)
+	if old.err != nil && old.synced {
+		c.log.Info("consul intentions sync recovered", "stale_for", time.Since(old.staleSince).Round(time.Millisecond))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+		c.expiry = nil
+	}
+	if c.expired.Load() && !c.closed {
+		c.expired.Store(false)
+		c.log.Info("intentions fresh again: no longer failing closed")
+		c.changed.Notify()
+	}
+}
+
+func (c *Consul) fail(err error) {
+	old := c.state.Load()
+	st := *old
+	st.err = err
+	if old.err == nil {
+		st.staleSince = time.Now()
+	}
+	c.state.Store(&st)
+	switch {
+	case !old.synced && (old.err == nil || old.err.Error() != err.Error()):
+		c.log.Warn("consul intentions sync failing; denying everything until the first sync", "err", err)
+	case old.synced && old.err == nil:
+		c.log.Warn("consul intentions sync failing; keeping the last known intentions", "err", err)
+	case old.synced && old.err.Error() != err.Error():
+		c.log.Warn("consul intentions sync failing", "err", err, "stale_for", time.Since(st.staleSince).Round(time.Millisecond))
+	}
+	if c.cfg.maxStaleness <= 0 || !old.synced {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.expiry == nil && !c.closed && !c.expired.Load() {
+		c.expiry = time.AfterFunc(time.Until(st.staleSince.Add(c.cfg.maxStaleness)), c.expire)
+	}
+}
+
+// expire fails closed if the intentions are still unconfirmed.
+func (c *Consul) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expiry = nil
+	st := c.state.Load()
+	if c.closed || c.expired.Load() || st.err == nil || time.Since(st.staleSince) < c.cfg.maxStaleness {
+		return
+	}
+	c.expired.Store(true)
+	c.log.Error("intentions older than the maximum staleness: denying everything until Consul answers",
+		"max_staleness", c.cfg.maxStaleness, "stale_for", time.Since(st.staleSince).Round(time.Millisecond), "err", st.err)
+	c.changed.Notify()
+}

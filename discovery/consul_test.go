@@ -1,0 +1,402 @@
+package discovery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/ztnlabs/ztn/internal/testenv"
+)
+
+// Register makes a Connect-native instance with a TTL check and the
+// registration's ID, address, tags and meta; an unspecified host takes the
+// node's address; Resolve sees instances come and go; deregistering is
+// idempotent.
+func TestConsulRegisterResolve(t *testing.T) {
+	srv := testenv.Consul(t)
+	client, rec := newClient(t, srv.Addr, "")
+	d := newConsul(t, client, WithConsulCheckTTL(3*time.Second), WithConsulDeregisterAfter(90*time.Second))
+	ctx := ctxTimeout(t, 20*time.Second)
+
+	dereg1, err := d.Register(ctx, Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001",
+		Tags: []string{"v1"}, Meta: map[string]string{"zone": "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dereg2, err := d.Register(ctx, Registration{Service: "api", Address: "[::]:7002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	in, err := d.Resolve(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in) == 2 && in[0].ID != "api-1" {
+		in = []Instance{in[1], in[0]} // sorted by ID: the generated one may come first
+	}
+	if len(in) != 2 || in[0].ID != "api-1" || in[0].Address != "127.0.0.1:7001" || in[0].Meta["zone"] != "a" ||
+		!strings.HasPrefix(in[1].ID, "api-") || in[1].Address != srv.Bind+":7002" {
+		t.Fatalf("Resolve = %+v", in)
+	}
+
+	svc, _, err := client.Agent().Service("api-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Connect == nil || !svc.Connect.Native || !slices.Equal(svc.Tags, []string{"v1"}) || svc.Port != 7001 || svc.Address != "127.0.0.1" {
+		t.Fatalf("agent service = %+v (connect %+v)", svc, svc.Connect)
+	}
+	checks, err := client.Agent().Checks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk := checks["service:api-1"]
+	if chk == nil || chk.Type != "ttl" || chk.Status != api.HealthPassing || chk.Output != checkOutputHealthy {
+		t.Fatalf("check = %+v", chk)
+	}
+	// What Consul does not show back: the crash-cleanup delay and the TTL.
+	regs := rec.registrations()
+	if len(regs) != 2 {
+		t.Fatalf("%d registrations sent", len(regs))
+	}
+	var sent api.AgentServiceRegistration
+	if err := json.Unmarshal([]byte(regs[0]), &sent); err != nil {
+		t.Fatal(err)
+	}
+	if sent.Check == nil || sent.Check.TTL != "3s" || sent.Check.DeregisterCriticalServiceAfter != "1m30s" || sent.Address != "127.0.0.1" {
+		t.Fatalf("registration sent: %s", regs[0])
+	}
+	var sent2 api.AgentServiceRegistration
+	if err := json.Unmarshal([]byte(regs[1]), &sent2); err != nil || sent2.Address != "" {
+		t.Fatalf("unspecified host registered with an address: %s", regs[1])
+	}
+
+	if err := dereg1(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := dereg1(ctx); err != nil {
+		t.Fatalf("second deregister: %v", err)
+	}
+	eventually(t, 5*time.Second, func() error {
+		got, err := resolveIDs(ctx, d, "api")
+		if err != nil || strings.Contains(got, "api-1@") || got == "" {
+			return fmt.Errorf("resolve after deregistering api-1: %q, %v", got, err)
+		}
+		return nil
+	})
+	if err := dereg2(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if got, err := resolveIDs(ctx, d, "api"); err != nil || got != "" {
+			return fmt.Errorf("resolve after deregistering all: %q, %v", got, err)
+		}
+		return nil
+	})
+
+	// An unknown service has no instances and no error.
+	if in, err := d.Resolve(ctx, "no-such-service"); err != nil || len(in) != 0 {
+		t.Fatalf("unknown service: %v, %v", in, err)
+	}
+	for _, r := range []Registration{{Address: "127.0.0.1:1"}, {Service: "x", Address: "nohost"}, {Service: "x", Address: "127.0.0.1:0"}} {
+		if _, err := d.Register(ctx, r); err == nil || !strings.HasPrefix(err.Error(), "discovery: register") {
+			t.Errorf("Register(%+v) = %v", r, err)
+		}
+	}
+}
+
+// The TTL check follows Registration.Healthy: critical with the reason as
+// output while it fails (the instance leaves the passing set), passing
+// again when it recovers.
+func TestConsulHealthProbe(t *testing.T) {
+	srv := testenv.Consul(t)
+	client, _ := newClient(t, srv.Addr, "")
+	d := newConsul(t, client, WithConsulCheckTTL(time.Second))
+	ctx := ctxTimeout(t, 20*time.Second)
+	var broken atomic.Bool
+	dereg, err := d.Register(ctx, Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001",
+		Healthy: func() error {
+			if broken.Load() {
+				return errors.New("certificate expired")
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dereg(ctx)
+	if got, err := resolveIDs(ctx, d, "api"); err != nil || got != "api-1@127.0.0.1:7001" {
+		t.Fatalf("Resolve = %q, %v", got, err)
+	}
+	broken.Store(true)
+	eventually(t, 3*time.Second, func() error {
+		if got, _ := resolveIDs(ctx, d, "api"); got != "" {
+			return fmt.Errorf("unhealthy instance still resolved: %q", got)
+		}
+		return nil
+	})
+	checks, err := client.Agent().Checks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := checks["service:api-1"]; c == nil || c.Status != api.HealthCritical || !strings.Contains(c.Output, "certificate expired") {
+		t.Fatalf("check while unhealthy: %+v", c)
+	}
+	broken.Store(false)
+	eventually(t, 3*time.Second, func() error {
+		if got, _ := resolveIDs(ctx, d, "api"); got != "api-1@127.0.0.1:7001" {
+			return fmt.Errorf("recovered instance not resolved: %q", got)
+		}
+		return nil
+	})
+}
+
+// A process that dies without deregistering stops updating its check: the
+// instance leaves the passing set within the TTL, and (long test) Consul
+// removes it after DeregisterCriticalServiceAfter.
+func TestConsulCheckLapsesWhenProcessDies(t *testing.T) {
+	srv := testenv.Consul(t)
+	client, _ := newClient(t, srv.Addr, "")
+	ctx := ctxTimeout(t, 150*time.Second)
+	dying := NewConsul(client, WithConsulCheckTTL(time.Second))
+	if _, err := dying.Register(ctx, Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001"}); err != nil {
+		t.Fatal(err)
+	}
+	// Close stops the heartbeat without deregistering: what Consul sees of
+	// a crash.
+	if err := dying.Close(); err != nil {
+		t.Fatal(err)
+	}
+	observer := newConsul(t, client)
+	t0 := time.Now()
+	eventually(t, 5*time.Second, func() error {
+		if got, _ := resolveIDs(ctx, observer, "api"); got != "" {
+			return fmt.Errorf("dead instance still passing: %q", got)
+		}
+		return nil
+	})
+	t.Logf("dead instance left the passing set after %s", time.Since(t0).Round(10*time.Millisecond))
+	if os.Getenv("ZTN_LONG_TESTS") == "" {
+		t.Log("set ZTN_LONG_TESTS=1 to wait for Consul to remove the instance (about 90s)")
+		return
+	}
+	eventually(t, 130*time.Second, func() error {
+		svcs, err := client.Agent().Services()
+		if err != nil {
+			return err
+		}
+		if _, ok := svcs["api-1"]; ok {
+			return errors.New("crashed instance still registered")
+		}
+		return nil
+	})
+	t.Logf("Consul removed the crashed instance after %s", time.Since(t0).Round(time.Second))
+}
+
+// A watch nobody uses stops; the next Resolve starts it again.
+func TestConsulIdleWatchStops(t *testing.T) {
+	srv := testenv.Consul(t)
+	client, _ := newClient(t, srv.Addr, "")
+	d := newConsul(t, client, WithConsulIdleTimeout(200*time.Millisecond))
+	ctx := ctxTimeout(t, 10*time.Second)
+	if _, err := d.Resolve(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.watching(); !slices.Equal(got, []string{"api"}) {
+		t.Fatalf("watching %v", got)
+	}
+	eventually(t, 2*time.Second, func() error {
+		if got := d.watching(); len(got) != 0 {
+			return fmt.Errorf("still watching %v", got)
+		}
+		return nil
+	})
+	if _, err := d.Resolve(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.watching(); !slices.Equal(got, []string{"api"}) {
+		t.Fatalf("watching %v after a new Resolve", got)
+	}
+}
+
+// With ACLs, a token lacking a permission gets an error that names it.
+func TestConsulACLErrors(t *testing.T) {
+	srv := testenv.Consul(t, testenv.ConsulACL(""))
+	admin, _ := newClient(t, srv.Addr, srv.Token)
+	ctx := ctxTimeout(t, 20*time.Second)
+	pol, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{Name: "api-read", Rules: `service "api" { policy = "read" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An instance of api, registered with the management token.
+	adminD := newConsul(t, admin)
+	dereg, err := adminD.Register(ctx, Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dereg(ctx)
+
+	client, _ := newClient(t, srv.Addr, tok.SecretID)
+	d := newConsul(t, client)
+	_, err = d.Register(ctx, Registration{Service: "api", Address: "127.0.0.1:7002"})
+	if err == nil || !strings.Contains(err.Error(), `lacks service:write on "api"`) || !strings.HasPrefix(err.Error(), "discovery: register api") {
+		t.Fatalf("Register without service:write: %v", err)
+	}
+	t.Logf("register: %v", err)
+	// service:read without node:read: Consul hides the instances.
+	_, err = d.Resolve(ctx, "api")
+	if err == nil || !strings.Contains(err.Error(), "node:read") {
+		t.Fatalf("Resolve without node:read: %v", err)
+	}
+	t.Logf("resolve api: %v", err)
+	// No service:read at all.
+	in, err := d.Resolve(ctx, "db")
+	if err == nil || !strings.Contains(err.Error(), `service:read on "db"`) {
+		t.Fatalf("Resolve without service:read: %v, %v", in, err)
+	}
+	t.Logf("resolve db: %v", err)
+	// A token Consul does not know.
+	bogus, _ := newClient(t, srv.Addr, "00000000-0000-4000-8000-000000000000")
+	_, err = newConsul(t, bogus).Resolve(ctx, "api")
+	if err == nil || !strings.Contains(err.Error(), "does not know the ACL token") {
+		t.Fatalf("Resolve with an unknown token: %v", err)
+	}
+}
+
+// Consul answering 5xx: the first Resolve says so; after a good answer the
+// last instances stay in use, staleness is exported (metric and log), the
+// watch is rate limited, and it recovers when Consul does.
+func TestConsulServerErrors(t *testing.T) {
+	srv := testenv.Consul(t)
+	direct, _ := newClient(t, srv.Addr, "")
+	proxy := testenv.NewFaultProxy(t, srv.Addr)
+	client, _ := newClient(t, proxy.Addr, "")
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	logger, logs := newLogger()
+	d := newConsul(t, client, WithConsulMeterProvider(mp), WithConsulLogger(logger),
+		WithConsulBackoff(time.Millisecond, 2*time.Millisecond), WithConsulRateLimit(100*time.Millisecond, 2))
+	ctx := ctxTimeout(t, 30*time.Second)
+
+	proxy.Fail(http.StatusInternalServerError)
+	_, err := d.Resolve(ctx, "api")
+	if err == nil || !strings.Contains(err.Error(), "Consul answered 500") || !strings.HasPrefix(err.Error(), "discovery: resolve api") {
+		t.Fatalf("first Resolve while Consul answers 500: %v", err)
+	}
+	if _, err := d.Register(ctx, Registration{Service: "api", Address: "127.0.0.1:7009"}); err == nil || !strings.Contains(err.Error(), "Consul answered 500") {
+		t.Fatalf("Register while Consul answers 500: %v", err)
+	}
+	// The token bucket bounds the retry rate even with no backoff to speak
+	// of: about 10 requests/s (+ the burst of 2).
+	before := proxy.Requests()
+	time.Sleep(time.Second)
+	if n := proxy.Requests() - before; n > 14 {
+		t.Fatalf("%d requests in 1s while failing; the rate limit allows about 10", n)
+	}
+
+	dereg, err := newConsul(t, direct).Register(ctx, Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dereg(ctx)
+	proxy.Heal()
+	eventually(t, 5*time.Second, func() error {
+		if got, err := resolveIDs(ctx, d, "api"); got != "api-1@127.0.0.1:7001" {
+			return fmt.Errorf("Resolve = %q, %v", got, err)
+		}
+		return nil
+	})
+	if s := d.Staleness("api"); s != 0 {
+		t.Fatalf("staleness %s while healthy", s)
+	}
+
+	proxy.Fail(http.StatusServiceUnavailable)
+	eventually(t, 5*time.Second, func() error {
+		if s := d.Staleness("api"); s < 200*time.Millisecond {
+			return fmt.Errorf("staleness %s", s)
+		}
+		return nil
+	})
+	if got, err := resolveIDs(ctx, d, "api"); err != nil || got != "api-1@127.0.0.1:7001" {
+		t.Fatalf("Resolve while Consul fails = %q, %v; want the last instances", got, err)
+	}
+	if v := gaugeValue(t, reader, "ztn.discovery.staleness"); v < 0.2 {
+		t.Fatalf("ztn.discovery.staleness = %v", v)
+	}
+	if !strings.Contains(logs.String(), "consul watch failing; using the last known instances") || !strings.Contains(logs.String(), "Consul answered 503") {
+		t.Fatalf("no staleness log:\n%s", logs)
+	}
+	proxy.Heal()
+	eventually(t, 5*time.Second, func() error {
+		if s := d.Staleness("api"); s != 0 {
+			return fmt.Errorf("staleness %s after recovery", s)
+		}
+		return nil
+	})
+	if !strings.Contains(logs.String(), "consul watch recovered") {
+		t.Fatalf("no recovery log:\n%s", logs)
+	}
+}
+
+func gaugeValue(t *testing.T, r sdkmetric.Reader, name string) float64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			g, ok := m.Data.(metricdata.Gauge[float64])
+			if !ok || len(g.DataPoints) == 0 {
+				t.Fatalf("%s: %T %+v", name, m.Data, m.Data)
+			}
+			return g.DataPoints[0].Value
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// A canceled Resolve waiting for the first answer returns at once.
+func TestConsulResolveHonoursContext(t *testing.T) {
+	srv := testenv.Consul(t)
+	proxy := testenv.NewFaultProxy(t, srv.Addr)
+	client, _ := newClient(t, proxy.Addr, "")
+	d := newConsul(t, client)
+	proxy.Fail(http.StatusInternalServerError)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := d.Resolve(ctx, "api"); err == nil {
+		t.Fatal("Resolve with a canceled context succeeded")
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Resolve(context.Background(), "api"); !errors.Is(err, errClosed) {
+		t.Fatalf("Resolve after Close: %v", err)
+	}
+	if _, err := d.Register(context.Background(), Registration{Service: "api", Address: "127.0.0.1:1"}); !errors.Is(err, errClosed) {
+		t.Fatalf("Register after Close: %v", err)
+	}
+}

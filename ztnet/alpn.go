@@ -1,0 +1,142 @@
+package ztnet
+
+import (
+	"crypto/tls"
+	"strings"
+)
+
+// Application protocols. A ztn connection can carry an application protocol
+// chosen by ALPN, the way HTTP picks "h2" or "http/1.1" over TLS. Between two
+// ztn ends the ALPN name is "ztn/1+<protocol>" (for example "ztn/1+h2"): the
+// server sends its authorization verdict after the handshake, as under plain
+// "ztn/1", and then both ends speak <protocol>. A listener that offers
+// protocols also offers them under their plain names ("h2", "http/1.1") to TLS
+// clients that are not ztn (curl, grpc-go with its own TLS credentials); those
+// are authorized inside the handshake, as any plain TLS client is. Plain
+// "ztn/1" (no application protocol) is always offered by listeners, so
+// existing ztn clients keep working.
+
+// alpnAppSep separates the ztn protocol from the application protocol in an
+// ALPN name: "ztn/1+h2".
+const alpnAppSep = "+"
+
+// isZTNProtocol reports whether an ALPN name negotiated on a connection is
+// one of ztn's (plain "ztn/1" or "ztn/1+<protocol>"): the server then sends a
+// verdict after the handshake.
+func isZTNProtocol(alpn string) bool {
+	return alpn == alpnVerdict ||
+		(len(alpn) > len(alpnVerdict)+1 && alpn[len(alpnVerdict)] == '+' && strings.HasPrefix(alpn, alpnVerdict))
+}
+
+// appProtocol returns the application protocol part of a negotiated ALPN
+// name: "h2" for "ztn/1+h2" or for a plain TLS client's "h2", "" for "ztn/1"
+// or when nothing was negotiated.
+func appProtocol(alpn string) string {
+	if alpn == alpnVerdict {
+		return ""
+	}
+	if isZTNProtocol(alpn) {
+		return alpn[len(alpnVerdict)+1:]
+	}
+	return alpn
+}
+
+// NegotiatedProtocol returns the application protocol agreed by ALPN for this
+// connection: "h2" for a ztn peer that negotiated "ztn/1+h2" and for a plain
+// TLS peer that negotiated "h2"; "" when none was (plain "ztn/1", or a TLS
+// client that offered no ALPN).
+func (c *Conn) NegotiatedProtocol() string {
+	return appProtocol(c.tc.ConnectionState().NegotiatedProtocol)
+}
+
+// ListenOption configures one listener made by Service.Listen.
+type ListenOption interface{ applyListen(*listenConfig) }
+
+// DialOption configures one Dial or DialAddress.
+type DialOption interface{ applyDial(*dialConfig) }
+
+type listenConfig struct {
+	protos []string
+	l7     bool
+}
+
+type dialConfig struct {
+	protos []string
+}
+
+// ProtocolsOption is the option WithProtocols returns; it is both a
+// ListenOption and a DialOption.
+type ProtocolsOption struct{ protos []string }
+
+func (o ProtocolsOption) applyListen(c *listenConfig) { c.protos = append(c.protos, o.protos...) }
+func (o ProtocolsOption) applyDial(c *dialConfig)     { c.protos = append(c.protos, o.protos...) }
+
+// WithProtocols sets the application protocols (ALPN names such as "h2" or
+// "http/1.1"), most preferred first.
+//
+// On Listen, the listener offers each protocol p as "ztn/1+p" to ztn clients
+// and as plain p to other TLS clients, in this order of preference, and still
+// accepts plain "ztn/1". On Dial and DialAddress, the client offers
+// "ztn/1+p" for each p and nothing else: the handshake fails if the server
+// supports none of them. (*Conn).NegotiatedProtocol tells which was chosen.
+func WithProtocols(protos ...string) ProtocolsOption {
+	return ProtocolsOption{protos: append([]string(nil), protos...)}
+}
+
+// serverProtocols is the ALPN list a listener offering protos sends, in
+// server preference order: ztn with each protocol, plain ztn, then each
+// protocol for non-ztn TLS clients.
+func serverProtocols(protos []string) []string {
+	out := make([]string, 0, 2*len(protos)+1)
+	for _, p := range protos {
+		out = append(out, alpnVerdict+alpnAppSep+p)
+	}
+	out = append(out, alpnVerdict)
+	return append(out, protos...)
+}
+
+// listenTLS returns the server TLS configuration for a listener with cfg:
+// the Service's own when cfg asks for nothing special.
+func (s *Service) listenTLS(cfg listenConfig) *tls.Config {
+	if len(cfg.protos) == 0 && !cfg.l7 {
+		return s.serverTLS
+	}
+	c := s.serverTLS.Clone()
+	c.NextProtos = serverProtocols(cfg.protos)
+	admitL7 := cfg.l7
+	c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyClient(cs, admitL7) }
+	return c
+}
+
+// clientConfigs is the pair of client TLS configurations one Dial uses: one
+// that resumes sessions (unless WithoutResumption), one that never does.
+type clientConfigs struct {
+	resume, full *tls.Config
+}
+
+// dialTLS returns the client TLS configurations for opts, built once per
+// distinct protocol list and kept.
+func (s *Service) dialTLS(opts []DialOption) clientConfigs {
+	if len(opts) == 0 {
+		return clientConfigs{resume: s.clientTLS, full: s.clientFullTLS}
+	}
+	var cfg dialConfig
+	for _, o := range opts {
+		o.applyDial(&cfg)
+	}
+	if len(cfg.protos) == 0 {
+		return clientConfigs{resume: s.clientTLS, full: s.clientFullTLS}
+	}
+	key := strings.Join(cfg.protos, "\x00")
+	if v, ok := s.dialConfs.Load(key); ok {
+		return v.(clientConfigs)
+	}
+	next := make([]string, len(cfg.protos))
+	for i, p := range cfg.protos {
+		next[i] = alpnVerdict + alpnAppSep + p
+	}
+	cc := clientConfigs{resume: s.clientTLS.Clone(), full: s.clientFullTLS.Clone()}
+	cc.resume.NextProtos, cc.full.NextProtos = next, next // the session cache stays shared
+	v, _ := s.dialConfs.LoadOrStore(key, cc)
+	return v.(clientConfigs)
+}
