@@ -295,6 +295,21 @@ func (s *ConsulServer) ready(ctx context.Context) (bool, error) {
 	if code != http.StatusOK || roots.TrustDomain == "" || len(roots.Roots) == 0 {
 		return false, fmt.Errorf("connect/ca/roots: %d %q", code, body)
 	}
+	// Right after election Consul migrates legacy intentions to config
+	// entries and refuses intention writes meanwhile ("Intentions are read
+	// only while being upgraded to config entries"): probe with a harmless
+	// write so tests start once intentions are writable.
+	probe := s.HTTPAddr() + "/v1/connect/intentions/exact?source=ztn-testenv-probe&destination=ztn-testenv-probe"
+	code, body, err = doJSON(ctx, http.MethodPut, probe, map[string]string{"Action": "deny"}, nil, "X-Consul-Token", s.Token)
+	if err != nil {
+		return false, err
+	}
+	if code != http.StatusOK {
+		return false, fmt.Errorf("intention write probe: %d %q", code, body)
+	}
+	if code, body, err = doJSON(ctx, http.MethodDelete, probe, nil, nil, "X-Consul-Token", s.Token); err != nil || code != http.StatusOK {
+		return false, fmt.Errorf("intention probe cleanup: %d %q %v", code, body, err)
+	}
 	s.TrustDomain = roots.TrustDomain
 	return true, nil
 }
