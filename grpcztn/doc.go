@@ -1,4 +1,34 @@
-// Package grpcztn will carry gRPC over ztnet: transport credentials, a
-// ztn:/// resolver fed by discovery, and per-RPC authorization against L7
-// intentions. It is not implemented yet.
+// Package grpcztn carries gRPC over ztn: servers on ztn listeners with every
+// RPC authorized against L7 intentions, and clients that find instances
+// through discovery and connect with ztnet.
+//
+// Server:
+//
+//	l, err := grpcztn.Listen(ctx, svc, "tcp", ":8443") // ALPN h2, L7 enforced
+//	srv := grpcztn.NewServer(svc)                     // creds, authz interceptors, otelgrpc
+//	pb.RegisterGreeterServer(srv, greeter{})
+//	go srv.Serve(l)
+//
+// Each RPC is judged as an HTTP request with method POST, path
+// "/pkg.Service/Method" and the request metadata as headers, as Consul's
+// Envoy does: permissions in order, the first match decides, and when an L7
+// intention matches but none of its permissions does, the default decides.
+// A refused RPC fails with codes.PermissionDenied and the reason. Handlers
+// read the caller with PeerID(ctx).
+//
+// Client:
+//
+//	cc, err := grpcztn.NewClient(svc, "greeter") // target ztn:///greeter, round robin
+//	defer cc.Close()
+//	reply, err := pb.NewGreeterClient(cc).SayHello(ctx, req)
+//
+// Security: the transport credentials (Credentials) do no TLS themselves:
+// ztnet has already run mutual TLS 1.3, verified the peer's SPIFFE ID and
+// authorized the connection by the time gRPC sees it. They accept only
+// *ztnet.Conn (anything else fails the handshake, so a misconfigured server
+// serves nobody) and report PrivacyAndIntegrity with the peer's identity in
+// AuthInfo, so grpc-go's checks that depend on the security level stay
+// meaningful. Plain gRPC clients with their own TLS can call a grpcztn
+// server too (ALPN "h2"): they are authorized in the TLS handshake by their
+// client certificate, which must chain to the mesh's trust bundle.
 package grpcztn

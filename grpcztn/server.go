@@ -1,0 +1,52 @@
+package grpcztn
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+
+	"github.com/ztnlabs/ztn/ztnet"
+)
+
+// Listen opens a ztn listener of svc for a gRPC server: it negotiates the
+// "h2" application protocol (with ztn clients as "ztn/1+h2", with plain TLS
+// gRPC clients as "h2") and admits sources that have only L7 intentions,
+// since the server authorizes every RPC (ztnet.WithL7Enforced).
+func Listen(ctx context.Context, svc *ztnet.Service, network, addr string) (net.Listener, error) {
+	l, err := svc.Listen(ctx, network, addr, ztnet.WithProtocols("h2"), ztnet.WithL7Enforced())
+	if err != nil {
+		return nil, fmt.Errorf("grpcztn: %w", err)
+	}
+	return l, nil
+}
+
+// ServerOptions returns the options that make a grpc.Server serve ztn
+// connections of svc: the transport credentials, the unary and stream
+// interceptors that authorize every RPC, and an OpenTelemetry stats handler
+// using svc's tracer and meter providers.
+func ServerOptions(svc *ztnet.Service) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.Creds(Credentials()),
+		grpc.ChainUnaryInterceptor(UnaryServerInterceptor(svc)),
+		grpc.ChainStreamInterceptor(StreamServerInterceptor(svc)),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(svc.TracerProvider()),
+			otelgrpc.WithMeterProvider(svc.MeterProvider()))),
+	}
+}
+
+// NewServer returns a grpc.Server for svc with ServerOptions(svc) followed by
+// opts. Serve it on a listener from Listen:
+//
+//	srv := grpcztn.NewServer(svc)
+//	healthpb.RegisterHealthServer(srv, health.NewServer())
+//	l, err := grpcztn.Listen(ctx, svc, "tcp", ":8443")
+//	go srv.Serve(l)
+//
+// Interceptors given in opts run after the authorization check.
+func NewServer(svc *ztnet.Service, opts ...grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(ServerOptions(svc), opts...)...)
+}

@@ -1,0 +1,149 @@
+package httpztn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/ztnlabs/ztn/ztnet"
+)
+
+// Route sends matching public requests to a mesh service. Every condition
+// that is set must hold; an empty condition matches anything.
+type Route struct {
+	// Host is the request's host without port, compared case-insensitively;
+	// "*.example.com" matches any subdomain of example.com.
+	Host string
+	// PathPrefix matches the path by prefix, at a segment boundary ("/api"
+	// matches "/api" and "/api/x", not "/apix").
+	PathPrefix string
+	// Methods lists the allowed methods.
+	Methods []string
+	// Headers maps header names to the exact value each must have.
+	Headers map[string]string
+	// Service is the mesh service the request goes to (required).
+	Service string
+}
+
+func (rt *Route) matches(r *http.Request) bool {
+	if rt.Host != "" {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.ToLower(host)
+		want := strings.ToLower(rt.Host)
+		if suffix, ok := strings.CutPrefix(want, "*"); ok {
+			if !strings.HasSuffix(host, suffix) || len(host) == len(suffix) {
+				return false
+			}
+		} else if host != want {
+			return false
+		}
+	}
+	if p := strings.TrimSuffix(rt.PathPrefix, "/"); p != "" {
+		path := r.URL.Path
+		if !strings.HasPrefix(path, p) || (len(path) > len(p) && path[len(p)] != '/') {
+			return false
+		}
+	}
+	if len(rt.Methods) > 0 {
+		found := false
+		for _, m := range rt.Methods {
+			if strings.EqualFold(m, r.Method) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	for name, v := range rt.Headers {
+		if r.Header.Get(name) != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Gateway is an ingress gateway for north-south traffic: an http.Handler for
+// a public server (TLS with an ordinary server certificate, or plain HTTP in
+// development) that sends each request to the mesh service of the first
+// matching Route, over ztn under the gateway's own identity (so intentions
+// name the gateway's service as the source). It sets X-Forwarded-For,
+// X-Forwarded-Host and X-Forwarded-Proto (replacing any the client sent),
+// and strips hop-by-hop headers. A request no route matches gets 404; a
+// refusal by the mesh 403 with the reason; an unreachable service 502 (503
+// when it has no instance).
+type Gateway struct {
+	routes  []Route
+	tr      *Transport
+	handler http.Handler
+}
+
+type routeKey struct{}
+
+// NewGateway returns a Gateway that reaches the mesh as svc, with routes
+// tried in order. Close it to release its connections.
+func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
+	for i, rt := range routes {
+		if rt.Service == "" {
+			return nil, fmt.Errorf("httpztn: gateway: route %d has no Service", i+1)
+		}
+		if rt.PathPrefix != "" && !strings.HasPrefix(rt.PathPrefix, "/") {
+			return nil, fmt.Errorf("httpztn: gateway: route %d: PathPrefix %q must start with /", i+1, rt.PathPrefix)
+		}
+	}
+	g := &Gateway{routes: append([]Route(nil), routes...), tr: NewTransport(svc)}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			rt := pr.In.Context().Value(routeKey{}).(*Route)
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = rt.Service
+			pr.Out.Host = ""
+			pr.SetXForwarded()
+		},
+		Transport: otelhttp.NewTransport(g.tr,
+			otelhttp.WithTracerProvider(svc.TracerProvider()),
+			otelhttp.WithMeterProvider(svc.MeterProvider())),
+		ErrorHandler: gatewayError,
+	}
+	g.handler = otelhttp.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range g.routes {
+			if g.routes[i].matches(r) {
+				proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, &g.routes[i])))
+				return
+			}
+		}
+		http.Error(w, "httpztn: gateway: no route for "+r.Method+" "+r.Host+r.URL.Path, http.StatusNotFound)
+	}), "gateway", otelhttp.WithTracerProvider(svc.TracerProvider()), otelhttp.WithMeterProvider(svc.MeterProvider()))
+	return g, nil
+}
+
+func gatewayError(w http.ResponseWriter, r *http.Request, err error) {
+	var denied *ztnet.DeniedError
+	switch {
+	case errors.As(err, &denied):
+		http.Error(w, "httpztn: gateway: "+err.Error(), http.StatusForbidden)
+	case errors.Is(err, ztnet.ErrNoInstance):
+		http.Error(w, "httpztn: gateway: "+err.Error(), http.StatusServiceUnavailable)
+	default:
+		http.Error(w, "httpztn: gateway: "+err.Error(), http.StatusBadGateway)
+	}
+}
+
+// ServeHTTP routes r into the mesh.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
+
+// Close closes the gateway's idle mesh connections.
+func (g *Gateway) Close() error {
+	g.tr.CloseIdleConnections()
+	return nil
+}

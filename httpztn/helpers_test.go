@@ -1,0 +1,136 @@
+package httpztn_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/httpztn"
+	"github.com/ztnlabs/ztn/ztnet"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
+
+func newMesh(t testing.TB, opts ...ztnet.DevOption) *ztnet.Dev {
+	t.Helper()
+	m, err := ztnet.NewDev(append([]ztnet.DevOption{ztnet.WithDevTrustDomain("ztn.test"), ztnet.WithDevLogger(discard)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func service(t testing.TB, m *ztnet.Dev, name string) *ztnet.Service {
+	t.Helper()
+	s, err := m.Service(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func intentions(t testing.TB, m *ztnet.Dev, js string) {
+	t.Helper()
+	entries, err := authz.ParseConfigEntries([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Policy().Set(entries...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveHTTP serves h for svc on a new httpztn listener and returns its
+// address.
+func serveHTTP(t testing.TB, svc *ztnet.Service, h http.Handler) string {
+	t.Helper()
+	l, err := httpztn.Listen(context.Background(), svc, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httpztn.NewServer(svc, h)
+	srv.ErrorLog = nil
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done })
+	return l.Addr().String()
+}
+
+func newClient(t testing.TB, svc *ztnet.Service, opts ...httpztn.TransportOption) *http.Client {
+	c := httpztn.NewClient(svc, opts...)
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// get does a request and returns the status and body.
+func do(t testing.TB, c *http.Client, method, url string, hdr ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// svidFiles writes the certificate chain and key of service name, issued
+// by ca, as PEM files for curl, and returns the TLS certificate too.
+func svidFiles(t testing.TB, ca *certs.DevCA, name string) (certFile, keyFile string, cert tls.Certificate) {
+	t.Helper()
+	src, err := ca.Source(context.Background(), "dc1", name, time.Hour, certs.WithLogger(discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = src.Close() })
+	svid, err := src.GetX509SVID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var chain []byte
+	cert = tls.Certificate{PrivateKey: svid.PrivateKey, Leaf: svid.Certificates[0]}
+	for _, c := range svid.Certificates {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+		cert.Certificate = append(cert.Certificate, c.Raw)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(svid.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, chain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, cert
+}
+
+var _ = net.Dial

@@ -1,0 +1,108 @@
+package httpztn
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/ztnlabs/ztn/ztnet"
+)
+
+// Listen opens a ztn listener of svc for an HTTP server: it negotiates "h2"
+// and "http/1.1" by ALPN (with ztn clients as "ztn/1+h2" and
+// "ztn/1+http/1.1", with plain TLS clients such as curl under their own
+// names) and admits sources that have only L7 intentions, since the server
+// authorizes every request (ztnet.WithL7Enforced).
+func Listen(ctx context.Context, svc *ztnet.Service, network, addr string) (net.Listener, error) {
+	l, err := svc.Listen(ctx, network, addr, ztnet.WithProtocols("h2", "http/1.1"), ztnet.WithL7Enforced())
+	if err != nil {
+		return nil, fmt.Errorf("httpztn: %w", err)
+	}
+	return httpListener{l}, nil
+}
+
+// httpListener hands net/http its connections wrapped in httpConn. net/http
+// only serves HTTP/2 without TLS on connections that do not look like TLS
+// (no ConnectionState method); the ztn connection already is the TLS, and
+// the client picked h2 or http/1.1 by ALPN, so the server recognizes which
+// by the HTTP/2 preface.
+type httpListener struct{ net.Listener }
+
+func (l httpListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if zc, ok := c.(*ztnet.Conn); ok {
+		return httpConn{Conn: zc, zc: zc}, nil
+	}
+	return c, err
+}
+
+type httpConn struct {
+	net.Conn
+	zc *ztnet.Conn
+}
+
+// NetConn returns the ztn connection (for ztnet.PeerID and the like).
+func (c httpConn) NetConn() net.Conn { return c.zc }
+
+// NewServer returns an http.Server that serves h over ztn connections of
+// svc: every request is authorized by Authorize(svc, h) and traced and
+// measured by otelhttp with svc's providers; HTTP/1.1 and HTTP/2 are both
+// served (HTTP/2 is recognized by its preface, as the client chose it by
+// ALPN); the peer's identity is in each request's context (PeerID;
+// Request.TLS is nil, since net/http does not see the TLS layer). Serve it on
+// a listener from Listen:
+//
+//	l, err := httpztn.Listen(ctx, svc, "tcp", ":8443")
+//	srv := httpztn.NewServer(svc, mux)
+//	go srv.Serve(l)
+//	defer srv.Shutdown(ctx)
+//
+// Requests that do not arrive over a ztn connection are refused with 403, so
+// serving a plain net.Listener fails closed.
+func NewServer(svc *ztnet.Service, h http.Handler) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true) // the ztn connection is the encryption
+	return &http.Server{
+		Handler: otelhttp.NewHandler(Authorize(svc, h), svc.Name(),
+			otelhttp.WithTracerProvider(svc.TracerProvider()),
+			otelhttp.WithMeterProvider(svc.MeterProvider())),
+		Protocols:   &p,
+		ConnContext: withConn,
+	}
+}
+
+// Serve serves h on l for svc with NewServer until l is closed; it returns
+// the error from http.Server.Serve. l should come from Listen (a listener
+// from (*ztnet.Service).Listen is wrapped the same way).
+func Serve(svc *ztnet.Service, l net.Listener, h http.Handler) error {
+	if _, ok := l.(httpListener); !ok {
+		l = httpListener{l}
+	}
+	return NewServer(svc, h).Serve(l)
+}
+
+type connKey struct{}
+
+// withConn is an http.Server ConnContext that records the ztn connection.
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	switch v := c.(type) {
+	case httpConn:
+		return context.WithValue(ctx, connKey{}, v.zc)
+	case *ztnet.Conn:
+		return context.WithValue(ctx, connKey{}, v)
+	}
+	return ctx
+}
+
+// ConnContext is an http.Server ConnContext hook that makes PeerID and
+// Authorize work in a server not made by NewServer.
+func ConnContext(ctx context.Context, c net.Conn) context.Context { return withConn(ctx, c) }
+
+func connOf(r *http.Request) *ztnet.Conn {
+	zc, _ := r.Context().Value(connKey{}).(*ztnet.Conn)
+	return zc
+}
