@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ztnlabs/ztn/internal/consulx"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -339,7 +340,7 @@ func (c *Consul) run() {
 	defer close(c.done)
 	ctx := c.ctx
 	lim := rate.NewLimiter(rate.Every(c.cfg.every), c.cfg.burst)
-	bo := backoff{min: c.cfg.minBackoff, max: c.cfg.maxBackoff}
+	bo := consulx.Backoff{Min: c.cfg.minBackoff, Max: c.cfg.maxBackoff}
 	var index uint64 // the index to block on
 	perm := fmt.Sprintf("intentions:read on %q", c.name)
 	for {
@@ -348,13 +349,13 @@ func (c *Consul) run() {
 		}
 		q := c.cfg.query
 		q.WaitIndex, q.WaitTime = index, c.cfg.wait
-		rctx, cancel := context.WithTimeout(ctx, maxBlockingWait(c.cfg.wait))
+		rctx, cancel := context.WithTimeout(ctx, consulx.MaxBlockingWait(c.cfg.wait))
 		res, meta, err := c.client.Connect().IntentionMatch(&api.IntentionMatch{
 			By:    api.IntentionMatchDestination,
 			Names: []string{c.name},
 		}, q.WithContext(rctx))
 		if err != nil {
-			err = explain(err, perm)
+			err = consulx.Explain(err, perm)
 		} else if st := c.state.Load(); !st.synced || st.err != nil || meta.LastIndex != st.index {
 			// A new answer (a timeout repeats the old one), or the first
 			// after errors (Consul may have restarted with other state).
@@ -367,16 +368,16 @@ func (c *Consul) run() {
 		if err != nil {
 			c.fail(err)
 			index = 0 // retry without blocking, to confirm as soon as Consul answers
-			if !sleep(ctx, bo.next()) {
+			if !consulx.Sleep(ctx, bo.Next()) {
 				return
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		if meta.LastIndex < index {
 			c.log.Info("consul index went backwards; starting the sync over", "from", index, "to", meta.LastIndex)
 		}
-		index = nextIndex(index, meta.LastIndex)
+		index = consulx.NextIndex(index, meta.LastIndex)
 		c.succeed(meta)
 	}
 }

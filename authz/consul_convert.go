@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ztnlabs/ztn/internal/consulx"
 	"slices"
 	"unicode/utf8"
 
@@ -140,17 +141,17 @@ func (c *Consul) readEntryJWT(ctx context.Context, dst Service) (entryJWT, error
 	var raw rawEntry
 	_, err := c.client.Raw().Query("/v1/config/"+api.ServiceIntentions+"/"+dst.Name, &raw, q.WithContext(ctx))
 	perm := fmt.Sprintf("intentions:read on %q", dst.Name)
-	switch statusCode(err) {
+	switch consulx.StatusCode(err) {
 	case 0:
 		if err != nil {
-			return entryJWT{}, fmt.Errorf("reading service-intentions entry %q for JWT requirements: %w", dst, explain(err, perm))
+			return entryJWT{}, fmt.Errorf("reading service-intentions entry %q for JWT requirements: %w", dst, consulx.Explain(err, perm))
 		}
 	case 404: // deleted since /match answered; the next answer will say so
 		return entryJWT{}, nil
 	case 403:
-		return entryJWT{unverified: fmt.Sprintf("cannot read service-intentions entry %q to check for JWT requirements: %v", dst, explain(err, perm))}, nil
+		return entryJWT{unverified: fmt.Sprintf("cannot read service-intentions entry %q to check for JWT requirements: %v", dst, consulx.Explain(err, perm))}, nil
 	default:
-		return entryJWT{}, fmt.Errorf("reading service-intentions entry %q for JWT requirements: %w", dst, explain(err, perm))
+		return entryJWT{}, fmt.Errorf("reading service-intentions entry %q for JWT requirements: %w", dst, consulx.Explain(err, perm))
 	}
 	out := entryJWT{entry: hasJWT(raw.JWT)}
 	for _, s := range raw.Sources {

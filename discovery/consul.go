@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ztnlabs/ztn/internal/consulx"
 	"log/slog"
 	"net"
 	"slices"
@@ -394,7 +395,7 @@ func (w *watch) run(ctx context.Context) {
 	defer c.wg.Done()
 	defer close(w.done)
 	lim := rate.NewLimiter(rate.Every(c.cfg.every), c.cfg.burst)
-	bo := backoff{min: c.cfg.minBackoff, max: c.cfg.maxBackoff}
+	bo := consulx.Backoff{Min: c.cfg.minBackoff, Max: c.cfg.maxBackoff}
 	var index uint64
 	for {
 		if err := lim.Wait(ctx); err != nil {
@@ -402,27 +403,27 @@ func (w *watch) run(ctx context.Context) {
 		}
 		q := c.cfg.query
 		q.WaitIndex, q.WaitTime = index, c.cfg.wait
-		rctx, cancel := context.WithTimeout(ctx, maxBlockingWait(c.cfg.wait))
+		rctx, cancel := context.WithTimeout(ctx, consulx.MaxBlockingWait(c.cfg.wait))
 		entries, meta, err := c.client.Health().Connect(w.service, "", true, q.WithContext(rctx))
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
-			w.fail(explain(err, fmt.Sprintf("service:read on %q", w.service)))
+			w.fail(consulx.Explain(err, fmt.Sprintf("service:read on %q", w.service)))
 			// Retry without blocking, to confirm the instances as soon as
 			// Consul answers again.
 			index = 0
-			if !sleep(ctx, bo.next()) {
+			if !consulx.Sleep(ctx, bo.Next()) {
 				return
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		if meta.LastIndex < index {
 			c.log.Info("consul index went backwards; starting the watch over", "service", w.service, "from", index, "to", meta.LastIndex)
 		}
-		index = nextIndex(index, meta.LastIndex)
+		index = consulx.NextIndex(index, meta.LastIndex)
 		w.succeed(toInstances(entries), meta)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ztnlabs/ztn/internal/consulx"
 	"net"
 	"strconv"
 	"strings"
@@ -123,7 +124,7 @@ func (g *registration) register(ctx context.Context, status, output string) erro
 	opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true, Token: c.cfg.query.Token}
 	err := c.client.Agent().ServiceRegisterOpts(svc, opts.WithContext(ctx))
 	if err != nil {
-		return explain(err, fmt.Sprintf("service:write on %q", g.r.Service))
+		return consulx.Explain(err, fmt.Sprintf("service:write on %q", g.r.Service))
 	}
 	// The registration's initial status has no output: set it.
 	return g.update(ctx, status, output)
@@ -132,7 +133,7 @@ func (g *registration) register(ctx context.Context, status, output string) erro
 func (g *registration) update(ctx context.Context, status, output string) error {
 	q := g.c.cfg.query
 	err := g.c.client.Agent().UpdateTTLOpts(g.checkID, output, status, q.WithContext(ctx))
-	return explain(err, fmt.Sprintf("service:write on %q", g.r.Service))
+	return consulx.Explain(err, fmt.Sprintf("service:write on %q", g.r.Service))
 }
 
 // heartbeat updates the TTL check every third of the TTL with the
@@ -154,7 +155,7 @@ func (g *registration) heartbeat(ctx context.Context, last string) {
 		status, output := g.probe()
 		rctx, cancel := context.WithTimeout(ctx, c.cfg.ttl)
 		err := g.update(rctx, status, output)
-		if err != nil && statusCode(err) == 404 && strings.Contains(err.Error(), "Unknown check") {
+		if err != nil && consulx.StatusCode(err) == 404 && strings.Contains(err.Error(), "Unknown check") {
 			c.log.Warn("consul no longer knows the instance (agent restarted?); registering it again", "service", g.r.Service, "id", g.r.ID)
 			err = g.register(rctx, status, output)
 		}
@@ -188,9 +189,9 @@ func (g *registration) deregister(ctx context.Context) error {
 		<-g.done
 		q := g.c.cfg.query
 		err := g.c.client.Agent().ServiceDeregisterOpts(g.r.ID, q.WithContext(ctx))
-		if err != nil && statusCode(err) != 404 { // 404: already gone
+		if err != nil && consulx.StatusCode(err) != 404 { // 404: already gone
 			g.deregError = fmt.Errorf("discovery: deregister %s (%s): %w", g.r.Service, g.r.ID,
-				explain(err, fmt.Sprintf("service:write on %q", g.r.Service)))
+				consulx.Explain(err, fmt.Sprintf("service:write on %q", g.r.Service)))
 			return
 		}
 		g.c.log.Info("deregistered from consul", "service", g.r.Service, "id", g.r.ID)
