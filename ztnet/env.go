@@ -4,43 +4,214 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"time"
+
+	consul "github.com/hashicorp/consul/api"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/ident"
 )
 
 // Environment variables read by NewEnv and the package-level Listen and Dial.
 const (
 	EnvDev         = "ZTN_DEV"          // "1": the embedded dev mesh (in-process only)
 	EnvService     = "ZTN_SERVICE"      // the name this process dials as
-	EnvIntentions  = "ZTN_INTENTIONS"   // a service-intentions JSON file for the dev mesh
-	EnvTrustDomain = "ZTN_TRUST_DOMAIN" // dev mesh trust domain (default ztn.dev)
-	EnvDatacenter  = "ZTN_DATACENTER"   // datacenter (default dc1)
-	EnvCertTTL     = "ZTN_CERT_TTL"     // dev certificate lifetime, a Go duration (default 1h)
+	EnvIntentions  = "ZTN_INTENTIONS"   // dev mesh: a service-intentions JSON file
+	EnvTrustDomain = "ZTN_TRUST_DOMAIN" // the SPIFFE trust domain (mesh: required; dev: default ztn.dev)
+	EnvDatacenter  = "ZTN_DATACENTER"   // the datacenter in SPIFFE IDs (mesh: required; dev: default dc1)
+	EnvCertTTL     = "ZTN_CERT_TTL"     // certificate lifetime, a Go duration (mesh: default the role's ttl; dev: 1h)
+	EnvPKIMount    = "ZTN_PKI_MOUNT"    // mesh: the Vault PKI mount that signs service certificates
+	EnvPKIRole     = "ZTN_PKI_ROLE"     // mesh: the PKI role that signs; "{service}" stands for the service name
+
+	// The variables of Consul's and Vault's own clients that mesh mode
+	// reads. Their TLS settings (CONSUL_CACERT, CONSUL_HTTP_SSL,
+	// VAULT_CACERT, VAULT_SKIP_VERIFY, ...) are read by consul/api and
+	// vault/api themselves, from the process environment.
+	EnvConsulAddr      = consul.HTTPAddrEnvName      // CONSUL_HTTP_ADDR: the Consul agent's HTTP API
+	EnvConsulToken     = consul.HTTPTokenEnvName     // CONSUL_HTTP_TOKEN: its ACL token (optional)
+	EnvConsulTokenFile = consul.HTTPTokenFileEnvName // CONSUL_HTTP_TOKEN_FILE: a file holding it (optional)
+	EnvVaultAddr       = "VAULT_ADDR"                // Vault's URL
+	EnvVaultToken      = "VAULT_TOKEN"               // a token allowed to sign with the PKI roles
+	EnvVaultNamespace  = "VAULT_NAMESPACE"           // Vault Enterprise namespace (optional)
 )
+
+// roleService is the placeholder for the service name in ZTN_PKI_ROLE.
+const roleService = "{service}"
+
+// envSetupTimeout bounds the setup of a Service (its first certificate from
+// Vault, its first intentions from Consul) when the caller's context has no
+// earlier deadline, so a mesh that cannot be reached gives an error instead
+// of a hang.
+const envSetupTimeout = 30 * time.Second
+
+// What each required setting is, for the errors that ask for it.
+var envHelp = map[string]string{
+	EnvConsulAddr:  "the Consul agent's HTTP API, e.g. 127.0.0.1:8500",
+	EnvVaultAddr:   "Vault's address, e.g. http://127.0.0.1:8200",
+	EnvVaultToken:  "a Vault token allowed to sign with the services' PKI roles",
+	EnvPKIMount:    "the Vault PKI mount that signs service certificates, e.g. pki",
+	EnvPKIRole:     "the PKI role that signs, " + roleService + " standing for the service name; vault-bootstrap names each role after its service: " + roleService,
+	EnvTrustDomain: "the SPIFFE trust domain of the PKI, e.g. example.org",
+	EnvDatacenter:  "the datacenter in the services' SPIFFE IDs, as given to vault-bootstrap, e.g. dc1",
+}
+
+// EnvError is NewEnv's error when settings are missing or invalid. It lists
+// them all at once.
+type EnvError struct {
+	Missing []string // variables to set
+	Invalid []string // "VAR=value: why" for variables set to something unusable
+}
+
+func (e *EnvError) Error() string {
+	var b strings.Builder
+	b.WriteString("ztnet: environment:")
+	if len(e.Missing) > 0 {
+		b.WriteString(" set ")
+		for i, v := range e.Missing {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(v)
+			if h := envHelp[v]; h != "" {
+				b.WriteString(" (" + h + ")")
+			}
+		}
+	}
+	if len(e.Invalid) > 0 {
+		if len(e.Missing) > 0 {
+			b.WriteString(";")
+		}
+		b.WriteString(" fix ")
+		b.WriteString(strings.Join(e.Invalid, "; "))
+	}
+	b.WriteString("; or set " + EnvDev + "=1 for the embedded dev mesh")
+	return b.String()
+}
 
 // Env is a mesh configured from environment variables, with one Service per
 // name used. The package-level Listen and Dial use one, made on first use.
 type Env struct {
-	dev  *Dev
-	self string
+	dev    *Dev
+	mesh   *meshEnv
+	self   string
+	logger *slog.Logger
+
+	ctx    context.Context // canceled by Close: aborts Services being set up
+	cancel context.CancelFunc
 
 	mu       sync.Mutex
-	services map[string]*Service
+	closed   bool
+	services map[string]*envService
 }
 
+// envService is a Service being set up or ready.
+type envService struct {
+	ready chan struct{} // closed once svc or err is set
+	svc   *Service
+	az    *authz.Consul // mesh mode: the Service's authorizer, which Env owns
+	err   error
+}
+
+// meshEnv is mesh mode's shared part: one Consul client and one
+// discovery.Consul (Resolver, Registrar and Picker) for every Service.
+type meshEnv struct {
+	transport *http.Transport
+	addr      string // CONSUL_HTTP_ADDR
+	consul    *consul.Client
+	disc      *discovery.Consul
+	vault     certs.VaultConfig // without Service and Role
+	role      string            // may hold roleService
+}
+
+// EnvOption configures NewEnv.
+type EnvOption func(*envConfig)
+
+type envConfig struct {
+	logger *slog.Logger
+}
+
+// WithEnvLogger sets the logger of the mesh and its services
+// (default slog.Default()).
+func WithEnvLogger(l *slog.Logger) EnvOption { return func(c *envConfig) { c.logger = l } }
+
 // NewEnv configures a mesh from the variables getenv returns (os.Getenv when
-// nil). Missing or invalid settings give an error naming what to set; there
-// is no silent fallback.
-func NewEnv(getenv func(string) string) (*Env, error) {
+// nil). Missing or invalid settings give an error naming every one to set or
+// fix (an *EnvError for Consul and Vault); there is no silent fallback.
+//
+// ZTN_DEV=1 selects the embedded dev mesh (see NewDev): everything in this
+// process, intentions from the file ZTN_INTENTIONS names, ZTN_TRUST_DOMAIN
+// (default ztn.dev), ZTN_DATACENTER (default dc1) and ZTN_CERT_TTL (default
+// 1h) optional.
+//
+// Otherwise (ZTN_DEV unset or 0) the mesh is Consul and Vault, and these are
+// required:
+//
+//	CONSUL_HTTP_ADDR  the Consul agent (CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE: its ACL token, if any)
+//	VAULT_ADDR        Vault
+//	VAULT_TOKEN       a Vault token allowed to sign with the roles below
+//	ZTN_PKI_MOUNT     the PKI mount that signs service certificates
+//	ZTN_PKI_ROLE      the role that signs, "{service}" standing for the service name
+//	ZTN_TRUST_DOMAIN  the SPIFFE trust domain of the PKI
+//	ZTN_DATACENTER    the datacenter in the services' SPIFFE IDs
+//
+// ZTN_CERT_TTL (default: the role's ttl) and VAULT_NAMESPACE are optional.
+// The datacenter is not taken from the Consul agent: it must match the
+// SPIFFE IDs the PKI roles allow (vault-bootstrap -datacenter), and reading
+// the agent's needs an ACL permission (agent:read) services seldom have.
+// Each Service gets certificates from certs.NewVault with the role for its
+// name, intentions for its name from authz.NewConsul, and shares one
+// discovery.Consul, which finds other services and registers listeners with
+// a TTL health check.
+//
+// In both modes ZTN_SERVICE names the service Dial calls as; it is needed
+// only to Dial. NewEnv itself makes no request: each Service is set up, and
+// any problem with Consul or Vault reported, on first use.
+func NewEnv(getenv func(string) string, opts ...EnvOption) (*Env, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	if getenv(EnvDev) != "1" {
-		return nil, fmt.Errorf("ztnet: no mesh configured: set %s=1 for the embedded dev mesh", EnvDev)
+	var cfg envConfig
+	for _, o := range opts {
+		o(&cfg)
 	}
-	var opts []DevOption
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	e := &Env{self: getenv(EnvService), logger: cfg.logger, services: make(map[string]*envService)}
+	var invalid []string
+	if e.self != "" {
+		if err := validServiceName(e.self); err != nil {
+			invalid = append(invalid, fmt.Sprintf("%s=%q: %v", EnvService, e.self, err))
+		}
+	}
+	var err error
+	switch dev := getenv(EnvDev); dev {
+	case "1":
+		e.dev, err = newDevFromEnv(getenv, cfg, invalid)
+	case "", "0":
+		e.mesh, err = newMeshFromEnv(getenv, cfg, invalid)
+	default:
+		return nil, fmt.Errorf("ztnet: environment: %s=%q: set it to 1 for the embedded dev mesh, or unset it for Consul and Vault", EnvDev, dev)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	return e, nil
+}
+
+func newDevFromEnv(getenv func(string) string, cfg envConfig, invalid []string) (*Dev, error) {
+	opts := []DevOption{WithDevLogger(cfg.logger)}
 	if td := getenv(EnvTrustDomain); td != "" {
 		opts = append(opts, WithDevTrustDomain(td))
 	}
@@ -48,19 +219,31 @@ func NewEnv(getenv func(string) string) (*Env, error) {
 		opts = append(opts, WithDevDatacenter(dc))
 	}
 	if v := getenv(EnvCertTTL); v != "" {
-		ttl, err := time.ParseDuration(v)
+		ttl, err := parseTTL(v)
 		if err != nil {
-			return nil, fmt.Errorf("ztnet: %s=%q: %w", EnvCertTTL, v, err)
+			invalid = append(invalid, fmt.Sprintf("%s=%q: %v", EnvCertTTL, v, err))
 		}
 		opts = append(opts, WithDevCertTTL(ttl))
 	}
+	if len(invalid) > 0 {
+		return nil, fmt.Errorf("ztnet: environment: fix %s", strings.Join(invalid, "; "))
+	}
+	var ignored []string
+	for _, v := range []string{EnvConsulAddr, EnvVaultAddr, EnvPKIMount, EnvPKIRole} {
+		if getenv(v) != "" {
+			ignored = append(ignored, v)
+		}
+	}
+	if len(ignored) > 0 {
+		cfg.logger.Warn("ztn: "+EnvDev+"=1: the embedded dev mesh ignores the Consul and Vault settings", "ignored", strings.Join(ignored, ","))
+	}
 	dev, err := NewDev(opts...)
 	if err != nil {
-		return nil, err
+		return nil, err // "ztnet: dev mesh: ..."
 	}
 	if f := getenv(EnvIntentions); f != "" {
 		if err := dev.Policy().LoadFile(f); err != nil {
-			return nil, fmt.Errorf("ztnet: %s: %w", EnvIntentions, err)
+			return nil, fmt.Errorf("ztnet: environment: %s: %w", EnvIntentions, err)
 		}
 	} else {
 		dev.logger.Warn("ztn dev mesh has no intentions, so every connection is denied; set " + EnvIntentions + " to a service-intentions JSON file")
@@ -68,28 +251,219 @@ func NewEnv(getenv func(string) string) (*Env, error) {
 			return nil, err
 		}
 	}
-	return &Env{dev: dev, self: getenv(EnvService), services: make(map[string]*Service)}, nil
+	return dev, nil
 }
 
-// Dev returns the embedded dev mesh, or nil.
+func newMeshFromEnv(getenv func(string) string, cfg envConfig, invalid []string) (*meshEnv, error) {
+	var missing []string
+	need := func(name string) string {
+		v := getenv(name)
+		if v == "" {
+			missing = append(missing, name)
+		}
+		return v
+	}
+	consulAddr := need(EnvConsulAddr)
+	vaultAddr := need(EnvVaultAddr)
+	vaultToken := need(EnvVaultToken)
+	mount := strings.Trim(need(EnvPKIMount), "/")
+	role := need(EnvPKIRole)
+	tdName := need(EnvTrustDomain)
+	dc := need(EnvDatacenter)
+
+	if getenv(EnvPKIMount) != "" && mount == "" {
+		invalid = append(invalid, fmt.Sprintf("%s=%q: not a mount path", EnvPKIMount, getenv(EnvPKIMount)))
+	}
+	if role != "" {
+		if r := strings.ReplaceAll(role, roleService, "x"); strings.ContainsAny(r, "/?#{} \t") {
+			invalid = append(invalid, fmt.Sprintf("%s=%q: a role name, with %s for the service name", EnvPKIRole, role, roleService))
+		}
+	}
+	var td spiffeid.TrustDomain
+	if tdName != "" {
+		var err error
+		if td, err = spiffeid.TrustDomainFromString(tdName); err != nil {
+			invalid = append(invalid, fmt.Sprintf("%s=%q: %v", EnvTrustDomain, tdName, err))
+		}
+	}
+	if dc != "" {
+		if err := validDatacenter(dc); err != nil {
+			invalid = append(invalid, fmt.Sprintf("%s=%q: %v", EnvDatacenter, dc, err))
+		}
+	}
+	var ttl time.Duration
+	if v := getenv(EnvCertTTL); v != "" {
+		var err error
+		if ttl, err = parseTTL(v); err != nil {
+			invalid = append(invalid, fmt.Sprintf("%s=%q: %v", EnvCertTTL, v, err))
+		}
+	}
+	if f := getenv(EnvIntentions); f != "" {
+		invalid = append(invalid, fmt.Sprintf("%s=%q: only the dev mesh reads intentions from a file; with Consul they come from Consul (unset it)", EnvIntentions, f))
+	}
+	if len(missing) > 0 || len(invalid) > 0 {
+		return nil, &EnvError{Missing: missing, Invalid: invalid}
+	}
+
+	// The Consul client: address and token as given; consul/api reads its TLS
+	// settings from the process environment.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = runtime.GOMAXPROCS(0) + 1 // as consul/api's pooled transport
+	client, err := consul.NewClient(&consul.Config{
+		Address:   consulAddr,
+		Token:     getenv(EnvConsulToken),
+		TokenFile: getenv(EnvConsulTokenFile),
+		Transport: tr,
+	})
+	if err != nil {
+		tr.CloseIdleConnections()
+		return nil, fmt.Errorf("ztnet: environment: %s=%q: %w", EnvConsulAddr, consulAddr, err)
+	}
+	return &meshEnv{
+		transport: tr,
+		addr:      consulAddr,
+		consul:    client,
+		disc:      discovery.NewConsul(client, discovery.WithConsulLogger(cfg.logger)),
+		vault: certs.VaultConfig{
+			TrustDomain: td,
+			Datacenter:  dc,
+			Address:     vaultAddr,
+			Namespace:   getenv(EnvVaultNamespace),
+			Auth:        certs.VaultToken(vaultToken),
+			Mount:       mount,
+			TTL:         ttl,
+		},
+		role: role,
+	}, nil
+}
+
+func parseTTL(v string) (time.Duration, error) {
+	ttl, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, errors.New("not a Go duration such as 1h or 90s")
+	}
+	if ttl <= 0 {
+		return 0, errors.New("must be positive")
+	}
+	return ttl, nil
+}
+
+// validServiceName checks a name the way SPIFFE IDs of services need it.
+func validServiceName(name string) error {
+	_, err := ident.New(spiffeid.RequireTrustDomainFromString("ztn.invalid"), "dc1", name).ID()
+	if err != nil {
+		return errors.New("not a service name (letters, digits, '-', '_', '.')")
+	}
+	return nil
+}
+
+func validDatacenter(dc string) error {
+	_, err := ident.New(spiffeid.RequireTrustDomainFromString("ztn.invalid"), dc, "x").ID()
+	if err != nil {
+		return errors.New("not a datacenter name (letters, digits, '-', '_', '.')")
+	}
+	return nil
+}
+
+// Dev returns the embedded dev mesh, or nil in mesh mode.
 func (e *Env) Dev() *Dev { return e.dev }
 
-// Service returns the Service called name, making it on first use.
-func (e *Env) Service(ctx context.Context, name string) (*Service, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if s := e.services[name]; s != nil {
-		return s, nil
+// Consul returns mesh mode's Consul client, or nil for the dev mesh.
+func (e *Env) Consul() *consul.Client {
+	if e.mesh == nil {
+		return nil
 	}
-	s, err := e.dev.Service(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	e.services[name] = s
-	return s, nil
+	return e.mesh.consul
 }
 
-// Listen serves service on addr.
+// Service returns the Service called name, setting it up on first use. In
+// mesh mode that takes its first certificate from Vault and its first
+// intentions from Consul, within ctx (at most 30s when ctx has no earlier
+// deadline); a failure is returned, and the next call tries again.
+func (e *Env) Service(ctx context.Context, name string) (*Service, error) {
+	for {
+		e.mu.Lock()
+		if e.closed {
+			e.mu.Unlock()
+			return nil, fmt.Errorf("ztnet: service %s: environment closed", name)
+		}
+		es := e.services[name]
+		mine := es == nil
+		if mine {
+			es = &envService{ready: make(chan struct{})}
+			e.services[name] = es
+		}
+		e.mu.Unlock()
+		if mine {
+			es.svc, es.az, es.err = e.newService(ctx, name)
+			if es.err != nil {
+				e.mu.Lock()
+				delete(e.services, name)
+				e.mu.Unlock()
+			}
+			close(es.ready)
+			return es.svc, es.err
+		}
+		select {
+		case <-es.ready:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ztnet: service %s: %w", name, ctx.Err())
+		}
+		if es.err == nil {
+			return es.svc, nil
+		}
+		// Its setup failed (perhaps for the other caller's context): try
+		// again with ours.
+	}
+}
+
+func (e *Env) newService(ctx context.Context, name string) (*Service, *authz.Consul, error) {
+	if e.dev != nil {
+		s, err := e.dev.Service(ctx, name)
+		return s, nil, err
+	}
+	if err := validServiceName(name); err != nil {
+		return nil, nil, fmt.Errorf("ztnet: service %q: %w", name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, envSetupTimeout)
+	defer cancel()
+	stop := context.AfterFunc(e.ctx, cancel) // Close aborts the setup
+	defer stop()
+
+	m := e.mesh
+	vc := m.vault
+	vc.Service = name
+	vc.Role = strings.ReplaceAll(m.role, roleService, name)
+	src, err := certs.NewVault(ctx, vc, certs.WithLogger(e.logger))
+	if err != nil {
+		return nil, nil, fmt.Errorf("ztnet: service %s: identity from Vault (%s=%s, %s=%s, role %s): %w",
+			name, EnvVaultAddr, vc.Address, EnvPKIMount, vc.Mount, vc.Role, err)
+	}
+	az, err := authz.NewConsul(m.consul, name, authz.WithConsulLogger(e.logger))
+	if err != nil {
+		_ = src.Close()
+		return nil, nil, fmt.Errorf("ztnet: service %s: %w", name, err)
+	}
+	// Listeners admit callers from the start only if the intentions are
+	// known: wait for them.
+	if err := az.WaitSynced(ctx); err != nil {
+		_ = az.Close()
+		_ = src.Close()
+		return nil, nil, fmt.Errorf("ztnet: service %s: intentions from Consul (%s=%s): %w", name, EnvConsulAddr, m.addr, err)
+	}
+	s, err := New(ctx, name, WithSource(src), WithSourceOwned(), WithAuthorizer(az),
+		WithResolver(m.disc), WithLogger(e.logger))
+	if err != nil {
+		_ = az.Close()
+		_ = src.Close()
+		return nil, nil, err
+	}
+	return s, az, nil
+}
+
+// Listen serves service on addr. In mesh mode the listener is registered in
+// Consul as an instance of service, with a TTL health check, until it is
+// closed.
 func (e *Env) Listen(ctx context.Context, service, addr string) (net.Listener, error) {
 	s, err := e.Service(ctx, service)
 	if err != nil {
@@ -99,7 +473,7 @@ func (e *Env) Listen(ctx context.Context, service, addr string) (net.Listener, e
 }
 
 // Dial connects to service as the service named by ZTN_SERVICE.
-func (e *Env) Dial(ctx context.Context, service string) (net.Conn, error) {
+func (e *Env) Dial(ctx context.Context, service string) (*Conn, error) {
 	if e.self == "" {
 		return nil, fmt.Errorf("ztnet: dial %s: set %s to the name of the calling service", service, EnvService)
 	}
@@ -110,14 +484,32 @@ func (e *Env) Dial(ctx context.Context, service string) (net.Conn, error) {
 	return s.Dial(ctx, service)
 }
 
-// Close closes every Service of the environment.
+// Close closes every Service of the environment (which deregisters their
+// listeners) and, in mesh mode, stops watching Consul.
 func (e *Env) Close() error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	services := e.services
+	e.services = nil
+	e.mu.Unlock()
+	e.cancel()
 	var errs []error
-	for name, s := range e.services {
-		errs = append(errs, s.Close())
-		delete(e.services, name)
+	for _, es := range services {
+		<-es.ready
+		if es.svc != nil {
+			errs = append(errs, es.svc.Close())
+		}
+		if es.az != nil {
+			errs = append(errs, es.az.Close())
+		}
+	}
+	if e.mesh != nil {
+		errs = append(errs, e.mesh.disc.Close())
+		e.mesh.transport.CloseIdleConnections()
 	}
 	return errors.Join(errs...)
 }
@@ -148,7 +540,7 @@ func Listen(ctx context.Context, service, addr string) (net.Listener, error) {
 
 // Dial connects to service through the mesh configured by the environment,
 // as the service named by ZTN_SERVICE: ztnet.Dial(ctx, "fortune").
-func Dial(ctx context.Context, service string) (net.Conn, error) {
+func Dial(ctx context.Context, service string) (*Conn, error) {
 	e, err := environment()
 	if err != nil {
 		return nil, err

@@ -110,16 +110,19 @@ func (l *listener) Close() error {
 	}
 	l.closed = true
 	l.closeMu.Unlock()
-	l.cancel()
-	err := l.raw.Close()
-	l.wg.Wait()
+	// Deregister first: callers stop being sent here before Accept returns,
+	// and a program that exits as soon as Accept fails still deregisters.
+	var err error
 	if l.deregister != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if derr := l.deregister(ctx); derr != nil {
-			err = errors.Join(err, fmt.Errorf("ztnet: deregister %s: %w", l.svc.name, derr))
+			err = fmt.Errorf("ztnet: deregister %s: %w", l.svc.name, derr)
 		}
 		cancel()
 	}
+	l.cancel()
+	err = errors.Join(err, l.raw.Close())
+	l.wg.Wait()
 	s := l.svc
 	s.mu.Lock()
 	delete(s.listeners, l)
