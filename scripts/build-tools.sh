@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the real components the tests run against (Consul, Vault) from the Go
+# Build the real components the tests run against (Consul, Vault, SPIRE) from the Go
 # modules pinned in internal/tools, into a cache outside the repo:
 #
 #   ${ZTN_TOOLS_CACHE:-$HOME/.cache/ztn/tools}/<name>-<version>-<key>/<name>
@@ -39,6 +39,8 @@ NICE=${ZTN_TOOLS_NICE:-19}
 TOOLS=(
 	"consul|internal/tools|github.com/hashicorp/consul|github.com/hashicorp/consul"
 	"vault|internal/tools/vault|github.com/hashicorp/vault|github.com/hashicorp/vault"
+	"spire-server|internal/tools/spire|github.com/spiffe/spire|github.com/spiffe/spire/cmd/spire-server"
+	"spire-agent|internal/tools/spire|github.com/spiffe/spire|github.com/spiffe/spire/cmd/spire-agent"
 )
 
 log() { printf 'build-tools: %s\n' "$*" >&2; }
@@ -182,7 +184,9 @@ build_one() {
 	tmp=$dir/.$name.tmp.$$
 	trap 'rm -f "'"$tmp"'"' EXIT
 	go_build "$T_DIR" "${MODFILE_ARGS[@]}" -o "$tmp" "$T_PKG" || die "$name: go build failed"
-	"$tmp" version >/dev/null 2>&1 || die "$name: built binary does not run ('$tmp version' failed)"
+	# consul and vault have a version command; SPIRE's binaries a --version flag.
+	"$tmp" version >/dev/null 2>&1 || "$tmp" --version >/dev/null 2>&1 ||
+		die "$name: built binary does not run ('$tmp version' and '$tmp --version' failed)"
 	mv -f "$tmp" "$out"
 	trap - EXIT
 	if [[ ${#MODFILE_ARGS[@]} -gt 0 ]]; then

@@ -1,4 +1,4 @@
-// Package testenv starts real components (Consul, Vault) for tests.
+// Package testenv starts real components (Consul, Vault, SPIRE) for tests.
 //
 // The binaries are built from the versions pinned in internal/tools by
 // scripts/build-tools.sh into a cache outside the repository:
@@ -6,7 +6,8 @@
 //	${ZTN_TOOLS_CACHE:-$HOME/.cache/ztn/tools}/<name>-<version>-<key>/<name>
 //
 // ToolPath computes the same path (see scripts/tool-path.sh). An environment
-// variable overrides it per tool: ZTN_CONSUL_BIN, ZTN_VAULT_BIN.
+// variable overrides it per tool: ZTN_CONSUL_BIN, ZTN_VAULT_BIN,
+// ZTN_SPIRE_SERVER_BIN, ZTN_SPIRE_AGENT_BIN.
 //
 // When a binary is missing a test using it is skipped, unless
 // ZTN_REQUIRE_TOOLS is set (to anything but "", "0" or "false"), in which case

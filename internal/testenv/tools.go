@@ -24,11 +24,14 @@ type tool struct {
 var tools = map[string]tool{
 	"consul": {dir: "internal/tools", module: "github.com/hashicorp/consul", envVar: "ZTN_CONSUL_BIN"},
 	"vault":  {dir: "internal/tools/vault", module: "github.com/hashicorp/vault", envVar: "ZTN_VAULT_BIN"},
+	// Both SPIRE binaries come from one tool module, so they share a cache key.
+	"spire-server": {dir: "internal/tools/spire", module: "github.com/spiffe/spire", envVar: "ZTN_SPIRE_SERVER_BIN"},
+	"spire-agent":  {dir: "internal/tools/spire", module: "github.com/spiffe/spire", envVar: "ZTN_SPIRE_AGENT_BIN"},
 }
 
 // ToolPath returns where scripts/build-tools.sh puts the binary of the named
-// tool ("consul", "vault"), whether or not it has been built. It ignores the
-// ZTN_*_BIN overrides.
+// tool ("consul", "vault", "spire-server", "spire-agent"), whether or not it
+// has been built. It ignores the ZTN_*_BIN overrides.
 func ToolPath(name string) (string, error) {
 	tl, ok := tools[name]
 	if !ok {

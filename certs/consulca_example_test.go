@@ -1,0 +1,26 @@
+package certs_test
+
+import (
+	"context"
+	"log"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/ztnlabs/ztn/certs"
+)
+
+// A service whose identity comes from Consul's Connect CA through the local
+// agent. The token (CONSUL_HTTP_TOKEN) needs service:write on "web".
+func ExampleNewConsulCA() {
+	ctx := context.Background()
+	client, err := api.NewClient(api.DefaultConfig()) // CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN
+	if err != nil {
+		log.Fatal(err)
+	}
+	src, err := certs.NewConsulCA(ctx, certs.ConsulCAConfig{Client: client, Service: "web"})
+	if err != nil {
+		log.Fatal(err) // e.g. certs: consul: ... permission denied (the token needs service:write on "web")
+	}
+	defer src.Close()
+	// src is a certs.Source: pass it to ztnet.New with ztnet.WithSource.
+}

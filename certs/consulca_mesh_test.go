@@ -1,0 +1,189 @@
+package certs_test
+
+// Helpers for the tests that put two ztnet services on identities from a
+// certs source (Consul CA, Workload API). They live in the external test
+// package because ztnet imports certs.
+
+import (
+	"context"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/ztnet"
+)
+
+// srcPair is two ztnet services, a client and a server (named after their
+// sources' identities); the client may call the server, which echoes.
+type srcPair struct {
+	client, server *ztnet.Service
+	serverName     string
+}
+
+// newSrcPair starts the two services on their sources. Every connection is
+// a full handshake (no resumption), so each one exercises the current
+// certificates.
+func newSrcPair(t testing.TB, logger *slog.Logger, clientName string, clientSrc certs.Source, serverName string, serverSrc certs.Source) *srcPair {
+	t.Helper()
+	catalog := discovery.NewStatic(nil)
+	policy := authz.NewPolicy()
+	entries, err := authz.ParseConfigEntries([]byte(`[{"Kind":"service-intentions","Name":"` + serverName +
+		`","Sources":[{"Name":"` + clientName + `","Action":"allow"}]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := policy.Set(entries...); err != nil {
+		t.Fatal(err)
+	}
+	newSvc := func(name string, src certs.Source) *ztnet.Service {
+		svc, err := ztnet.New(context.Background(), name,
+			ztnet.WithSource(src), ztnet.WithAuthorizer(policy), ztnet.WithResolver(catalog),
+			ztnet.WithLogger(logger), ztnet.WithoutResumption())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = svc.Close() })
+		return svc
+	}
+	p := &srcPair{server: newSvc(serverName, serverSrc), serverName: serverName}
+	if clientName == serverName {
+		p.client = p.server
+	} else {
+		p.client = newSvc(clientName, clientSrc)
+	}
+	l, err := p.server.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			})
+		}
+	})
+	t.Cleanup(func() { _ = l.Close(); wg.Wait() })
+	return p
+}
+
+// call makes one new connection from the client to the server and echoes a
+// byte; it returns the peer's certificate chain as the client saw it.
+func (p *srcPair) call(ctx context.Context) ([]*x509.Certificate, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := p.client.Dial(ctx, p.serverName)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte{42}); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(c, b); err != nil {
+		return nil, err
+	}
+	return c.ConnectionState().PeerCertificates, nil
+}
+
+// srcLoad makes new connections on n goroutines until stopped.
+type srcLoad struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	errs       []string
+	stop       func()
+}
+
+func startSrcLoad(p *srcPair, n int) *srcLoad {
+	ctx, cancel := context.WithCancel(context.Background())
+	ld := &srcLoad{}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				_, err := p.call(ctx)
+				switch {
+				case ctx.Err() != nil:
+				case err != nil:
+					ld.failed.Add(1)
+					ld.mu.Lock()
+					if len(ld.errs) < 10 {
+						ld.errs = append(ld.errs, time.Now().Format("15:04:05.000")+" "+err.Error())
+					}
+					ld.mu.Unlock()
+				default:
+					ld.ok.Add(1)
+				}
+			}
+		})
+	}
+	ld.stop = func() { cancel(); wg.Wait() }
+	return ld
+}
+
+// meshLogs records log lines (and shows them in the test's output).
+func meshLogs(t testing.TB) (*slog.Logger, func() []string) {
+	var mu sync.Mutex
+	var recs []string
+	h := &meshLogHandler{next: slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}), mu: &mu, recs: &recs}
+	return slog.New(h), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), recs...)
+	}
+}
+
+type meshLogHandler struct {
+	next  slog.Handler
+	attrs []slog.Attr
+	mu    *sync.Mutex
+	recs  *[]string
+}
+
+func (h *meshLogHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *meshLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message)
+	for _, a := range h.attrs {
+		b.WriteString(" " + a.String())
+	}
+	r.Attrs(func(a slog.Attr) bool { b.WriteString(" " + a.String()); return true })
+	h.mu.Lock()
+	*h.recs = append(*h.recs, b.String())
+	h.mu.Unlock()
+	return h.next.Handle(ctx, r)
+}
+
+func (h *meshLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &meshLogHandler{next: h.next.WithAttrs(as), attrs: append(append([]slog.Attr(nil), h.attrs...), as...), mu: h.mu, recs: h.recs}
+}
+
+func (h *meshLogHandler) WithGroup(g string) slog.Handler {
+	return &meshLogHandler{next: h.next.WithGroup(g), attrs: h.attrs, mu: h.mu, recs: h.recs}
+}
+
+// signedBy reports whether some certificate of chain is signed by root.
+func signedBy(chain []*x509.Certificate, root *x509.Certificate) bool {
+	for _, c := range chain {
+		if c.CheckSignatureFrom(root) == nil {
+			return true
+		}
+	}
+	return false
+}
