@@ -19,6 +19,18 @@
 //     delay after a root change (WithRootChangeWindow);
 //   - Changed (Watcher) wakes watchers on each rotation and bundle change.
 //
+// The sources:
+//
+//   - NewVault: Vault PKI (the main one). The key is generated in the process
+//     and a CSR goes to <mount>/sign/<role>; the key never leaves memory.
+//     Token, AppRole, Kubernetes and JWT logins (VaultAuth); BootstrapVault
+//     sets up a mount with one role per service, RotateVaultCA rotates it.
+//   - NewConsulCA: the Consul Connect CA (the agent generates the key).
+//   - NewFiles: PEM files written by Vault Agent or cert-manager, reloaded
+//     when they change.
+//   - NewWorkloadAPI: the SPIFFE Workload API (SPIRE), through go-spiffe.
+//   - NewDevCA: an in-memory CA for development and tests.
+//
 // Rotation only changes what the next TLS handshake uses; established
 // connections are untouched.
 //
