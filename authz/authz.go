@@ -26,7 +26,20 @@ type Request struct {
 type HTTPRequest struct {
 	Path   string // without the query string; for gRPC "/pkg.Service/Method"
 	Method string
+	// Header holds the headers, found under their canonical (net/http) or
+	// lower-case (HTTP/2, gRPC metadata) names.
 	Header http.Header
+	// HeaderSource, when set, gives the headers instead of Header. Headers
+	// are only read when a permission has a header condition.
+	HeaderSource HeaderSource
+}
+
+// HeaderSource gives a request's headers without copying them into an
+// http.Header: grpcztn reads the RPC's incoming metadata through it.
+type HeaderSource interface {
+	// Values returns the values of the header with the given lower-case
+	// name, or nil when the request has none. The result is not modified.
+	Values(lowerName string) []string
 }
 
 // Authorizer decides whether a request is allowed. Implementations evaluate

@@ -80,28 +80,98 @@ func (d Decision) Intention() (Intention, bool) {
 // "intention web → api allows (precedence 9)",
 // "no intention matches (default deny)" or
 // "L7 intention web → api: permission 2 (GET /admin) denies"
-// (permissions are counted from 1).
+// (permissions are counted from 1). The reasons of an intention are
+// formatted the first time one is asked for and kept, so Reason allocates
+// nothing after that: access logs can carry it on every request.
 func (d Decision) Reason() string {
+	a := b2i(d.Allowed)
 	switch d.kind {
-	case reasonIntention:
-		return "intention " + d.rule.label + " " + verb(d.Allowed) + " (precedence " + strconv.Itoa(d.rule.Precedence) + ")"
 	case reasonDefault:
-		return "no intention matches (default " + noun(d.Allowed) + ")"
+		return defaultReasons[a]
+	case reasonNotSynced:
+		return "policy not synced yet (deny)"
+	case reasonNone:
+		return noDecisionReasons[a]
+	case reasonIntention:
+		if d.Allowed == (d.rule.Action == ActionAllow) {
+			return d.rule.reasonsOf().intention
+		}
+	case reasonL7AtL4:
+		return d.rule.reasonsOf().l7AtL4[a]
+	case reasonL7NoMatch:
+		return d.rule.reasonsOf().l7NoMatch[a]
+	case reasonL7Permission:
+		if rs := d.rule.reasonsOf(); int(d.perm) < len(rs.perms) {
+			return rs.perms[d.perm][a]
+		}
+	}
+	return formatReason(d.kind, d.Allowed, d.rule, d.perm)
+}
+
+var (
+	defaultReasons    = [2]string{"no intention matches (default deny)", "no intention matches (default allow)"}
+	noDecisionReasons = [2]string{"no decision (deny)", "no decision (allow)"}
+)
+
+// ruleReasons are the reasons of the decisions a rule makes: by its Action
+// for an L4 intention; by verdict (deny, allow) for the others.
+type ruleReasons struct {
+	intention         string
+	l7AtL4, l7NoMatch [2]string
+	perms             [][2]string
+}
+
+// reasonsOf returns the reasons of r's decisions, formatting them on first
+// use (compiling thousands of intentions formats none).
+func (r *rule) reasonsOf() *ruleReasons {
+	if rs := r.reasons.Load(); rs != nil {
+		return rs
+	}
+	rs := new(ruleReasons)
+	if len(r.perms) == 0 {
+		rs.intention = formatReason(reasonIntention, r.Action == ActionAllow, r, 0)
+	} else {
+		rs.perms = make([][2]string, len(r.perms))
+		for a, allowed := range []bool{false, true} {
+			rs.l7AtL4[a] = formatReason(reasonL7AtL4, allowed, r, 0)
+			rs.l7NoMatch[a] = formatReason(reasonL7NoMatch, allowed, r, 0)
+			for i := range r.perms {
+				rs.perms[i][a] = formatReason(reasonL7Permission, allowed, r, int32(i))
+			}
+		}
+	}
+	r.reasons.CompareAndSwap(nil, rs)
+	return r.reasons.Load()
+}
+
+func formatReason(kind reasonKind, allowed bool, r *rule, perm int32) string {
+	switch kind {
+	case reasonIntention:
+		return "intention " + r.label + " " + verb(allowed) + " (precedence " + strconv.Itoa(r.Precedence) + ")"
+	case reasonDefault:
+		return defaultReasons[b2i(allowed)]
 	case reasonNotSynced:
 		return "policy not synced yet (deny)"
 	case reasonL7AtL4:
-		if d.Allowed {
-			return "intention " + d.rule.label + " has L7 permissions, connection admitted for per-request checks"
+		if allowed {
+			return "intention " + r.label + " has L7 permissions, connection admitted for per-request checks"
 		}
-		return "intention " + d.rule.label + " has L7 permissions only, connection-level check denies"
+		return "intention " + r.label + " has L7 permissions only, connection-level check denies"
 	case reasonL7NoMatch:
-		return "L7 intention " + d.rule.label + ": no permission matched (default " + noun(d.Allowed) + ")"
+		return "L7 intention " + r.label + ": no permission matched (default " + noun(allowed) + ")"
 	case reasonL7Permission:
-		return "L7 intention " + d.rule.label + ": permission " + strconv.Itoa(int(d.perm)+1) +
-			" (" + d.rule.perms[d.perm].summary + ") " + verb(d.Allowed)
+		return "L7 intention " + r.label + ": permission " + strconv.Itoa(int(perm)+1) +
+			" (" + r.perms[perm].summary + ") " + verb(allowed)
 	default:
-		return "no decision (" + noun(d.Allowed) + ")"
+		return noDecisionReasons[b2i(allowed)]
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // String returns "allow: " or "deny: " followed by the reason.

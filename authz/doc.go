@@ -62,8 +62,9 @@
 // IgnoreCase folds ASCII letters only; regexes (RE2, Go's regexp) must match
 // the whole value. Header names are case-insensitive: HTTPRequest.Header is
 // read with canonical keys (as net/http stores them) and then with
-// lower-case keys (as gRPC metadata stores them); ":method" and ":path"
-// read HTTPRequest.Method and HTTPRequest.Path.
+// lower-case keys (as gRPC metadata stores them), or through
+// HTTPRequest.HeaderSource by lower-case name when it is set; ":method" and
+// ":path" read HTTPRequest.Method and HTTPRequest.Path.
 //
 // # Where Consul's own evaluators differ
 //

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // rule is a compiled intention: the Intention plus its permission matchers
@@ -12,6 +13,8 @@ type rule struct {
 	Intention
 	perms []permMatcher // one per Permission, in order
 	label string        // "web → api"
+	// reasons holds what Decision.Reason returns for this rule, once asked.
+	reasons atomic.Pointer[ruleReasons]
 }
 
 // permMatcher is a compiled Permission.
@@ -134,9 +137,14 @@ func (m *headerMatcher) lookup(req *HTTPRequest) (string, bool) {
 	case pseudoPath:
 		return req.Path, true
 	}
-	vs := req.Header[m.key]
-	if len(vs) == 0 && m.lowerKey != m.key {
-		vs = req.Header[m.lowerKey]
+	var vs []string
+	if req.HeaderSource != nil {
+		vs = req.HeaderSource.Values(m.lowerKey)
+	} else {
+		vs = req.Header[m.key]
+		if len(vs) == 0 && m.lowerKey != m.key {
+			vs = req.Header[m.lowerKey]
+		}
 	}
 	switch len(vs) {
 	case 0:

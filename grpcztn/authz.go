@@ -20,18 +20,19 @@ import (
 // "/pkg.Service/Method" and the request metadata as headers. A refused RPC
 // fails with codes.PermissionDenied and the reason; an RPC that did not come
 // over a ztn connection fails with codes.Unauthenticated. Each RPC gets one
-// access-log record on svc's logger.
+// access-log record on svc's logger: at Info when it was allowed, at Warn
+// when it was refused.
 func UnaryServerInterceptor(svc *ztnet.Service) grpc.UnaryServerInterceptor {
-	a := authorizer{svc: svc}
+	a := newAuthorizer(svc)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		start := time.Now()
+		start := a.start(ctx)
 		ai, d, err := a.check(ctx, info.FullMethod)
 		if err != nil {
-			a.log(ctx, ai, info.FullMethod, d, err, start)
+			a.record(ctx, ai, info.FullMethod, d, err, start)
 			return nil, err
 		}
 		resp, err := handler(ctx, req)
-		a.log(ctx, ai, info.FullMethod, d, err, start)
+		a.record(ctx, ai, info.FullMethod, d, err, start)
 		return resp, err
 	}
 }
@@ -39,52 +40,83 @@ func UnaryServerInterceptor(svc *ztnet.Service) grpc.UnaryServerInterceptor {
 // StreamServerInterceptor authorizes every streaming RPC, when it starts,
 // the way UnaryServerInterceptor does unary ones.
 func StreamServerInterceptor(svc *ztnet.Service) grpc.StreamServerInterceptor {
-	a := authorizer{svc: svc}
+	a := newAuthorizer(svc)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		start := time.Now()
 		ctx := ss.Context()
+		start := a.start(ctx)
 		ai, d, err := a.check(ctx, info.FullMethod)
 		if err != nil {
-			a.log(ctx, ai, info.FullMethod, d, err, start)
+			a.record(ctx, ai, info.FullMethod, d, err, start)
 			return err
 		}
 		err = handler(srv, ss)
-		a.log(ctx, ai, info.FullMethod, d, err, start)
+		a.record(ctx, ai, info.FullMethod, d, err, start)
 		return err
 	}
 }
 
-type authorizer struct{ svc *ztnet.Service }
+type authorizer struct {
+	svc  *ztnet.Service
+	log  *slog.Logger
+	dest slog.Attr // the access records' destination, formatted once
+}
+
+func newAuthorizer(svc *ztnet.Service) *authorizer {
+	return &authorizer{svc: svc, log: svc.Logger(), dest: slog.String("destination", svc.ID().String())}
+}
+
+// start returns the time an RPC starts, or zero when no access record will
+// be written (the logger is off at Warn), to spare the clock.
+func (a *authorizer) start(ctx context.Context) time.Time {
+	if a.log.Enabled(ctx, slog.LevelWarn) {
+		return time.Now()
+	}
+	return time.Time{}
+}
+
+// rpcRequest is what authz judges of an RPC. Its headers are the RPC's
+// incoming metadata, read in place when a permission has a header
+// condition, instead of being copied by metadata.FromIncomingContext.
+type rpcRequest struct {
+	authz.HTTPRequest
+	ctx context.Context
+}
+
+// Values returns the incoming metadata under name (lower case).
+func (r *rpcRequest) Values(name string) []string {
+	return metadata.ValueFromIncomingContext(r.ctx, name)
+}
 
 // check returns the peer and the decision, and a status error when the RPC
 // must not run.
-func (a authorizer) check(ctx context.Context, method string) (AuthInfo, authz.Decision, error) {
+func (a *authorizer) check(ctx context.Context, method string) (AuthInfo, authz.Decision, error) {
 	ai, ok := peerAuthInfo(ctx)
 	if !ok {
 		return ai, authz.Decision{}, status.Error(codes.Unauthenticated, "grpcztn: the RPC did not come over a ztn connection")
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	// metadata keys are lower case; authz matches headers case-insensitively.
-	d := a.svc.AuthorizeRequest(ctx, ai.Service, &authz.HTTPRequest{Path: method, Method: http.MethodPost, Header: http.Header(md)})
+	r := &rpcRequest{ctx: ctx}
+	r.HTTPRequest = authz.HTTPRequest{Path: method, Method: http.MethodPost, HeaderSource: r}
+	d := a.svc.AuthorizeRequest(ctx, ai.Service, &r.HTTPRequest)
 	if !d.Allowed {
 		return ai, d, status.Error(codes.PermissionDenied, "grpcztn: "+ai.ID.String()+" denied: "+d.Reason())
 	}
 	return ai, d, nil
 }
 
-func (a authorizer) log(ctx context.Context, ai AuthInfo, method string, d authz.Decision, err error, start time.Time) {
-	l := a.svc.Logger()
-	if !l.Enabled(ctx, slog.LevelInfo) {
+// record writes the access record of an RPC: at Info when it was allowed,
+// at Warn when it was refused.
+func (a *authorizer) record(ctx context.Context, ai AuthInfo, method string, d authz.Decision, err error, start time.Time) {
+	level, decision := slog.LevelWarn, "deny"
+	if d.Allowed {
+		level, decision = slog.LevelInfo, "allow"
+	}
+	if start.IsZero() || !a.log.Enabled(ctx, level) {
 		return
 	}
-	decision := "deny"
-	if d.Allowed {
-		decision = "allow"
-	}
-	l.LogAttrs(ctx, slog.LevelInfo, "ztn request",
+	a.log.LogAttrs(ctx, level, "ztn request",
 		slog.String("protocol", "grpc"),
 		slog.String("source", ai.ID.String()),
-		slog.String("destination", a.svc.ID().String()),
+		a.dest,
 		slog.String("method", method),
 		slog.String("decision", decision),
 		slog.String("reason", d.Reason()),

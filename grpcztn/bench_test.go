@@ -4,33 +4,44 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
 	"github.com/ztnlabs/ztn/grpcztn"
+	"github.com/ztnlabs/ztn/ztnet"
 )
 
 // pairedRates alternates short slices of each contender (as
 // ztnet/paired_bench_test.go does), so background load on a shared machine
-// hits them alike; it returns operations per second for each.
-func pairedRates(b *testing.B, rounds, concurrency int, contenders []func() error) []float64 {
+// hits them alike. It returns operations per second of wall time for each,
+// and operations per second of this process's CPU time (client and server
+// both run here), which the load of other processes hardly moves; cpu is nil
+// where the process's CPU time is not measured.
+func pairedRates(b *testing.B, rounds, concurrency int, contenders []func() error) (wall, cpu []float64) {
 	const slice = 150 * time.Millisecond
 	ops := make([]int64, len(contenders))
 	spent := make([]time.Duration, len(contenders))
+	used := make([]time.Duration, len(contenders))
 	for range rounds {
 		for i, op := range contenders {
 			var n atomic.Int64
 			var wg sync.WaitGroup
 			stop := time.Now().Add(slice)
-			start := time.Now()
+			start, cpu0 := time.Now(), processCPU()
 			for range concurrency {
 				wg.Go(func() {
 					for time.Now().Before(stop) {
@@ -44,70 +55,187 @@ func pairedRates(b *testing.B, rounds, concurrency int, contenders []func() erro
 			}
 			wg.Wait()
 			spent[i] += time.Since(start)
+			used[i] += processCPU() - cpu0
 			ops[i] += n.Load()
 		}
 	}
-	rates := make([]float64, len(contenders))
-	for i := range rates {
-		rates[i] = float64(ops[i]) / spent[i].Seconds()
+	wall = make([]float64, len(contenders))
+	for i := range wall {
+		wall[i] = float64(ops[i]) / spent[i].Seconds()
 	}
-	return rates
+	if used[0] > 0 {
+		cpu = make([]float64, len(contenders))
+		for i := range cpu {
+			cpu[i] = float64(ops[i]) / used[i].Seconds()
+		}
+	}
+	return wall, cpu
 }
 
-// BenchmarkPairedUnary reports unary RPCs per second (health Check) through
-// grpcztn and through the same grpc-go stack over plain crypto/tls mutual
-// TLS with the same certificates, and the ratio.
+// benchIntentions lets web call the health service under an L7 intention
+// whose deciding permission has a header condition, so every RPC is judged
+// on its path and metadata.
+const benchIntentions = `[{"Kind":"service-intentions","Name":"api","Sources":[
+  {"Name":"web","Permissions":[
+     {"Action":"deny","HTTP":{"PathPrefix":"/admin"}},
+     {"Action":"allow","HTTP":{"PathPrefix":"/grpc.health.v1.Health/","Header":[{"Name":"x-tenant","Present":true}]}}]}]}]`
+
+// The stacks the paired benchmark compares ztn and plain crypto/tls in.
+// Both sides of a stack carry the same instrumentation and write the same
+// per-RPC access record with the same logger, so the ratio charges ztn only
+// for what it adds: the ztn connection and the per-RPC authorization.
+var benchStacks = []struct {
+	name string
+	otel bool // otelgrpc stats handlers on client and server
+	log  bool // access records at Info to a JSON handler (else the logger is at Error)
+}{
+	{"default", true, false}, // what grpcztn.NewServer and NewClient set up
+	{"bare", false, false},   // no OpenTelemetry on either side
+	{"accesslog", true, true},
+}
+
+// BenchmarkPairedUnary reports unary RPCs per second (health Check, on
+// persistent connections) through grpcztn and through the same grpc-go
+// stack over plain crypto/tls mutual TLS with the same certificates, and
+// the ratio, for each stack in benchStacks and at concurrency 1 and 16.
 func BenchmarkPairedUnary(b *testing.B) {
-	m := newMesh(b)
-	intentions(b, m, allowWebToAPI)
+	for _, st := range benchStacks {
+		for _, conc := range []int{1, 16} {
+			b.Run(st.name+"/c="+itoa(conc), func(b *testing.B) {
+				logger := discard
+				if st.log {
+					logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+				}
+				raw, zt := benchPair(b, logger, st.otel)
+				var rates, cpu []float64
+				for b.Loop() {
+					rates, cpu = pairedRates(b, 10, conc, []func() error{raw, zt})
+				}
+				b.ReportMetric(rates[0], "tls-rpcs/s")
+				b.ReportMetric(rates[1], "ztn-rpcs/s")
+				b.ReportMetric(rates[1]/rates[0], "ztn/tls")
+				if cpu != nil { // per CPU second: ztn's cost per op relative to plain TLS
+					b.ReportMetric(cpu[1]/cpu[0], "ztn/tls-cpu")
+				}
+			})
+		}
+	}
+}
+
+// benchPair returns one health Check through plain TLS and one through ztn,
+// both servers and clients logging with logger and instrumented with
+// otelgrpc when otel is set.
+func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() error) {
+	m := newMesh(b, ztnet.WithDevLogger(logger))
+	intentions(b, m, benchIntentions)
 	api, web := service(b, m, "api"), service(b, m, "web")
-	healthServer(b, api)
-	zc, err := grpcztn.NewClient(web, "api")
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-tenant", "blue")
+	req := &healthpb.HealthCheckRequest{}
+
+	// ztn: as grpcztn sets it up, or the same without otelgrpc.
+	var zc *grpc.ClientConn
+	var err error
+	if otel {
+		healthServer(b, api)
+		zc, err = grpcztn.NewClient(web, "api")
+	} else {
+		l, lerr := grpcztn.Listen(context.Background(), api, "tcp", "127.0.0.1:0")
+		if lerr != nil {
+			b.Fatal(lerr)
+		}
+		srv := grpc.NewServer(grpc.Creds(grpcztn.Credentials()),
+			grpc.ChainUnaryInterceptor(grpcztn.UnaryServerInterceptor(api)),
+			grpc.ChainStreamInterceptor(grpcztn.StreamServerInterceptor(api)))
+		serve(b, srv, l)
+		zc, err = grpc.NewClient(grpcztn.Scheme+":///api",
+			grpc.WithTransportCredentials(grpcztn.Credentials()),
+			grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+				return web.DialAddress(ctx, "api", addr, ztnet.WithProtocols("h2"))
+			}),
+			grpc.WithResolvers(grpcztn.NewResolverBuilder(web.Resolver(), 0)),
+			grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer zc.Close()
+	b.Cleanup(func() { _ = zc.Close() })
 	zhc := healthpb.NewHealthClient(zc)
 
+	// Plain TLS: the same grpc-go, certificates, otelgrpc and access record.
 	roots := x509.NewCertPool()
 	for _, r := range m.CA().Bundle().X509Authorities() {
 		roots.AddCert(r)
 	}
-	rawSrv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{
-		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{svidCert(b, m.CA(), "api")},
-		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: roots,
-	})))
-	healthpb.RegisterHealthServer(rawSrv, health.NewServer())
+	sopts := []grpc.ServerOption{
+		grpc.Creds(credentials.NewTLS(&tls.Config{
+			MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{svidCert(b, m.CA(), "api")},
+			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: roots,
+		})),
+		grpc.ChainUnaryInterceptor(accessLogInterceptor(logger, api.ID().String())),
+	}
+	copts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{svidCert(b, m.CA(), "web")},
+		RootCAs: roots, InsecureSkipVerify: true, // URI SAN only; the chain is what matters here
+	}))}
+	if otel {
+		sopts = append(sopts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(api.TracerProvider()), otelgrpc.WithMeterProvider(api.MeterProvider()))))
+		copts = append(copts, grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+			otelgrpc.WithTracerProvider(web.TracerProvider()), otelgrpc.WithMeterProvider(web.MeterProvider()))))
+	}
+	rawSrv := grpc.NewServer(sopts...)
 	rl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	go rawSrv.Serve(rl)
-	defer rawSrv.Stop()
-	rc, err := grpc.NewClient("passthrough:///"+rl.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{svidCert(b, m.CA(), "web")},
-		RootCAs: roots, InsecureSkipVerify: true, // URI SAN only; the chain is what matters here
-	})))
+	serve(b, rawSrv, rl)
+	rc, err := grpc.NewClient("passthrough:///"+rl.Addr().String(), copts...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer rc.Close()
+	b.Cleanup(func() { _ = rc.Close() })
 	rhc := healthpb.NewHealthClient(rc)
-	ctx := context.Background()
-	req := &healthpb.HealthCheckRequest{}
+
 	call := func(c healthpb.HealthClient) func() error {
 		return func() error { _, err := c.Check(ctx, req); return err }
 	}
-	for _, conc := range []int{1, 16} {
-		b.Run("c="+itoa(conc), func(b *testing.B) {
-			var rates []float64
-			for b.Loop() {
-				rates = pairedRates(b, 10, conc, []func() error{call(rhc), call(zhc)})
+	return call(rhc), call(zhc)
+}
+
+// serve registers the health service on srv and serves l until cleanup.
+func serve(b *testing.B, srv *grpc.Server, l net.Listener) {
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(l) }()
+	b.Cleanup(func() { srv.Stop(); <-done })
+}
+
+// accessLogInterceptor writes the access record grpcztn writes, for the
+// plain TLS server: the same attributes, at Info, only when enabled.
+func accessLogInterceptor(l *slog.Logger, dest string) grpc.UnaryServerInterceptor {
+	destAttr := slog.String("destination", dest)
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if !l.Enabled(ctx, slog.LevelInfo) {
+			return h(ctx, req)
+		}
+		start := time.Now()
+		resp, err := h(ctx, req)
+		var src string
+		if p, ok := peer.FromContext(ctx); ok {
+			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.PeerCertificates) > 0 && len(ti.State.PeerCertificates[0].URIs) > 0 {
+				src = ti.State.PeerCertificates[0].URIs[0].String()
 			}
-			b.ReportMetric(rates[0], "tls-rpcs/s")
-			b.ReportMetric(rates[1], "ztn-rpcs/s")
-			b.ReportMetric(rates[1]/rates[0], "ztn/tls")
-		})
+		}
+		l.LogAttrs(ctx, slog.LevelInfo, "tls request",
+			slog.String("protocol", "grpc"),
+			slog.String("source", src),
+			destAttr,
+			slog.String("method", info.FullMethod),
+			slog.String("decision", "allow"),
+			slog.String("reason", "client certificate verified"),
+			slog.String("code", status.Code(err).String()),
+			slog.Duration("duration", time.Since(start)))
+		return resp, err
 	}
 }
 
@@ -116,4 +244,54 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// BenchmarkUnaryInterceptor measures the per-RPC work of
+// UnaryServerInterceptor (peer, L7 authorization with a header condition
+// read from the metadata, access record at Error level) around a handler
+// that does nothing.
+func BenchmarkUnaryInterceptor(b *testing.B) {
+	m := newMesh(b)
+	intentions(b, m, benchIntentions)
+	api, web := service(b, m, "api"), service(b, m, "web")
+	ai := grpcztn.AuthInfo{ID: web.ID(), Service: web.Self()}
+	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: ai})
+	ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(
+		":authority", "api", "content-type", "application/grpc", "user-agent", "grpc-go/1.85.0", "x-tenant", "blue"))
+	in := grpcztn.UnaryServerInterceptor(api)
+	info := &grpc.UnaryServerInfo{FullMethod: "/grpc.health.v1.Health/Check"}
+	h := func(context.Context, any) (any, error) { return nil, nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := in(ctx, nil, info, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUnary reports the cost of one health Check, one at a time,
+// through plain TLS and through ztn in each stack of benchStacks: run it
+// with -benchmem to compare allocations per RPC.
+func BenchmarkUnary(b *testing.B) {
+	for _, st := range benchStacks {
+		b.Run(st.name, func(b *testing.B) {
+			logger := discard
+			if st.log {
+				logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			}
+			raw, zt := benchPair(b, logger, st.otel)
+			for _, c := range []struct {
+				name string
+				call func() error
+			}{{"tls", raw}, {"ztn", zt}} {
+				b.Run(c.name, func(b *testing.B) {
+					for b.Loop() {
+						if err := c.call(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		})
+	}
 }

@@ -142,24 +142,36 @@ func TestRoundRobinAndInstanceChanges(t *testing.T) {
 	healthServer(t, api, grpc.ChainUnaryInterceptor(counter(&n1)))
 	healthServer(t, api, grpc.ChainUnaryInterceptor(counter(&n2)))
 	hc := client(t, web, "api")
-	for range 20 {
+	check := func() {
+		t.Helper()
 		if _, err := hc.Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n1.Load() < 5 || n2.Load() < 5 {
-		t.Fatalf("round robin: instances served %d and %d of 20", n1.Load(), n2.Load())
+	// Round robin spreads RPCs over the connections that are ready: until
+	// the second handshake is done, the first instance gets them all.
+	deadline := time.Now().Add(10 * time.Second)
+	for n1.Load() == 0 || n2.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("round robin: instances served %d and %d, one never got an RPC", n1.Load(), n2.Load())
+		}
+		check()
+	}
+	s1, s2 := n1.Load(), n2.Load()
+	for range 20 {
+		check()
+	}
+	if d1, d2 := n1.Load()-s1, n2.Load()-s2; d1 < 5 || d2 < 5 {
+		t.Fatalf("round robin: instances served %d and %d of 20", d1, d2)
 	}
 	// A new instance is picked up by the resolver within a few seconds.
 	healthServer(t, api, grpc.ChainUnaryInterceptor(counter(&n3)))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for n3.Load() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the new instance got no RPC")
 		}
-		if _, err := hc.Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
-			t.Fatal(err)
-		}
+		check()
 		time.Sleep(20 * time.Millisecond)
 	}
 }

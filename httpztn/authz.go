@@ -1,6 +1,7 @@
 package httpztn
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"path"
@@ -18,39 +19,67 @@ import (
 // not come over a ztn connection gets 403 too. The path is normalized
 // first (dot segments resolved, repeated slashes merged), and h sees the
 // normalized path, so what is authorized is what is served. Each request
-// gets one access-log record on svc's logger.
+// gets one access-log record on svc's logger: at Info when it was allowed,
+// at Warn when it was refused.
 func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
-	dest := svc.ID().String()
+	al := accessLog{log: svc.Logger(), dest: slog.String("destination", svc.ID().String())}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		ctx := r.Context()
+		var start time.Time
+		if al.log.Enabled(ctx, slog.LevelWarn) {
+			start = time.Now()
+		}
 		zc := connOf(r)
 		if zc == nil {
 			http.Error(w, "httpztn: the request did not come over a ztn connection", http.StatusForbidden)
-			logRequest(svc, r, "", dest, authz.Decision{}, http.StatusForbidden, start)
+			al.record(ctx, r, "", authz.Decision{}, http.StatusForbidden, start)
 			return
 		}
-		if p := cleanPath(r.URL.Path); p != r.URL.Path {
+		if !isCleanPath(r.URL.Path) {
 			r2 := *r
 			u := *r.URL
-			u.Path, u.RawPath = p, ""
+			u.Path, u.RawPath = cleanPath(r.URL.Path), ""
 			r2.URL = &u
 			r = &r2
 		}
-		d := svc.AuthorizeRequest(r.Context(), zc.Peer(), &authz.HTTPRequest{Path: r.URL.Path, Method: r.Method, Header: r.Header})
-		src := zc.PeerID().String()
+		d := svc.AuthorizeRequest(ctx, zc.Peer(), &authz.HTTPRequest{Path: r.URL.Path, Method: r.Method, Header: r.Header})
 		if !d.Allowed {
+			src := zc.PeerID().String()
 			http.Error(w, "httpztn: "+src+" denied: "+d.Reason(), http.StatusForbidden)
-			logRequest(svc, r, src, dest, d, http.StatusForbidden, start)
+			al.record(ctx, r, src, d, http.StatusForbidden, start)
 			return
 		}
-		if !svc.Logger().Enabled(r.Context(), slog.LevelInfo) {
-			h.ServeHTTP(w, r)
+		if !al.log.Enabled(ctx, slog.LevelInfo) {
+			h.ServeHTTP(w, r) // no record to write: no need to know the status
 			return
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
-		logRequest(svc, r, src, dest, d, sw.code(), start)
+		al.record(ctx, r, zc.PeerID().String(), d, sw.code(), start)
 	})
+}
+
+// isCleanPath reports whether p is already what cleanPath makes of it, so
+// that the common case costs a scan and no allocation.
+func isCleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 1; i < len(p); i++ {
+		if p[i-1] != '/' {
+			continue
+		}
+		// p[i] starts a segment: it must not be empty, "." or "..".
+		switch {
+		case p[i] == '/':
+			return false
+		case p[i] == '.' && (i+1 == len(p) || p[i+1] == '/'):
+			return false
+		case p[i] == '.' && p[i+1] == '.' && (i+2 == len(p) || p[i+2] == '/'):
+			return false
+		}
+	}
+	return true
 }
 
 // cleanPath resolves dot segments and merges slashes, keeping a trailing
@@ -69,19 +98,27 @@ func cleanPath(p string) string {
 	return c
 }
 
-func logRequest(svc *ztnet.Service, r *http.Request, src, dest string, d authz.Decision, code int, start time.Time) {
-	l := svc.Logger()
-	if !l.Enabled(r.Context(), slog.LevelInfo) {
+// accessLog writes the per-request access records of one service.
+type accessLog struct {
+	log  *slog.Logger
+	dest slog.Attr
+}
+
+// record writes the access record of r: at Info when it was allowed, at
+// Warn when it was refused. start is zero when the logger was not enabled
+// at Warn when the request began.
+func (al accessLog) record(ctx context.Context, r *http.Request, src string, d authz.Decision, code int, start time.Time) {
+	level, decision := slog.LevelWarn, "deny"
+	if d.Allowed {
+		level, decision = slog.LevelInfo, "allow"
+	}
+	if start.IsZero() || !al.log.Enabled(ctx, level) {
 		return
 	}
-	decision := "deny"
-	if d.Allowed {
-		decision = "allow"
-	}
-	l.LogAttrs(r.Context(), slog.LevelInfo, "ztn request",
+	al.log.LogAttrs(ctx, level, "ztn request",
 		slog.String("protocol", r.Proto),
 		slog.String("source", src),
-		slog.String("destination", dest),
+		al.dest,
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.String("decision", decision),

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -12,22 +13,30 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
 	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
 // pairedRates alternates short slices of each contender (as
-// ztnet/paired_bench_test.go does) and returns operations per second.
-func pairedRates(b *testing.B, rounds, concurrency int, contenders []func() error) []float64 {
+// ztnet/paired_bench_test.go does), so background load on a shared machine
+// hits them alike. It returns operations per second of wall time for each,
+// and operations per second of this process's CPU time (client and server
+// both run here), which the load of other processes hardly moves; cpu is nil
+// where the process's CPU time is not measured.
+func pairedRates(b *testing.B, rounds, concurrency int, contenders []func() error) (wall, cpu []float64) {
 	const slice = 150 * time.Millisecond
 	ops := make([]int64, len(contenders))
 	spent := make([]time.Duration, len(contenders))
+	used := make([]time.Duration, len(contenders))
 	for range rounds {
 		for i, op := range contenders {
 			var n atomic.Int64
 			var wg sync.WaitGroup
 			stop := time.Now().Add(slice)
-			start := time.Now()
+			start, cpu0 := time.Now(), processCPU()
 			for range concurrency {
 				wg.Go(func() {
 					for time.Now().Before(stop) {
@@ -41,46 +50,138 @@ func pairedRates(b *testing.B, rounds, concurrency int, contenders []func() erro
 			}
 			wg.Wait()
 			spent[i] += time.Since(start)
+			used[i] += processCPU() - cpu0
 			ops[i] += n.Load()
 		}
 	}
-	rates := make([]float64, len(contenders))
-	for i := range rates {
-		rates[i] = float64(ops[i]) / spent[i].Seconds()
+	wall = make([]float64, len(contenders))
+	for i := range wall {
+		wall[i] = float64(ops[i]) / spent[i].Seconds()
 	}
-	return rates
+	if used[0] > 0 {
+		cpu = make([]float64, len(contenders))
+		for i := range cpu {
+			cpu[i] = float64(ops[i]) / used[i].Seconds()
+		}
+	}
+	return wall, cpu
 }
 
-// BenchmarkPairedRequests reports HTTP/2 GETs per second through httpztn
-// and through net/http over plain crypto/tls mutual TLS (same certificates),
-// and the ratio.
+// benchIntentions lets web GET under an L7 intention whose deciding
+// permission has a header condition, so every request is judged on its
+// path, method and headers.
+const benchIntentions = `[{"Kind":"service-intentions","Name":"api","Sources":[
+  {"Name":"web","Permissions":[
+     {"Action":"deny","HTTP":{"PathPrefix":"/admin"}},
+     {"Action":"allow","HTTP":{"PathPrefix":"/","Methods":["GET"],"Header":[{"Name":"X-Tenant","Present":true}]}}]}]}]`
+
+// The stacks the paired benchmark compares ztn and plain crypto/tls in.
+// Both sides of a stack carry the same instrumentation and write the same
+// per-request access record with the same logger, so the ratio charges ztn
+// only for what it adds: the ztn connection, its client transport and the
+// per-request authorization.
+var benchStacks = []struct {
+	name string
+	otel bool // otelhttp handler and transport
+	log  bool // access records at Info to a JSON handler (else the logger is at Error)
+}{
+	{"default", true, false}, // what httpztn.NewServer and NewClient set up
+	{"bare", false, false},   // no OpenTelemetry on either side
+	{"accesslog", true, true},
+}
+
+// BenchmarkPairedRequests reports HTTP/2 GETs per second (persistent
+// connections) through httpztn and through net/http over plain crypto/tls
+// mutual TLS (same certificates), and the ratio, for each stack in
+// benchStacks and at concurrency 1 and 16.
 func BenchmarkPairedRequests(b *testing.B) {
-	m := newMesh(b)
-	intentions(b, m, allowWebToAPI)
+	for _, st := range benchStacks {
+		for _, conc := range []int{1, 16} {
+			b.Run(st.name+"/c="+map[int]string{1: "1", 16: "16"}[conc], func(b *testing.B) {
+				logger := discard
+				if st.log {
+					logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+				}
+				raw, zt := benchPair(b, logger, st.otel)
+				var rates, cpu []float64
+				for b.Loop() {
+					rates, cpu = pairedRates(b, 10, conc, []func() error{raw, zt})
+				}
+				b.ReportMetric(rates[0], "tls-reqs/s")
+				b.ReportMetric(rates[1], "ztn-reqs/s")
+				b.ReportMetric(rates[1]/rates[0], "ztn/tls")
+				if cpu != nil { // per CPU second: ztn's cost per op relative to plain TLS
+					b.ReportMetric(cpu[1]/cpu[0], "ztn/tls-cpu")
+				}
+			})
+		}
+	}
+}
+
+// benchPair returns one GET through plain TLS and one through ztn, both
+// servers and clients logging with logger and instrumented with otelhttp
+// when otel is set.
+func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() error) {
+	m := newMesh(b, ztnet.WithDevLogger(logger))
+	intentions(b, m, benchIntentions)
 	api, web := service(b, m, "api"), service(b, m, "web")
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
-	serveHTTP(b, api, ok)
-	zc := newClient(b, web)
 
+	// ztn: as httpztn sets it up, or the same without otelhttp.
+	var zc *http.Client
+	if otel {
+		serveHTTP(b, api, ok)
+		zc = newClient(b, web)
+	} else {
+		l, err := httpztn.Listen(context.Background(), api, "tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httpztn.NewServer(api, nil)
+		srv.Handler = httpztn.Authorize(api, ok)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = srv.Serve(l) }()
+		b.Cleanup(func() { _ = srv.Close(); <-done })
+		tr := httpztn.NewTransport(web)
+		b.Cleanup(tr.CloseIdleConnections)
+		zc = &http.Client{Transport: tr}
+	}
+
+	// Plain TLS: the same net/http, certificates, otelhttp and access record.
 	roots := x509.NewCertPool()
 	for _, r := range m.CA().Bundle().X509Authorities() {
 		roots.AddCert(r)
 	}
 	_, _, apiCert := svidFiles(b, m.CA(), "api")
 	_, _, webCert := svidFiles(b, m.CA(), "web")
-	raw := httptest.NewUnstartedServer(ok)
-	raw.EnableHTTP2 = true
-	raw.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{apiCert},
+	var h http.Handler = accessLog(logger, api.ID().String(), ok)
+	if otel {
+		h = otelhttp.NewHandler(h, "api",
+			otelhttp.WithTracerProvider(api.TracerProvider()), otelhttp.WithMeterProvider(api.MeterProvider()))
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{apiCert},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: roots}
-	raw.StartTLS()
-	defer raw.Close()
-	rc := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{
-		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{webCert}, InsecureSkipVerify: true}}}
-	defer rc.CloseIdleConnections()
+	srv.StartTLS()
+	b.Cleanup(srv.Close)
+	var rt http.RoundTripper = &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{
+		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{webCert}, InsecureSkipVerify: true}}
+	if otel {
+		rt = otelhttp.NewTransport(rt,
+			otelhttp.WithTracerProvider(web.TracerProvider()), otelhttp.WithMeterProvider(web.MeterProvider()))
+	}
+	rc := &http.Client{Transport: rt}
+	b.Cleanup(rc.CloseIdleConnections)
 
 	get := func(c *http.Client, url string) func() error {
 		return func() error {
-			resp, err := c.Get(url)
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+			if err != nil {
+				return err
+			}
+			req.Header.Set("X-Tenant", "blue")
+			resp, err := c.Do(req)
 			if err != nil {
 				return err
 			}
@@ -88,17 +189,46 @@ func BenchmarkPairedRequests(b *testing.B) {
 			return resp.Body.Close()
 		}
 	}
-	for _, conc := range []int{1, 16} {
-		b.Run("c="+map[int]string{1: "1", 16: "16"}[conc], func(b *testing.B) {
-			var rates []float64
-			for b.Loop() {
-				rates = pairedRates(b, 10, conc, []func() error{get(rc, raw.URL+"/"), get(zc, "http://api/")})
-			}
-			b.ReportMetric(rates[0], "tls-reqs/s")
-			b.ReportMetric(rates[1], "ztn-reqs/s")
-			b.ReportMetric(rates[1]/rates[0], "ztn/tls")
-		})
-	}
+	return get(rc, srv.URL+"/"), get(zc, "http://api/")
+}
+
+// accessLog writes the access record httpztn writes, for the plain TLS
+// server: the same attributes, at Info, only when enabled.
+func accessLog(l *slog.Logger, dest string, h http.Handler) http.Handler {
+	destAttr := slog.String("destination", dest)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !l.Enabled(r.Context(), slog.LevelInfo) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		var src string
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && len(r.TLS.PeerCertificates[0].URIs) > 0 {
+			src = r.TLS.PeerCertificates[0].URIs[0].String()
+		}
+		l.LogAttrs(r.Context(), slog.LevelInfo, "tls request",
+			slog.String("protocol", r.Proto),
+			slog.String("source", src),
+			destAttr,
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("decision", "allow"),
+			slog.String("reason", "client certificate verified"),
+			slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // BenchmarkL7Decision measures one per-request authorization
@@ -114,5 +244,32 @@ func BenchmarkL7Decision(b *testing.B) {
 		if !api.AuthorizeRequest(ctx, peer, req).Allowed {
 			b.Fatal("denied")
 		}
+	}
+}
+
+// BenchmarkRequest reports the cost of one GET, one at a time, through
+// plain TLS and through ztn in each stack of benchStacks: run it with
+// -benchmem to compare allocations per request.
+func BenchmarkRequest(b *testing.B) {
+	for _, st := range benchStacks {
+		b.Run(st.name, func(b *testing.B) {
+			logger := discard
+			if st.log {
+				logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			}
+			raw, zt := benchPair(b, logger, st.otel)
+			for _, c := range []struct {
+				name string
+				get  func() error
+			}{{"tls", raw}, {"ztn", zt}} {
+				b.Run(c.name, func(b *testing.B) {
+					for b.Loop() {
+						if err := c.get(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		})
 	}
 }

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
+	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -27,18 +29,47 @@ import (
 // default (one multiplexed connection per instance); WithHTTP1 picks
 // HTTP/1.1.
 //
-// The request's context bounds resolution, dialing and the exchange.
+// Every request reads the instances from the resolver, whose answer comes
+// from its cache (a discovery resolver keeps it fresh in the background), so
+// a deregistered instance gets no new request; the Transport only rebuilds
+// its list of pools when that answer changes. When the resolver is a
+// discovery.Picker (Consul's is), it is told how each connection attempt
+// went, so that an instance that keeps failing is ejected for ztnet.Dial.
+//
+// The request's context bounds resolution, dialing and the exchange. The
+// request's URL keeps the service name, which is also the Host header
+// unless Request.Host says otherwise; the request is sent to the instance
+// as it is, or as a shallow copy with the scheme the pools use.
 type Transport struct {
 	svc   *ztnet.Service
 	http1 bool
 
-	mu   sync.Mutex
-	byID map[string]*serviceTransport
+	mu       sync.Mutex                                   // serializes changes to services
+	services atomic.Pointer[map[string]*serviceTransport] // copied on write
 }
 
+// serviceTransport sends the requests of one service.
 type serviceTransport struct {
+	t       *Transport
+	service string
+	rr      atomic.Uint64
+
+	snap atomic.Pointer[instanceSet]
+
+	mu     sync.Mutex // guards byAddr
+	byAddr map[string]*instanceTransport
+}
+
+// instanceSet is the pools of the instances the resolver answered.
+type instanceSet struct {
+	found []discovery.Instance // the answer, as the resolver returned it
+	list  []*instanceTransport // the pool of each found instance
+}
+
+// instanceTransport is the connection pool of one instance.
+type instanceTransport struct {
+	in discovery.Instance
 	rt *http.Transport
-	rr atomic.Uint64
 }
 
 // TransportOption configures a Transport.
@@ -50,7 +81,8 @@ func WithHTTP1() TransportOption { return func(t *Transport) { t.http1 = true } 
 
 // NewTransport returns a Transport that makes requests as svc.
 func NewTransport(svc *ztnet.Service, opts ...TransportOption) *Transport {
-	t := &Transport{svc: svc, byID: make(map[string]*serviceTransport)}
+	t := &Transport{svc: svc}
+	t.services.Store(&map[string]*serviceTransport{})
 	for _, o := range opts {
 		o(t)
 	}
@@ -74,36 +106,124 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
+// forService returns the transport of service, made on first use.
 func (t *Transport) forService(service string) *serviceTransport {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	st := t.byID[service]
-	if st != nil {
+	if st := (*t.services.Load())[service]; st != nil {
 		return st
 	}
-	proto := "h2"
-	var p http.Protocols
-	if t.http1 {
-		proto = "http/1.1"
-		p.SetHTTP1(true)
-	} else {
-		p.SetUnencryptedHTTP2(true) // the ztn connection is the encryption
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.services.Load()
+	if st := old[service]; st != nil {
+		return st
 	}
-	svc := t.svc
-	st = &serviceTransport{rt: &http.Transport{
-		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			c, err := svc.DialAddress(ctx, service, addr, ztnet.WithProtocols(proto))
-			if err != nil {
-				return nil, &dialError{err}
-			}
-			return c, nil
-		},
-		Protocols:           &p,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-	}}
-	t.byID[service] = st
+	st := &serviceTransport{t: t, service: service, byAddr: make(map[string]*instanceTransport)}
+	m := make(map[string]*serviceTransport, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[service] = st
+	t.services.Store(&m)
 	return st
+}
+
+// instances returns the pools of the instances the resolver now answers
+// for the service. The answer of a discovery resolver is the slice it
+// cached, the same until the instances change: the pools built for it are
+// reused without a lookup.
+func (st *serviceTransport) instances(ctx context.Context) (*instanceSet, error) {
+	r := st.t.svc.Resolver()
+	if r == nil {
+		return nil, errors.New("the Service has no resolver (ztnet.WithResolver)")
+	}
+	found, err := r.Resolve(ctx, st.service)
+	if err == nil && len(found) == 0 {
+		err = ztnet.ErrNoInstance
+	}
+	if err != nil {
+		return nil, err
+	}
+	cur := st.snap.Load()
+	switch {
+	case cur != nil && len(found) == len(cur.found) && &found[0] == &cur.found[0]:
+		return cur, nil
+	case cur != nil && slices.EqualFunc(found, cur.found, sameInstance):
+		// A resolver that answers with a new slice each time: compare.
+		set := &instanceSet{found: found, list: cur.list}
+		st.snap.CompareAndSwap(cur, set)
+		return set, nil
+	}
+	set := st.update(found)
+	st.snap.Store(set)
+	return set, nil
+}
+
+func sameInstance(a, b discovery.Instance) bool { return a.ID == b.ID && a.Address == b.Address }
+
+// update returns the pools of found, reusing those of the instances it
+// already had and closing the idle connections of instances that are gone.
+func (st *serviceTransport) update(found []discovery.Instance) *instanceSet {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	set := &instanceSet{found: found, list: make([]*instanceTransport, len(found))}
+	keep := make(map[string]*instanceTransport, len(found))
+	for i, in := range found {
+		it := st.byAddr[in.Address]
+		if it == nil {
+			it = st.newInstance(in)
+		}
+		keep[in.Address] = it
+		set.list[i] = it
+	}
+	for addr, it := range st.byAddr {
+		if keep[addr] == nil {
+			it.rt.CloseIdleConnections() // requests in flight finish
+		}
+	}
+	st.byAddr = keep
+	return set
+}
+
+func (st *serviceTransport) newInstance(in discovery.Instance) *instanceTransport {
+	svc, service, http1 := st.t.svc, st.service, st.t.http1
+	proto := "h2"
+	if http1 {
+		proto = "http/1.1"
+	}
+	picker, _ := svc.Resolver().(discovery.Picker)
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		c, err := svc.DialAddress(ctx, service, in.Address, ztnet.WithProtocols(proto))
+		if picker != nil {
+			var denied *ztnet.DeniedError
+			if errors.As(err, &denied) {
+				picker.Report(service, in, nil) // the instance answered
+			} else {
+				picker.Report(service, in, err)
+			}
+		}
+		if err != nil {
+			return nil, &dialError{err}
+		}
+		return c, nil
+	}
+	var p http.Protocols
+	rt := &http.Transport{Protocols: &p, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
+	if http1 {
+		p.SetHTTP1(true)
+		rt.DialContext = dial
+	} else {
+		// HTTP/2 requests go out as https (see RoundTrip) and the ztn
+		// connection is what DialTLSContext returns: it is past its TLS
+		// handshake, as DialTLSContext requires, and net/http, which cannot
+		// see that TLS (it is not a *tls.Conn), speaks HTTP/2 over it with
+		// prior knowledge, as UnencryptedHTTP2 asks. The connection joins
+		// the HTTP/2 pool of https requests, so later requests take it from
+		// there directly, as they would over crypto/tls, instead of through
+		// the general connection pool (a dozen allocations per request).
+		p.SetUnencryptedHTTP2(true)
+		rt.DialTLSContext = dial
+	}
+	return &instanceTransport{in: in, rt: rt}
 }
 
 // RoundTrip sends req to an instance of the service named by its URL host.
@@ -113,41 +233,43 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("httpztn: request URL has no host (want http://<service>/...)")
 	}
 	service := req.URL.Hostname()
-	r := t.svc.Resolver()
-	if r == nil {
-		closeBody(req)
-		return nil, fmt.Errorf("httpztn: %s: the Service has no resolver (ztnet.WithResolver)", service)
-	}
-	instances, err := r.Resolve(req.Context(), service)
+	st := t.forService(service)
+	set, err := st.instances(req.Context())
 	if err != nil {
 		closeBody(req)
 		return nil, fmt.Errorf("httpztn: %s: %w", service, err)
 	}
-	if len(instances) == 0 {
-		closeBody(req)
-		return nil, fmt.Errorf("httpztn: %s: %w", service, ztnet.ErrNoInstance)
+	// The scheme the pools take (see newInstance): https for HTTP/2, http
+	// for HTTP/1.1. The caller's request is left as it is.
+	scheme := "https"
+	if t.http1 {
+		scheme = "http"
 	}
-	st := t.forService(service)
-	first := int(st.rr.Add(1) % uint64(len(instances)))
+	out := req
+	if req.URL.Scheme != scheme {
+		out = new(http.Request)
+		*out = *req
+		u := *req.URL
+		u.Scheme = scheme
+		out.URL = &u
+	}
+	n := len(set.list)
+	first := int(st.rr.Add(1) % uint64(n))
 	retryable := req.Body == nil || req.Body == http.NoBody
 	var errs []error
-	for i := range instances {
-		in := instances[(first+i)%len(instances)]
-		out := *req
-		u := *req.URL
-		u.Scheme, u.Host = "http", in.Address
-		out.URL = &u
-		if out.Host == "" {
-			out.Host = req.URL.Host
-		}
-		resp, err := st.rt.RoundTrip(&out)
+	for i := range n {
+		it := set.list[(first+i)%n]
+		resp, err := it.rt.RoundTrip(out)
 		if err == nil {
 			resp.Request = req
 			return resp, nil
 		}
 		var de *dialError
+		if !errors.As(err, &de) {
+			return nil, fmt.Errorf("httpztn: %s: %w", service, err)
+		}
 		var denied *ztnet.DeniedError
-		if !errors.As(err, &de) || errors.As(err, &denied) || !retryable || req.Context().Err() != nil {
+		if errors.As(err, &denied) || !retryable || req.Context().Err() != nil {
 			return nil, fmt.Errorf("httpztn: %s: %w", service, err)
 		}
 		errs = append(errs, err)
@@ -157,10 +279,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // CloseIdleConnections closes the idle connections of every pool.
 func (t *Transport) CloseIdleConnections() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, st := range t.byID {
-		st.rt.CloseIdleConnections()
+	for _, st := range *t.services.Load() {
+		st.mu.Lock()
+		for _, it := range st.byAddr {
+			it.rt.CloseIdleConnections()
+		}
+		st.mu.Unlock()
 	}
 }
 

@@ -11,6 +11,8 @@ trap 'rm -f "$out"' EXIT
 run() { echo "== go test $*" >&2; go test "$@" | tee -a "$out" >&2; }
 run -run '^$' -bench 'Paired|IdleConnHeap' -benchtime 1x -count "$count" ./ztnet
 run -run '^$' -bench 'Authorize' -benchmem -count "$count" ./authz
+run -run '^$' -bench 'PairedUnary' -benchtime 1x -count "$count" ./grpcztn
+run -run '^$' -bench 'PairedRequests' -benchtime 1x -count "$count" ./httpztn
 
 awk '
 /^Benchmark/ {
@@ -33,6 +35,15 @@ END {
   r = mean("BenchmarkIdleConnHeap/raw-tls", "B/conn"); z = mean("BenchmarkIdleConnHeap/ztnet", "B/conn")
   printf "heap per idle conn (both ends): raw TLS %.0f B, ztnet %.0f B\n", r, z
   if (r) line("  ztnet / raw TLS", z / r, "x", "<= 1.1")
+  # The adapters against the same grpc-go / net/http stack over crypto/tls,
+  # with the same instrumentation and access record on both sides.
+  split("default bare accesslog", stacks, " ")
+  for (s = 1; s <= 3; s++) for (c = 1; c <= 16; c += 15) {
+    p = "BenchmarkPairedUnary/" stacks[s] "/c=" c
+    if (n[p, "ztn/tls"]) line(sprintf("gRPC unary %s c=%d: ztn / tls (per CPU second %.2f)", stacks[s], c, mean(p, "ztn/tls-cpu")), mean(p, "ztn/tls"), "x", ">= 0.9")
+    p = "BenchmarkPairedRequests/" stacks[s] "/c=" c
+    if (n[p, "ztn/tls"]) line(sprintf("HTTP/2 GET %s c=%d: ztn / tls (per CPU second %.2f)", stacks[s], c, mean(p, "ztn/tls-cpu")), mean(p, "ztn/tls"), "x", ">= 0.9")
+  }
   for (k in n) {
     split(k, parts, SUBSEP)
     if (parts[1] ~ /AuthorizeL4/ && parts[2] == "ns/op")

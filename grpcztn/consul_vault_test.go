@@ -1,0 +1,238 @@
+package grpcztn_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	consul "github.com/hashicorp/consul/api"
+	vault "github.com/hashicorp/vault/api"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/grpcztn"
+	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/ztnet"
+)
+
+// Per-RPC L7 intentions from a real Consul, identities from a real Vault:
+// api's service-defaults say Protocol "grpc" and its service-intentions,
+// written through Consul's API, give web ordered permissions and every
+// other source an L4 deny. api authorizes with authz.NewConsul, web finds
+// api with discovery.NewConsul, and every certificate is signed by Vault's
+// PKI (certs.BootstrapVault, certs.NewVault).
+//
+//   - The first matching permission decides: Watch is denied by the
+//     permission before the one that allows the Health service.
+//   - When web's L7 intention matches but none of its permissions does, the
+//     default decides (deny, or allow with WithConsulDefaultAllow), not the
+//     lower-precedence "*" deny intention.
+//   - batch, which only "*" matches, is refused at connection level.
+//   - A change of the intentions in Consul decides the very next RPCs, on
+//     the connection already open.
+func TestConsulVaultL7(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	csrv, vsrv := testenv.Consul(t), testenv.Vault(t)
+	cc := consulClient(t, csrv.Addr)
+	sources := vaultSources(t, ctx, vsrv, "api", "web", "batch")
+
+	if _, _, err := cc.ConfigEntries().Set(&consul.ServiceConfigEntry{Kind: consul.ServiceDefaults, Name: "api", Protocol: "grpc"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	setIntentions := func(tenant string) {
+		t.Helper()
+		_, _, err := cc.ConfigEntries().Set(&consul.ServiceIntentionsConfigEntry{
+			Kind: consul.ServiceIntentions, Name: "api",
+			Sources: []*consul.SourceIntention{
+				{Name: "web", Permissions: []*consul.IntentionPermission{
+					{Action: consul.IntentionActionDeny, HTTP: &consul.IntentionHTTPPermission{PathExact: "/grpc.health.v1.Health/Watch"}},
+					{Action: consul.IntentionActionAllow, HTTP: &consul.IntentionHTTPPermission{
+						PathPrefix: "/grpc.health.v1.Health/", Methods: []string{"POST"},
+						Header: []consul.IntentionHTTPHeaderPermission{{Name: "x-tenant", Exact: tenant}}}},
+				}},
+				{Name: "*", Action: consul.IntentionActionDeny},
+			},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	setIntentions("blue")
+
+	disc := discovery.NewConsul(cc, discovery.WithConsulLogger(discard))
+	t.Cleanup(func() { _ = disc.Close() })
+	// api: registered in Consul, default deny. api2 (default allow) and
+	// web2 find each other through a static catalog, so that web's RPCs
+	// through Consul reach api only.
+	catalog := discovery.NewStatic(nil)
+	api := meshService(t, ctx, "api", sources["api"], disc, consulAuthz(t, cc))
+	api2 := meshService(t, ctx, "api", sources["api"], catalog, consulAuthz(t, cc, authz.WithConsulDefaultAllow()))
+	web := meshService(t, ctx, "web", sources["web"], disc, nil)
+	web2 := meshService(t, ctx, "web", sources["web"], catalog, nil)
+	batch := meshService(t, ctx, "batch", sources["batch"], disc, nil)
+	accepts := serveHealth(t, api)
+	serveHealth(t, api2)
+
+	blue := func() context.Context {
+		return metadata.AppendToOutgoingContext(ctxTimeout(t, 5*time.Second), "x-tenant", "blue")
+	}
+	green := func() context.Context {
+		return metadata.AppendToOutgoingContext(ctxTimeout(t, 5*time.Second), "x-tenant", "green")
+	}
+	plain := func() context.Context { return ctxTimeout(t, 5*time.Second) }
+	check := func(hc healthpb.HealthClient, ctx context.Context) error {
+		_, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	}
+	watch := func(hc healthpb.HealthClient, ctx context.Context) error {
+		s, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil {
+			_, err = s.Recv()
+		}
+		return err
+	}
+
+	hc, hc2 := client(t, web, "api"), client(t, web2, "api")
+	if err := check(hc, blue()); err != nil {
+		t.Fatalf("web Check, x-tenant blue: %v", err)
+	}
+	wantStatus(t, watch(hc, blue()), codes.PermissionDenied, "L7 intention web → api: permission 1 (/grpc.health.v1.Health/Watch) denies")
+	wantStatus(t, check(hc, plain()), codes.PermissionDenied, "L7 intention web → api: no permission matched (default deny)")
+	if err := check(hc2, plain()); err != nil {
+		t.Fatalf("web Check without x-tenant under default allow: %v (the \"*\" deny must not apply)", err)
+	}
+	wantStatus(t, watch(hc2, blue()), codes.PermissionDenied, "permission 1")
+	wantStatus(t, check(client(t, batch, "api"), blue()), codes.Unavailable, "intention * → api denies")
+
+	// A change in Consul decides the next RPCs on the open connection.
+	setIntentions("green")
+	waitFor(t, 10*time.Second, func() bool { return check(hc, green()) == nil })
+	wantStatus(t, check(hc, blue()), codes.PermissionDenied, "no permission matched (default deny)")
+	if n := accepts.Load(); n != 1 {
+		t.Errorf("api accepted %d connections, want 1: the change must not need a new one", n)
+	}
+}
+
+// consulClient returns a client of the agent at addr whose idle
+// connections are closed when the test ends.
+func consulClient(t *testing.T, addr string) *consul.Client {
+	tr := &http.Transport{Proxy: nil}
+	t.Cleanup(tr.CloseIdleConnections)
+	c, err := consul.NewClient(&consul.Config{Address: addr, HttpClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// vaultSources sets up Vault's PKI for services (certs.BootstrapVault) and
+// returns for each a certificate source signed by Vault, logged in with a
+// token that holds only that service's policy.
+func vaultSources(t *testing.T, ctx context.Context, vsrv *testenv.VaultServer, services ...string) map[string]certs.Source {
+	cfg := vault.DefaultConfig()
+	cfg.Address = vsrv.HTTPAddr()
+	root, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.SetToken(vsrv.Token)
+	td := spiffeid.RequireTrustDomainFromString("ztn.test")
+	pki, err := certs.BootstrapVault(ctx, root, certs.VaultBootstrap{TrustDomain: td, Services: services})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]certs.Source, len(services))
+	for _, s := range services {
+		tok, err := root.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{Policies: []string{pki.Policies[s]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := certs.NewVault(ctx, certs.VaultConfig{
+			Service: s, TrustDomain: td, Address: vsrv.HTTPAddr(), Auth: certs.VaultToken(tok.Auth.ClientToken),
+		}, certs.WithLogger(discard))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = src.Close() })
+		out[s] = src
+	}
+	return out
+}
+
+// consulAuthz returns api's intentions from Consul, synced.
+func consulAuthz(t *testing.T, cc *consul.Client, opts ...authz.ConsulOption) *authz.Consul {
+	a, err := authz.NewConsul(cc, "api", append([]authz.ConsulOption{authz.WithConsulLogger(discard)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	if err := a.WaitSynced(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// meshService returns a ztn service with a Vault-signed identity, finding
+// (and, when it listens, registering) instances with r.
+func meshService(t *testing.T, ctx context.Context, name string, src certs.Source, r discovery.Resolver, a authz.Authorizer) *ztnet.Service {
+	opts := []ztnet.Option{ztnet.WithSource(src), ztnet.WithResolver(r), ztnet.WithLogger(discard)}
+	if a != nil {
+		opts = append(opts, ztnet.WithAuthorizer(a))
+	}
+	s, err := ztnet.New(ctx, name, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// serveHealth serves the health service of svc on a grpcztn listener and
+// returns the count of connections it accepted.
+func serveHealth(t *testing.T, svc *ztnet.Service) *atomic.Int64 {
+	l, err := grpcztn.Listen(context.Background(), svc, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: l}
+	srv := grpcztn.NewServer(svc)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(cl) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	return &cl.n
+}
+
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

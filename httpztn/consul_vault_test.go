@@ -1,0 +1,246 @@
+package httpztn_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	consul "github.com/hashicorp/consul/api"
+	vault "github.com/hashicorp/vault/api"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/httpztn"
+	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/ztnet"
+)
+
+// Per-request L7 intentions from a real Consul, identities from a real
+// Vault: api's service-defaults say Protocol "http" and its
+// service-intentions, written through Consul's API, give web ordered
+// permissions and every other source an L4 deny. api authorizes with
+// authz.NewConsul, web finds api with discovery.NewConsul, and every
+// certificate is signed by Vault's PKI (certs.BootstrapVault,
+// certs.NewVault). Over HTTP/2 and HTTP/1.1:
+//
+//   - The first matching permission decides: /admin is denied by the
+//     permission before the one that allows GETs with the tenant header.
+//   - When web's L7 intention matches but none of its permissions does, the
+//     default decides (deny, or allow with WithConsulDefaultAllow), not the
+//     lower-precedence "*" deny intention.
+//   - batch, which only "*" matches, is refused at connection level.
+//   - A change of the intentions in Consul decides the very next requests,
+//     on the connection already open.
+func TestConsulVaultL7(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	csrv, vsrv := testenv.Consul(t), testenv.Vault(t)
+	cc := consulClient(t, csrv.Addr)
+	sources := vaultSources(t, ctx, vsrv, "api", "web", "batch")
+
+	if _, _, err := cc.ConfigEntries().Set(&consul.ServiceConfigEntry{Kind: consul.ServiceDefaults, Name: "api", Protocol: "http"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	setIntentions := func(tenant string) {
+		t.Helper()
+		_, _, err := cc.ConfigEntries().Set(&consul.ServiceIntentionsConfigEntry{
+			Kind: consul.ServiceIntentions, Name: "api",
+			Sources: []*consul.SourceIntention{
+				{Name: "web", Permissions: []*consul.IntentionPermission{
+					{Action: consul.IntentionActionDeny, HTTP: &consul.IntentionHTTPPermission{PathPrefix: "/admin"}},
+					{Action: consul.IntentionActionAllow, HTTP: &consul.IntentionHTTPPermission{
+						PathPrefix: "/", Methods: []string{"GET"},
+						Header: []consul.IntentionHTTPHeaderPermission{{Name: "X-Tenant", Exact: tenant}}}},
+				}},
+				{Name: "*", Action: consul.IntentionActionDeny},
+			},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	setIntentions("blue")
+
+	disc := discovery.NewConsul(cc, discovery.WithConsulLogger(discard))
+	t.Cleanup(func() { _ = disc.Close() })
+	// api: registered in Consul, default deny. api2 (default allow) and
+	// web2 find each other through a static catalog, so that web's requests
+	// through Consul reach api only.
+	catalog := discovery.NewStatic(nil)
+	api := meshService(t, ctx, "api", sources["api"], disc, consulAuthz(t, cc))
+	api2 := meshService(t, ctx, "api", sources["api"], catalog, consulAuthz(t, cc, authz.WithConsulDefaultAllow()))
+	web := meshService(t, ctx, "web", sources["web"], disc, nil)
+	web2 := meshService(t, ctx, "web", sources["web"], catalog, nil)
+	batch := meshService(t, ctx, "batch", sources["batch"], disc, nil)
+	accepts := serveCounting(t, api, whoami)
+	serveCounting(t, api2, whoami)
+
+	for _, proto := range []struct {
+		name string
+		opts []httpztn.TransportOption
+	}{{"HTTP/2.0", nil}, {"HTTP/1.1", []httpztn.TransportOption{httpztn.WithHTTP1()}}} {
+		c, c2 := newClient(t, web, proto.opts...), newClient(t, web2, proto.opts...)
+		want := func(c *http.Client, method, url, tenant string, code int, body string) {
+			t.Helper()
+			var hdr []string
+			if tenant != "" {
+				hdr = []string{"X-Tenant", tenant}
+			}
+			if got, b := do(t, c, method, url, hdr...); got != code || !strings.Contains(b, body) {
+				t.Fatalf("%s %s %s, X-Tenant %q: %d %q; want %d containing %q", proto.name, method, url, tenant, got, b, code, body)
+			}
+		}
+		want(c, "GET", "http://api/items", "blue", 200, proto.name+" spiffe://ztn.test/ns/default/dc/dc1/svc/web /items")
+		want(c, "GET", "http://api/admin/users", "blue", 403, "L7 intention web → api: permission 1 (prefix /admin) denies")
+		want(c, "GET", "http://api/items", "", 403, "L7 intention web → api: no permission matched (default deny)")
+		want(c, "DELETE", "http://api/items", "blue", 403, "no permission matched (default deny)")
+		want(c2, "DELETE", "http://api/items", "blue", 200, "/items") // default allow: the "*" deny does not apply
+		want(c2, "GET", "http://api/admin", "blue", 403, "permission 1")
+	}
+	_, err := newClient(t, batch).Get("http://api/items")
+	var denied *ztnet.DeniedError
+	if !errors.As(err, &denied) || !strings.Contains(denied.Reason, "intention * → api denies") {
+		t.Fatalf("batch: err = %v, want refused by the \"*\" intention", err)
+	}
+
+	// A change in Consul decides the next requests on the open connection.
+	n := accepts.Load()
+	c := newClient(t, web)
+	want := func(tenant string, code int) bool {
+		got, _ := do(t, c, "GET", "http://api/items", "X-Tenant", tenant)
+		return got == code
+	}
+	if !want("blue", 200) || !want("green", 403) {
+		t.Fatal("before the change: blue must be allowed, green denied")
+	}
+	setIntentions("green")
+	waitFor(t, 10*time.Second, func() bool { return want("green", 200) })
+	if !want("blue", 403) {
+		t.Fatal("after the change: blue still allowed")
+	}
+	if got := accepts.Load() - n; got != 1 {
+		t.Errorf("api accepted %d connections for the client, want 1: the change must not need a new one", got)
+	}
+}
+
+// consulClient returns a client of the agent at addr whose idle
+// connections are closed when the test ends.
+func consulClient(t *testing.T, addr string) *consul.Client {
+	tr := &http.Transport{Proxy: nil}
+	t.Cleanup(tr.CloseIdleConnections)
+	c, err := consul.NewClient(&consul.Config{Address: addr, HttpClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// vaultSources sets up Vault's PKI for services (certs.BootstrapVault) and
+// returns for each a certificate source signed by Vault, logged in with a
+// token that holds only that service's policy.
+func vaultSources(t *testing.T, ctx context.Context, vsrv *testenv.VaultServer, services ...string) map[string]certs.Source {
+	cfg := vault.DefaultConfig()
+	cfg.Address = vsrv.HTTPAddr()
+	root, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.SetToken(vsrv.Token)
+	td := spiffeid.RequireTrustDomainFromString("ztn.test")
+	pki, err := certs.BootstrapVault(ctx, root, certs.VaultBootstrap{TrustDomain: td, Services: services})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]certs.Source, len(services))
+	for _, s := range services {
+		tok, err := root.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{Policies: []string{pki.Policies[s]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := certs.NewVault(ctx, certs.VaultConfig{
+			Service: s, TrustDomain: td, Address: vsrv.HTTPAddr(), Auth: certs.VaultToken(tok.Auth.ClientToken),
+		}, certs.WithLogger(discard))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = src.Close() })
+		out[s] = src
+	}
+	return out
+}
+
+// consulAuthz returns api's intentions from Consul, synced.
+func consulAuthz(t *testing.T, cc *consul.Client, opts ...authz.ConsulOption) *authz.Consul {
+	a, err := authz.NewConsul(cc, "api", append([]authz.ConsulOption{authz.WithConsulLogger(discard)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// meshService returns a ztn service with a Vault-signed identity, finding
+// (and, when it listens, registering) instances with r.
+func meshService(t *testing.T, ctx context.Context, name string, src certs.Source, r discovery.Resolver, a authz.Authorizer) *ztnet.Service {
+	opts := []ztnet.Option{ztnet.WithSource(src), ztnet.WithResolver(r), ztnet.WithLogger(discard)}
+	if a != nil {
+		opts = append(opts, ztnet.WithAuthorizer(a))
+	}
+	s, err := ztnet.New(ctx, name, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// serveCounting serves h for svc on an httpztn listener and returns the
+// count of connections it accepted.
+func serveCounting(t *testing.T, svc *ztnet.Service, h http.Handler) *atomic.Int64 {
+	l, err := httpztn.Listen(context.Background(), svc, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: l}
+	srv := httpztn.NewServer(svc, h)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(cl) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done })
+	return &cl.n
+}
+
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
