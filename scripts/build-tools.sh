@@ -41,6 +41,7 @@ TOOLS=(
 	"vault|internal/tools/vault|github.com/hashicorp/vault|github.com/hashicorp/vault"
 	"spire-server|internal/tools/spire|github.com/spiffe/spire|github.com/spiffe/spire/cmd/spire-server"
 	"spire-agent|internal/tools/spire|github.com/spiffe/spire|github.com/spiffe/spire/cmd/spire-agent"
+	"grpcurl|internal/tools/grpcurl|github.com/fullstorydev/grpcurl|github.com/fullstorydev/grpcurl/cmd/grpcurl"
 )
 
 log() { printf 'build-tools: %s\n' "$*" >&2; }

@@ -27,6 +27,7 @@ var tools = map[string]tool{
 	// Both SPIRE binaries come from one tool module, so they share a cache key.
 	"spire-server": {dir: "internal/tools/spire", module: "github.com/spiffe/spire", envVar: "ZTN_SPIRE_SERVER_BIN"},
 	"spire-agent":  {dir: "internal/tools/spire", module: "github.com/spiffe/spire", envVar: "ZTN_SPIRE_AGENT_BIN"},
+	"grpcurl":      {dir: "internal/tools/grpcurl", module: "github.com/fullstorydev/grpcurl", envVar: "ZTN_GRPCURL_BIN"},
 }
 
 // ToolPath returns where scripts/build-tools.sh puts the binary of the named
@@ -162,4 +163,14 @@ func toolBinary(t testing.TB, name string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// Tool returns the path of the named tool's binary ("grpcurl", ...), or
+// skips the test (fails it under ZTN_REQUIRE_TOOLS) when it is not built.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	if _, ok := tools[name]; !ok {
+		t.Fatalf("testenv: unknown tool %q", name)
+	}
+	return toolBinary(t, name)
 }
