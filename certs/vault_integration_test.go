@@ -29,6 +29,7 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/benchpair"
 	"github.com/ztnlabs/ztn/internal/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -681,7 +682,7 @@ func BenchmarkVaultPairedHandshakeRotation(b *testing.B) {
 	var rates []float64
 	before, start := count(), time.Now()
 	for b.Loop() {
-		rates = pairedRates(b, 20, 4, []func() error{op(static), op(rotating)})
+		rates, _ = benchpair.Rates(b, 20, 4, []func() error{op(static), op(rotating)})
 	}
 	elapsed, renewals := time.Since(start), count()-before
 	b.ReportMetric(rates[0], "static-conns/s")
@@ -691,37 +692,3 @@ func BenchmarkVaultPairedHandshakeRotation(b *testing.B) {
 }
 
 const slice = 150 * time.Millisecond
-
-// pairedRates runs each contender for one slice in turn, rounds times, at
-// the given concurrency, and returns operations per second for each.
-func pairedRates(b *testing.B, rounds, concurrency int, contenders []func() error) []float64 {
-	ops := make([]int64, len(contenders))
-	spent := make([]time.Duration, len(contenders))
-	for range rounds {
-		for i, op := range contenders {
-			var n atomic.Int64
-			var wg sync.WaitGroup
-			stop := time.Now().Add(slice)
-			start := time.Now()
-			for range concurrency {
-				wg.Go(func() {
-					for time.Now().Before(stop) {
-						if err := op(); err != nil {
-							b.Error(err)
-							return
-						}
-						n.Add(1)
-					}
-				})
-			}
-			wg.Wait()
-			spent[i] += time.Since(start)
-			ops[i] += n.Load()
-		}
-	}
-	rates := make([]float64, len(contenders))
-	for i := range rates {
-		rates[i] = float64(ops[i]) / spent[i].Seconds()
-	}
-	return rates
-}

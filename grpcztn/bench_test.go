@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,55 +20,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ztnlabs/ztn/grpcztn"
+	"github.com/ztnlabs/ztn/internal/benchpair"
 	"github.com/ztnlabs/ztn/ztnet"
 )
-
-// pairedRates alternates short slices of each contender (as
-// ztnet/paired_bench_test.go does), so background load on a shared machine
-// hits them alike. It returns operations per second of wall time for each,
-// and operations per second of this process's CPU time (client and server
-// both run here), which the load of other processes hardly moves; cpu is nil
-// where the process's CPU time is not measured.
-func pairedRates(b *testing.B, rounds, concurrency int, contenders []func() error) (wall, cpu []float64) {
-	const slice = 150 * time.Millisecond
-	ops := make([]int64, len(contenders))
-	spent := make([]time.Duration, len(contenders))
-	used := make([]time.Duration, len(contenders))
-	for range rounds {
-		for i, op := range contenders {
-			var n atomic.Int64
-			var wg sync.WaitGroup
-			stop := time.Now().Add(slice)
-			start, cpu0 := time.Now(), processCPU()
-			for range concurrency {
-				wg.Go(func() {
-					for time.Now().Before(stop) {
-						if err := op(); err != nil {
-							b.Error(err)
-							return
-						}
-						n.Add(1)
-					}
-				})
-			}
-			wg.Wait()
-			spent[i] += time.Since(start)
-			used[i] += processCPU() - cpu0
-			ops[i] += n.Load()
-		}
-	}
-	wall = make([]float64, len(contenders))
-	for i := range wall {
-		wall[i] = float64(ops[i]) / spent[i].Seconds()
-	}
-	if used[0] > 0 {
-		cpu = make([]float64, len(contenders))
-		for i := range cpu {
-			cpu[i] = float64(ops[i]) / used[i].Seconds()
-		}
-	}
-	return wall, cpu
-}
 
 // benchIntentions lets web call the health service under an L7 intention
 // whose deciding permission has a header condition, so every RPC is judged
@@ -109,7 +61,7 @@ func BenchmarkPairedUnary(b *testing.B) {
 				raw, zt := benchPair(b, logger, st.otel)
 				var rates, cpu []float64
 				for b.Loop() {
-					rates, cpu = pairedRates(b, 10, conc, []func() error{raw, zt})
+					rates, cpu = benchpair.Rates(b, 10, conc, []func() error{raw, zt})
 				}
 				b.ReportMetric(rates[0], "tls-rpcs/s")
 				b.ReportMetric(rates[1], "ztn-rpcs/s")

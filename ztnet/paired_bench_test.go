@@ -4,51 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/ztnlabs/ztn/internal/benchpair"
 )
 
-// The paired benchmarks alternate short time slices of each contender many
-// times over, so a change in background load hits all of them alike and the
-// ratios they report stay meaningful on a shared machine.
-
-const slice = 150 * time.Millisecond
-
-// pairedRates runs each contender for one slice in turn, rounds times, at
-// the given concurrency, and returns operations per second for each.
-func pairedRates(b *testing.B, rounds, concurrency int, contenders []func() error) []float64 {
-	ops := make([]int64, len(contenders))
-	spent := make([]time.Duration, len(contenders))
-	for range rounds {
-		for i, op := range contenders {
-			var n atomic.Int64
-			var wg sync.WaitGroup
-			stop := time.Now().Add(slice)
-			start := time.Now()
-			for range concurrency {
-				wg.Go(func() {
-					for time.Now().Before(stop) {
-						if err := op(); err != nil {
-							b.Error(err)
-							return
-						}
-						n.Add(1)
-					}
-				})
-			}
-			wg.Wait()
-			spent[i] += time.Since(start)
-			ops[i] += n.Load()
-		}
-	}
-	rates := make([]float64, len(contenders))
-	for i := range rates {
-		rates[i] = float64(ops[i]) / spent[i].Seconds()
-	}
-	return rates
-}
+// The paired benchmarks alternate short time slices of each contender (see
+// internal/benchpair), so background load hits them alike.
 
 // BenchmarkPairedNewConn reports new connections per second (dial +
 // handshake + authorization + 1-byte echo + close) for raw crypto/tls, ztnet
@@ -61,7 +23,7 @@ func BenchmarkPairedNewConn(b *testing.B) {
 			full := newBenchEnv(b, WithoutResumption())
 			var rates []float64
 			for b.Loop() {
-				rates = pairedRates(b, 10, conc, []func() error{e.rawConn, full.ztnConn, e.ztnConn})
+				rates, _ = benchpair.Rates(b, 10, conc, []func() error{e.rawConn, full.ztnConn, e.ztnConn})
 			}
 			b.ReportMetric(rates[0], "raw-conns/s")
 			b.ReportMetric(rates[1], "full-conns/s")
@@ -109,7 +71,7 @@ func BenchmarkPairedBulk(b *testing.B) {
 	}
 	var rates []float64
 	for b.Loop() {
-		rates = pairedRates(b, 10, 1, []func() error{writer(raw), writer(ztn)})
+		rates, _ = benchpair.Rates(b, 10, 1, []func() error{writer(raw), writer(ztn)})
 	}
 	mb := float64(len(buf)) / 1e6
 	b.ReportMetric(rates[0]*mb, "raw-MB/s")

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/benchpair"
 	"github.com/ztnlabs/ztn/internal/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -339,40 +339,6 @@ func (e *env) ztnFullConn() error {
 // all of them alike and the ratios stay meaningful.
 const slice = 150 * time.Millisecond
 
-// pairedRates runs each contender for one slice in turn, rounds times, at
-// the given concurrency, and returns operations per second for each.
-func pairedRates(b *testing.B, rounds, conc int, contenders []func() error) []float64 {
-	ops := make([]int64, len(contenders))
-	spent := make([]time.Duration, len(contenders))
-	for range rounds {
-		for i, op := range contenders {
-			var n atomic.Int64
-			var wg sync.WaitGroup
-			stop := time.Now().Add(slice)
-			start := time.Now()
-			for range conc {
-				wg.Go(func() {
-					for time.Now().Before(stop) {
-						if err := op(); err != nil {
-							b.Error(err)
-							return
-						}
-						n.Add(1)
-					}
-				})
-			}
-			wg.Wait()
-			spent[i] += time.Since(start)
-			ops[i] += n.Load()
-		}
-	}
-	rates := make([]float64, len(contenders))
-	for i := range rates {
-		rates[i] = float64(ops[i]) / spent[i].Seconds()
-	}
-	return rates
-}
-
 // BenchmarkConsulNativeNewConn reports new connections per second at
 // concurrency 16, full path on every side (see the top of this file), and
 // the ratios. Target: ztn/native >= 2.
@@ -380,7 +346,7 @@ func BenchmarkConsulNativeNewConn(b *testing.B) {
 	e := newEnv(b)
 	var r []float64
 	for b.Loop() {
-		r = pairedRates(b, 10, concurrency, []func() error{e.raw, e.native, e.nativeStaticConn, e.ztnConn, e.ztnFullConn})
+		r, _ = benchpair.Rates(b, 10, concurrency, []func() error{e.raw, e.native, e.nativeStaticConn, e.ztnConn, e.ztnFullConn})
 	}
 	raw, native, static, ztn, full := r[0], r[1], r[2], r[3], r[4]
 	b.ReportMetric(raw, "raw-conns/s")

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package httpztn_test
+package benchpair
 
 import "time"
 

@@ -1,6 +1,6 @@
 //go:build unix
 
-package grpcztn_test
+package benchpair
 
 import (
 	"syscall"

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package grpcztn_test
-
-import "time"
-
-// processCPU is not measured here: the CPU ratios are not reported.
-func processCPU() time.Duration { return 0 }
