@@ -109,23 +109,24 @@ func (s *Service) listenTLS(cfg listenConfig) *tls.Config {
 }
 
 // clientConfigs is the pair of client TLS configurations one Dial uses: one
-// that resumes sessions (unless WithoutResumption), one that never does.
+// for full handshakes (which stores the session it gets unless
+// WithoutResumption), one for resumption attempts (nil WithoutResumption).
 type clientConfigs struct {
-	resume, full *tls.Config
+	full, resume *tls.Config
 }
 
 // dialTLS returns the client TLS configurations for opts, built once per
 // distinct protocol list and kept.
 func (s *Service) dialTLS(opts []DialOption) clientConfigs {
 	if len(opts) == 0 {
-		return clientConfigs{resume: s.clientTLS, full: s.clientFullTLS}
+		return clientConfigs{full: s.clientTLS, resume: s.resumeTLS}
 	}
 	var cfg dialConfig
 	for _, o := range opts {
 		o.applyDial(&cfg)
 	}
 	if len(cfg.protos) == 0 {
-		return clientConfigs{resume: s.clientTLS, full: s.clientFullTLS}
+		return clientConfigs{full: s.clientTLS, resume: s.resumeTLS}
 	}
 	key := strings.Join(cfg.protos, "\x00")
 	if v, ok := s.dialConfs.Load(key); ok {
@@ -135,8 +136,9 @@ func (s *Service) dialTLS(opts []DialOption) clientConfigs {
 	for i, p := range cfg.protos {
 		next[i] = alpnVerdict + alpnAppSep + p
 	}
-	cc := clientConfigs{resume: s.clientTLS.Clone(), full: s.clientFullTLS.Clone()}
-	cc.resume.NextProtos, cc.full.NextProtos = next, next // the session cache stays shared
+	full := s.clientTLS.Clone() // the session cache stays shared
+	full.NextProtos = next
+	cc := clientConfigs{full: full, resume: s.resumeConfig(full)}
 	v, _ := s.dialConfs.LoadOrStore(key, cc)
 	return v.(clientConfigs)
 }

@@ -123,14 +123,21 @@ func (s *Service) dialInstance(ctx context.Context, service string, in discovery
 		s.m.dials.Add(ctx, 1, s.m.set("client:"+resultError))
 		return nil, err
 	}
-	c, result, resumed, err := s.clientHandshake(ctx, raw, service, start, cc.resume)
+	cfg := cc.full
+	key := raw.RemoteAddr().String() // crypto/tls's session cache key
+	if cc.resume != nil && hasSession(cc.resume.ClientSessionCache, key) {
+		cfg = cc.resume
+	}
+	c, result, resumed, err := s.clientHandshake(ctx, raw, service, start, cfg)
 	var denied *DeniedError
-	if err != nil && resumed && !errors.As(err, &denied) && ctx.Err() == nil {
-		// The session was resumed with certificates that were valid when it
-		// began and have expired or lost their root since (the other end
-		// refused them, or we did). Forget it and do a full handshake, once.
+	if err != nil && cfg == cc.resume && (resumed || errors.Is(err, errNotResumed)) &&
+		!errors.As(err, &denied) && ctx.Err() == nil {
+		// The server did not take the session (it restarted, or its ticket
+		// key rotated out), or it was resumed with certificates that were
+		// valid when it began and have expired or lost their root since.
+		// Forget it and do a full handshake, once.
 		_ = raw.Close()
-		cc.resume.ClientSessionCache.Put(raw.RemoteAddr().String(), nil)
+		cc.full.ClientSessionCache.Put(key, nil)
 		if raw, err = d.DialContext(ctx, "tcp", in.Address); err == nil {
 			c, result, _, err = s.clientHandshake(ctx, raw, service, start, cc.full)
 		}

@@ -27,6 +27,7 @@ type config struct {
 	federated        []spiffeid.TrustDomain
 	handshakeTimeout time.Duration
 	resumption       bool
+	pqResumption     bool
 	sessionCacheSize int
 	closeSource      bool
 }
@@ -84,6 +85,15 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // on by default and safe: identity and authorization are re-checked on every
 // resumed connection.
 func WithoutResumption() Option { return func(c *config) { c.resumption = false } }
+
+// WithPostQuantumResumption makes resumed handshakes use the hybrid
+// post-quantum key exchange (X25519MLKEM768) that full handshakes always use.
+// By default a resumed handshake mixes the session's key, which comes from a
+// hybrid handshake, with a fresh X25519 exchange only: about half the CPU of
+// a hybrid one. Recorded traffic stays safe from a future quantum computer
+// either way unless a session-ticket key or session key is also stolen; this
+// option closes that remaining gap at the cost of speed (see resume.go).
+func WithPostQuantumResumption() Option { return func(c *config) { c.pqResumption = true } }
 
 // WithSessionCacheSize sets how many TLS sessions Dial keeps for resumption
 // (default 1024, one per server instance).

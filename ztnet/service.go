@@ -34,12 +34,13 @@ type Service struct {
 	tracer trace.Tracer
 	m      *metrics
 
-	serverTLS     *tls.Config
-	clientTLS     *tls.Config // resumes sessions unless WithoutResumption
-	clientFullTLS *tls.Config // never resumes
-	dialConfs     sync.Map    // application protocols → clientConfigs (alpn.go)
-	inVerify      *verifier   // verifies clients (needs ClientAuth EKU)
-	outVerify     *verifier   // verifies servers (needs ServerAuth EKU)
+	serverTLS *tls.Config
+	clientTLS *tls.Config   // full handshakes; stores session tickets unless WithoutResumption
+	resumeTLS *tls.Config   // resumption attempts (resume.go); nil WithoutResumption
+	tickets   *ticketSealer // seals the session tickets listeners issue
+	dialConfs sync.Map      // application protocols → clientConfigs (alpn.go)
+	inVerify  *verifier     // verifies clients (needs ClientAuth EKU)
+	outVerify *verifier     // verifies servers (needs ServerAuth EKU)
 
 	cert atomic.Pointer[ownCert]
 
@@ -119,6 +120,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 		conns:     make(map[*Conn]struct{}),
 		rr:        make(map[string]*atomic.Uint64),
 		done:      make(chan struct{}),
+		tickets:   &ticketSealer{now: time.Now},
 	}
 	s.serverTLS = &tls.Config{
 		MinVersion:       tls.VersionTLS13,
@@ -126,6 +128,8 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 		GetCertificate:   func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.certificate() },
 		NextProtos:       []string{alpnVerdict},
 		VerifyConnection: func(cs tls.ConnectionState) error { return s.verifyClient(cs, false) },
+		WrapSession:      s.tickets.wrap,
+		UnwrapSession:    s.tickets.unwrap,
 	}
 	s.clientTLS = &tls.Config{
 		MinVersion:           tls.VersionTLS13,
@@ -134,10 +138,10 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 		NextProtos:           []string{alpnVerdict},
 		VerifyConnection:     s.verifyServer,
 	}
-	s.clientFullTLS = s.clientTLS.Clone()
 	if cfg.resumption {
 		s.clientTLS.ClientSessionCache = tls.NewLRUClientSessionCache(cfg.sessionCacheSize)
 	}
+	s.resumeTLS = s.resumeConfig(s.clientTLS)
 	if w, ok := cfg.authorizer.(interface{ Changed() <-chan struct{} }); ok {
 		s.wg.Add(1)
 		go s.watchPolicy(w)
