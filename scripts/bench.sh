@@ -28,6 +28,7 @@ END {
     printf "new conns c=%-2d: raw TLS %.0f/s, ztnet full %.0f/s, ztnet default (resumption) %.0f/s\n", c, mean(p, "raw-conns/s"), mean(p, "full-conns/s"), mean(p, "resume-conns/s")
     line("  ztnet full handshakes / raw TLS", mean(p, "full/raw"), "x", ">= 0.9")
     line("  ztnet default (resumption) / raw TLS", mean(p, "resume/raw"), "x", ">= 1.3")
+    line("  (reference: crypto/tls resumption / raw TLS)", mean(p, "rawresume/raw"), "x", "none")
   }
   p = "BenchmarkPairedBulk"
   printf "bulk, one conn: raw TLS %.0f MB/s, ztnet %.0f MB/s\n", mean(p, "raw-MB/s"), mean(p, "ztnet-MB/s")

@@ -28,8 +28,9 @@ type benchEnv struct {
 	api     *Service
 	apiAddr string
 
-	rawAddr   string
-	rawClient *tls.Config
+	rawAddr         string
+	rawClient       *tls.Config
+	rawResumeClient *tls.Config // rawClient with a session cache
 }
 
 func newBenchEnv(b *testing.B, opts ...Option) *benchEnv {
@@ -80,6 +81,8 @@ func newBenchEnv(b *testing.B, opts ...Option) *benchEnv {
 			return err
 		},
 	}
+	e.rawResumeClient = e.rawClient.Clone()
+	e.rawResumeClient.ClientSessionCache = tls.NewLRUClientSessionCache(8)
 	rl, err := tls.Listen("tcp", "127.0.0.1:0", rawServer)
 	if err != nil {
 		b.Fatal(err)
@@ -120,6 +123,16 @@ func exchangeOne(c net.Conn) error {
 
 func (e *benchEnv) rawConn() error {
 	c, err := tls.Dial("tcp", e.rawAddr, e.rawClient)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return exchangeOne(c)
+}
+
+// rawResumeConn is rawConn resuming sessions with crypto/tls defaults.
+func (e *benchEnv) rawResumeConn() error {
+	c, err := tls.Dial("tcp", e.rawAddr, e.rawResumeClient)
 	if err != nil {
 		return err
 	}

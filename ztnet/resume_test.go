@@ -207,3 +207,122 @@ func TestStaleResumedSessionFallsBackToFullHandshake(t *testing.T) {
 		t.Fatalf("refusal of the stale session = %v", rec.attrs)
 	}
 }
+
+// fakeClock is a settable clock for the ticket sealer.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// acceptedStates serves l, echoing, and sends each accepted connection's TLS
+// state to the returned channel.
+func acceptedStates(t *testing.T, l net.Listener) <-chan tls.ConnectionState {
+	states := make(chan tls.ConnectionState, 16)
+	serve(t, l, func(c net.Conn) {
+		states <- c.(*Conn).ConnectionState()
+		echo(c)
+	})
+	return states
+}
+
+// TestResumptionKeyExchange: a full handshake uses the hybrid post-quantum
+// group; a resumed one an X25519 share by default, the hybrid group with
+// WithPostQuantumResumption. Both ends agree.
+func TestResumptionKeyExchange(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   []Option
+		resume tls.CurveID
+	}{
+		{"default", nil, tls.X25519},
+		{"post-quantum resumption", []Option{WithPostQuantumResumption()}, tls.X25519MLKEM768},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newTestMesh(t)
+			m.allow(t, "web->api")
+			api := m.service(t, "api")
+			web := m.service(t, "web", tc.opts...)
+			states := acceptedStates(t, listen(t, api))
+			for i, want := range []struct {
+				resumed bool
+				curve   tls.CurveID
+			}{{false, tls.X25519MLKEM768}, {true, tc.resume}, {true, tc.resume}} {
+				c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+				if err != nil {
+					t.Fatal(err)
+				}
+				roundTrip(t, c, "x")
+				cs, ss := c.ConnectionState(), <-states
+				c.Close()
+				if cs.DidResume != want.resumed || cs.CurveID != want.curve {
+					t.Errorf("connection %d: client resumed=%v group=%v, want %v %v", i, cs.DidResume, cs.CurveID, want.resumed, want.curve)
+				}
+				if ss.DidResume != cs.DidResume || ss.CurveID != cs.CurveID {
+					t.Errorf("connection %d: server resumed=%v group=%v, client %v %v", i, ss.DidResume, ss.CurveID, cs.DidResume, cs.CurveID)
+				}
+			}
+		})
+	}
+}
+
+// TestUnacceptedTicketRedoneAsHybridFullHandshake: when the server no longer
+// opens the client's ticket (its key rotated out, as after a restart), the
+// resumption attempt, which offered X25519 only, must not end as a full
+// handshake without the post-quantum exchange: Dial redoes it as a hybrid
+// full handshake, and the connection after that resumes again.
+func TestUnacceptedTicketRedoneAsHybridFullHandshake(t *testing.T) {
+	m := newTestMesh(t)
+	m.allow(t, "web->api")
+	api := m.service(t, "api")
+	clock := &fakeClock{now: time.Now()}
+	api.tickets.now = clock.Now
+	web := m.service(t, "web")
+	states := acceptedStates(t, listen(t, api))
+	dial := func() tls.ConnectionState {
+		t.Helper()
+		c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		roundTrip(t, c, "x")
+		return c.ConnectionState()
+	}
+	dial()
+	if cs := dial(); !cs.DidResume {
+		t.Fatal("second connection did not resume")
+	}
+	<-states
+	<-states
+
+	clock.Add(2 * ticketKeyPeriod) // the ticket's key is now too old to open it
+	cs := dial()
+	if cs.DidResume || cs.CurveID != tls.X25519MLKEM768 {
+		t.Fatalf("after the ticket key expired: resumed=%v group=%v, want a full hybrid handshake", cs.DidResume, cs.CurveID)
+	}
+	if ss := <-states; ss.DidResume || ss.CurveID != tls.X25519MLKEM768 {
+		t.Fatalf("server accepted resumed=%v group=%v", ss.DidResume, ss.CurveID)
+	}
+	// The aborted attempt never reached Accept: the client refused it
+	// (before sending its certificate) and the server logged that.
+	rec := m.logs.waitFor(t, "ztn connection refused", func(logRecord) bool { return true })
+	if !strings.Contains(rec.attrs["error"]+rec.attrs["reason"], "bad certificate") {
+		t.Errorf("server log for the aborted attempt: %v", rec.attrs)
+	}
+	if cs := dial(); !cs.DidResume || cs.CurveID != tls.X25519 {
+		t.Fatalf("next connection: resumed=%v group=%v, want resumed over X25519", cs.DidResume, cs.CurveID)
+	}
+	select {
+	case ss := <-states:
+		_ = ss
+	case <-time.After(5 * time.Second):
+		t.Fatal("the last connection was not accepted")
+	}
+}
