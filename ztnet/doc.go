@@ -30,6 +30,12 @@
 // server's reason. Dial resumes TLS sessions by default; that is safe here
 // because every resumed connection is re-verified and re-authorized.
 //
+// Key exchange: full handshakes use Go's default, the hybrid post-quantum
+// X25519MLKEM768. Resumed handshakes add a fresh X25519 exchange to the
+// session's key, which itself comes from a hybrid handshake; session tickets
+// are sealed with keys made in process and rotated hourly.
+// WithPostQuantumResumption keeps the hybrid exchange on resumption too.
+//
 // Refusals are logged (one record with the reason), counted (ztn.handshakes,
 // ztn.authz.decisions), and returned as *DeniedError or *RejectedError.
 // Each connection logs one access record when it closes.

@@ -87,7 +87,7 @@ func WithHandshakeTimeout(d time.Duration) Option {
 func WithoutResumption() Option { return func(c *config) { c.resumption = false } }
 
 // WithPostQuantumResumption makes resumed handshakes use the hybrid
-// post-quantum key exchange (X25519MLKEM768) that full handshakes always use.
+// post-quantum key exchange (X25519MLKEM768) that full handshakes use.
 // By default a resumed handshake mixes the session's key, which comes from a
 // hybrid handshake, with a fresh X25519 exchange only: about half the CPU of
 // a hybrid one. Recorded traffic stays safe from a future quantum computer

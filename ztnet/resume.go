@@ -18,8 +18,8 @@ import (
 // and re-authorizes it on every connection (verifyClient, verifyServer), so
 // resumption never bypasses policy.
 //
-// Key exchange. A full handshake always uses the hybrid post-quantum group
-// X25519MLKEM768 (Go's default). A resumption attempt offers an X25519 key
+// Key exchange. A full handshake uses Go's default, the hybrid post-quantum
+// group X25519MLKEM768 (every ztn server supports it). A resumption attempt offers an X25519 key
 // share only, because the hybrid exchange is most of the CPU a resumed
 // handshake costs. Its traffic keys mix the session's pre-shared key (PSK),
 // which descends from a hybrid full handshake, with a fresh X25519 exchange,
