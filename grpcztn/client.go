@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 
+	"github.com/ztnlabs/ztn/internal/telemetry"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -21,7 +22,8 @@ const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 // connection fails) and RPCs are spread over them round robin; each
 // connection is made by svc.DialAddress, so the server is authenticated as
 // service and its verdict on svc arrives before any RPC. An OpenTelemetry
-// stats handler using svc's providers is installed. opts come after these
+// stats handler using svc's providers is installed, unless both are
+// OpenTelemetry's no-op providers (as in ServerOptions). opts come after these
 // defaults and can override them (grpc.WithDefaultServiceConfig, say).
 //
 // A refusal by the server's policy surfaces as codes.Unavailable with the
@@ -41,9 +43,11 @@ func NewClient(svc *ztnet.Service, service string, opts ...grpc.DialOption) (*gr
 		}),
 		grpc.WithResolvers(NewResolverBuilder(svc.Resolver(), 0)),
 		grpc.WithDefaultServiceConfig(roundRobin),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+	}
+	if !telemetry.Off(svc.TracerProvider(), svc.MeterProvider()) {
+		base = append(base, grpc.WithStatsHandler(otelgrpc.NewClientHandler(
 			otelgrpc.WithTracerProvider(svc.TracerProvider()),
-			otelgrpc.WithMeterProvider(svc.MeterProvider()))),
+			otelgrpc.WithMeterProvider(svc.MeterProvider()))))
 	}
 	cc, err := grpc.NewClient(Scheme+":///"+service, append(base, opts...)...)
 	if err != nil {

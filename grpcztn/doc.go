@@ -22,6 +22,11 @@
 //	defer cc.Close()
 //	reply, err := pb.NewGreeterClient(cc).SayHello(ctx, req)
 //
+// OpenTelemetry: NewServer and NewClient install otelgrpc with the Service's
+// tracer and meter providers, unless both are OpenTelemetry's no-op ones
+// (ztnet.WithTracerProvider(noop.NewTracerProvider()) and the metric
+// counterpart): then nothing is installed and telemetry costs nothing.
+//
 // Security: the transport credentials (Credentials) do no TLS themselves:
 // ztnet has already run mutual TLS 1.3, verified the peer's SPIFFE ID and
 // authorized the connection by the time gRPC sees it. They accept only

@@ -34,9 +34,9 @@ func newMesh(t testing.TB, opts ...ztnet.DevOption) *ztnet.Dev {
 	return m
 }
 
-func service(t testing.TB, m *ztnet.Dev, name string) *ztnet.Service {
+func service(t testing.TB, m *ztnet.Dev, name string, opts ...ztnet.Option) *ztnet.Service {
 	t.Helper()
-	s, err := m.Service(context.Background(), name)
+	s, err := m.Service(context.Background(), name, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 
+	"github.com/ztnlabs/ztn/internal/telemetry"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -26,16 +27,21 @@ func Listen(ctx context.Context, svc *ztnet.Service, network, addr string) (net.
 // ServerOptions returns the options that make a grpc.Server serve ztn
 // connections of svc: the transport credentials, the unary and stream
 // interceptors that authorize every RPC, and an OpenTelemetry stats handler
-// using svc's tracer and meter providers.
+// using svc's tracer and meter providers. When both providers are
+// OpenTelemetry's no-op ones (trace/noop, metric/noop, given to ztnet.New),
+// no stats handler is installed, so telemetry that is off costs nothing.
 func ServerOptions(svc *ztnet.Service) []grpc.ServerOption {
-	return []grpc.ServerOption{
+	opts := []grpc.ServerOption{
 		grpc.Creds(Credentials()),
 		grpc.ChainUnaryInterceptor(UnaryServerInterceptor(svc)),
 		grpc.ChainStreamInterceptor(StreamServerInterceptor(svc)),
-		grpc.StatsHandler(otelgrpc.NewServerHandler(
-			otelgrpc.WithTracerProvider(svc.TracerProvider()),
-			otelgrpc.WithMeterProvider(svc.MeterProvider()))),
 	}
+	if !telemetry.Off(svc.TracerProvider(), svc.MeterProvider()) {
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(svc.TracerProvider()),
+			otelgrpc.WithMeterProvider(svc.MeterProvider()))))
+	}
+	return opts
 }
 
 // NewServer returns a grpc.Server for svc with ServerOptions(svc) followed by

@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ztnlabs/ztn/authz"
-	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/benchpair"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -38,7 +39,7 @@ var benchStacks = []struct {
 	log  bool // access records at Info to a JSON handler (else the logger is at Error)
 }{
 	{"default", true, false}, // what httpztn.NewServer and NewClient set up
-	{"bare", false, false},   // no OpenTelemetry on either side
+	{"bare", false, false},   // no OpenTelemetry on either side (ztn: no-op providers)
 	{"accesslog", true, true},
 }
 
@@ -76,28 +77,16 @@ func BenchmarkPairedRequests(b *testing.B) {
 func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() error) {
 	m := newMesh(b, ztnet.WithDevLogger(logger))
 	intentions(b, m, benchIntentions)
-	api, web := service(b, m, "api"), service(b, m, "web")
-	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
-
-	// ztn: as httpztn sets it up, or the same without otelhttp.
-	var zc *http.Client
-	if otel {
-		serveHTTP(b, api, ok)
-		zc = newClient(b, web)
-	} else {
-		l, err := httpztn.Listen(context.Background(), api, "tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv := httpztn.NewServer(api, nil)
-		srv.Handler = httpztn.Authorize(api, ok)
-		done := make(chan struct{})
-		go func() { defer close(done); _ = srv.Serve(l) }()
-		b.Cleanup(func() { _ = srv.Close(); <-done })
-		tr := httpztn.NewTransport(web)
-		b.Cleanup(tr.CloseIdleConnections)
-		zc = &http.Client{Transport: tr}
+	// ztn: as httpztn.NewServer and NewClient set it up; without otel, the
+	// Services' providers are no-op, so the constructors install none.
+	var opts []ztnet.Option
+	if !otel {
+		opts = []ztnet.Option{ztnet.WithTracerProvider(tracenoop.NewTracerProvider()), ztnet.WithMeterProvider(metricnoop.NewMeterProvider())}
 	}
+	api, web := service(b, m, "api", opts...), service(b, m, "web", opts...)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	serveHTTP(b, api, ok)
+	zc := newClient(b, web)
 
 	// Plain TLS: the same net/http, certificates, otelhttp and access record.
 	roots := x509.NewCertPool()

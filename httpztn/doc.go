@@ -29,6 +29,10 @@
 //	public := &http.Server{Addr: ":443", Handler: gw}
 //	go public.ListenAndServeTLS("server.crt", "server.key") // an ordinary web certificate
 //
+// OpenTelemetry: NewServer, NewClient and NewGateway install otelhttp with
+// the Service's tracer and meter providers, unless both are OpenTelemetry's
+// no-op ones: then nothing is installed and telemetry costs nothing.
+//
 // Plain TLS clients such as curl can call an httpztn server with a client
 // certificate that chains to the mesh's trust bundle; they are authorized in
 // the TLS handshake.

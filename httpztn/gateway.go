@@ -9,8 +9,6 @@ import (
 	"net/http/httputil"
 	"strings"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -110,12 +108,10 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 			pr.Out.Host = ""
 			pr.SetXForwarded()
 		},
-		Transport: otelhttp.NewTransport(g.tr,
-			otelhttp.WithTracerProvider(svc.TracerProvider()),
-			otelhttp.WithMeterProvider(svc.MeterProvider())),
+		Transport:    instrumentTransport(svc, g.tr),
 		ErrorHandler: gatewayError,
 	}
-	g.handler = otelhttp.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g.handler = instrumentHandler(svc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for i := range g.routes {
 			if g.routes[i].matches(r) {
 				proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, &g.routes[i])))
@@ -123,7 +119,7 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 			}
 		}
 		http.Error(w, "httpztn: gateway: no route for "+r.Method+" "+r.Host+r.URL.Path, http.StatusNotFound)
-	}), "gateway", otelhttp.WithTracerProvider(svc.TracerProvider()), otelhttp.WithMeterProvider(svc.MeterProvider()))
+	}), "gateway")
 	return g, nil
 }
 

@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -49,9 +47,10 @@ func (c httpConn) NetConn() net.Conn { return c.zc }
 
 // NewServer returns an http.Server that serves h over ztn connections of
 // svc: every request is authorized by Authorize(svc, h) and traced and
-// measured by otelhttp with svc's providers; HTTP/1.1 and HTTP/2 are both
-// served (HTTP/2 is recognized by its preface, as the client chose it by
-// ALPN); the peer's identity is in each request's context (PeerID;
+// measured by otelhttp with svc's providers (not at all when both are
+// OpenTelemetry's no-op providers); HTTP/1.1 and HTTP/2 are both served
+// (HTTP/2 is recognized by its preface, as the client chose it by ALPN); the
+// peer's identity is in each request's context (PeerID;
 // Request.TLS is nil, since net/http does not see the TLS layer). Serve it on
 // a listener from Listen:
 //
@@ -67,9 +66,7 @@ func NewServer(svc *ztnet.Service, h http.Handler) *http.Server {
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true) // the ztn connection is the encryption
 	return &http.Server{
-		Handler: otelhttp.NewHandler(Authorize(svc, h), svc.Name(),
-			otelhttp.WithTracerProvider(svc.TracerProvider()),
-			otelhttp.WithMeterProvider(svc.MeterProvider())),
+		Handler:     instrumentHandler(svc, Authorize(svc, h), svc.Name()),
 		Protocols:   &p,
 		ConnContext: withConn,
 	}

@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-
 	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -91,13 +89,11 @@ func NewTransport(svc *ztnet.Service, opts ...TransportOption) *Transport {
 
 // NewClient returns an http.Client whose requests go over ztn as svc
 // (through a Transport with opts), traced and measured by otelhttp with svc's
-// providers:
+// providers (none when both are no-op providers):
 //
 //	resp, err := httpztn.NewClient(svc).Get("http://yelb-appserver/api/getvotes")
 func NewClient(svc *ztnet.Service, opts ...TransportOption) *http.Client {
-	return &http.Client{Transport: otelhttp.NewTransport(NewTransport(svc, opts...),
-		otelhttp.WithTracerProvider(svc.TracerProvider()),
-		otelhttp.WithMeterProvider(svc.MeterProvider()))}
+	return &http.Client{Transport: instrumentTransport(svc, NewTransport(svc, opts...))}
 }
 
 // dialError marks an error that happened before the request was sent.

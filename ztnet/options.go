@@ -63,7 +63,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 func WithMeterProvider(p metric.MeterProvider) Option { return func(c *config) { c.meterProvider = p } }
 
 // WithTracerProvider sets the OpenTelemetry tracer provider (default: otel's
-// global provider).
+// global provider). Given OpenTelemetry's no-op tracer and meter providers
+// (trace/noop, metric/noop), the gRPC and HTTP adapters install no
+// instrumentation at all; ztn's own metrics and access records stay.
 func WithTracerProvider(p trace.TracerProvider) Option {
 	return func(c *config) { c.tracerProvider = p }
 }
