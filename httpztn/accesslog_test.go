@@ -2,10 +2,15 @@ package httpztn_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -22,22 +27,26 @@ func TestAccessRecords(t *testing.T) {
 			api, web := service(t, m, "api"), service(t, m, "web")
 			serveHTTP(t, api, whoami)
 			c := newClient(t, web)
-			if code, body := do(t, c, "GET", "http://api/ok/x"); code != 200 {
-				t.Fatalf("GET /ok/x: %d %s", code, body)
+			code, okBody := do(t, c, "GET", "http://api/ok/x")
+			if code != 200 {
+				t.Fatalf("GET /ok/x: %d %s", code, okBody)
 			}
-			if code, body := do(t, c, "GET", "http://api/no"); code != 403 {
-				t.Fatalf("GET /no: %d %s", code, body)
+			code, noBody := do(t, c, "GET", "http://api/no")
+			if code != 403 {
+				t.Fatalf("GET /no: %d %s", code, noBody)
 			}
 
 			recs := buf.records(t, "ztn request")
 			want := []map[string]any{{
 				"level": "WARN", "path": "/no", "decision": "deny", "status": 403.0,
-				"reason": "L7 intention web → api: no permission matched (default deny)",
+				"reason":   "L7 intention web → api: no permission matched (default deny)",
+				"bytes_in": 0.0, "bytes_out": float64(len(noBody)),
 			}}
 			if level == slog.LevelInfo {
 				want = append([]map[string]any{{
 					"level": "INFO", "path": "/ok/x", "decision": "allow", "status": 200.0,
-					"reason": "L7 intention web → api: permission 1 (GET prefix /ok) allows",
+					"reason":   "L7 intention web → api: permission 1 (GET prefix /ok) allows",
+					"bytes_in": 0.0, "bytes_out": float64(len(okBody)),
 				}}, want...)
 			}
 			if len(recs) != len(want) {
@@ -55,6 +64,43 @@ func TestAccessRecords(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// bytes_in counts the request body the handler read; bytes_out the
+// response body it wrote.
+func TestAccessRecordBytes(t *testing.T) {
+	var buf lockedBuffer
+	m := newMesh(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	intentions(t, m, allowWebToAPI)
+	api, web := service(t, m, "api"), service(t, m, "web")
+	serveHTTP(t, api, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(b)
+		_, _ = w.Write(b) // echoed twice
+	}))
+	c := newClient(t, web)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", "http://api/echo", strings.NewReader(strings.Repeat("z", 1000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(got) != 2000 {
+		t.Fatalf("POST /echo: %d, %d bytes", resp.StatusCode, len(got))
+	}
+	recs := buf.records(t, "ztn request")
+	if len(recs) != 1 {
+		t.Fatalf("%d access records, want 1:\n%s", len(recs), buf.String())
+	}
+	if recs[0]["bytes_in"] != 1000.0 || recs[0]["bytes_out"] != 2000.0 {
+		t.Errorf("bytes_in %v, bytes_out %v; want 1000, 2000", recs[0]["bytes_in"], recs[0]["bytes_out"])
 	}
 }
 

@@ -2,6 +2,7 @@ package httpztn
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"path"
@@ -20,7 +21,8 @@ import (
 // first (dot segments resolved, repeated slashes merged), and h sees the
 // normalized path, so what is authorized is what is served. Each request
 // gets one access-log record on svc's logger: at Info when it was allowed,
-// at Warn when it was refused.
+// at Warn when it was refused, with the status, the request body bytes the
+// handler read (bytes_in) and the response body bytes written (bytes_out).
 func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 	al := accessLog{log: svc.Logger(), dest: slog.String("destination", svc.ID().String())}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -31,8 +33,9 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 		}
 		zc := connOf(r)
 		if zc == nil {
-			http.Error(w, "httpztn: the request did not come over a ztn connection", http.StatusForbidden)
-			al.record(ctx, r, "", authz.Decision{}, http.StatusForbidden, start)
+			msg := "httpztn: the request did not come over a ztn connection"
+			http.Error(w, msg, http.StatusForbidden)
+			al.record(ctx, r, "", authz.Decision{}, http.StatusForbidden, 0, errorBodyLen(msg), start)
 			return
 		}
 		if !isCleanPath(r.URL.Path) {
@@ -45,17 +48,25 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 		d := svc.AuthorizeRequest(ctx, zc.Peer(), &authz.HTTPRequest{Path: r.URL.Path, Method: r.Method, Header: r.Header})
 		if !d.Allowed {
 			src := zc.PeerID().String()
-			http.Error(w, "httpztn: "+src+" denied: "+d.Reason(), http.StatusForbidden)
-			al.record(ctx, r, src, d, http.StatusForbidden, start)
+			msg := "httpztn: " + src + " denied: " + d.Reason()
+			http.Error(w, msg, http.StatusForbidden)
+			al.record(ctx, r, src, d, http.StatusForbidden, 0, errorBodyLen(msg), start)
 			return
 		}
 		if !al.log.Enabled(ctx, slog.LevelInfo) {
-			h.ServeHTTP(w, r) // no record to write: no need to know the status
+			h.ServeHTTP(w, r) // no record to write: nothing to count
 			return
+		}
+		var body *countingBody
+		if r.Body != nil && r.Body != http.NoBody {
+			body = &countingBody{ReadCloser: r.Body}
+			r2 := *r
+			r2.Body = body
+			r = &r2
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
-		al.record(ctx, r, zc.PeerID().String(), d, sw.code(), start)
+		al.record(ctx, r, zc.PeerID().String(), d, sw.code(), body.count(), sw.n, start)
 	})
 }
 
@@ -105,9 +116,10 @@ type accessLog struct {
 }
 
 // record writes the access record of r: at Info when it was allowed, at
-// Warn when it was refused. start is zero when the logger was not enabled
-// at Warn when the request began.
-func (al accessLog) record(ctx context.Context, r *http.Request, src string, d authz.Decision, code int, start time.Time) {
+// Warn when it was refused. in and out are the body bytes read and written.
+// start is zero when the logger was not enabled at Warn when the request
+// began.
+func (al accessLog) record(ctx context.Context, r *http.Request, src string, d authz.Decision, code int, in, out int64, start time.Time) {
 	level, decision := slog.LevelWarn, "deny"
 	if d.Allowed {
 		level, decision = slog.LevelInfo, "allow"
@@ -124,14 +136,41 @@ func (al accessLog) record(ctx context.Context, r *http.Request, src string, d a
 		slog.String("decision", decision),
 		slog.String("reason", d.Reason()),
 		slog.Int("status", code),
+		slog.Int64("bytes_in", in),
+		slog.Int64("bytes_out", out),
 		slog.Duration("duration", time.Since(start)))
 }
 
-// statusWriter remembers the status code; Unwrap lets
-// http.ResponseController reach the underlying writer (Flush, Hijack...).
+// errorBodyLen is the length of the body http.Error writes for msg.
+func errorBodyLen(msg string) int64 { return int64(len(msg) + 1) }
+
+// countingBody counts the request body bytes the handler reads.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// count returns the bytes read; 0 for a request without a body.
+func (b *countingBody) count() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.n
+}
+
+// statusWriter remembers the status code and counts the body bytes written;
+// Unwrap lets http.ResponseController reach the underlying writer (Flush,
+// Hijack...).
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	n      int64
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -145,7 +184,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
 }
 
 // Flush sends buffered data to the client.

@@ -158,6 +158,8 @@ func accessLog(l *slog.Logger, dest string, h http.Handler) http.Handler {
 			slog.String("decision", "allow"),
 			slog.String("reason", "client certificate verified"),
 			slog.Int("status", sw.status),
+			slog.Int64("bytes_in", 0), // GETs without a body
+			slog.Int64("bytes_out", sw.n),
 			slog.Duration("duration", time.Since(start)))
 	})
 }
@@ -165,6 +167,13 @@ func accessLog(l *slog.Logger, dest string, h http.Handler) http.Handler {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	n      int64
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
 }
 
 func (w *statusWriter) WriteHeader(code int) {
