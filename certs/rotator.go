@@ -22,9 +22,10 @@ var ErrClosed = errors.New("certs: source closed")
 // Rotator is a Source that keeps an SVID from an Issuer fresh.
 //
 // It renews the SVID at a uniformly random moment between 60% and 90% of the
-// leaf's lifetime (measured from NotBefore) and retries failures with jittered
-// exponential backoff, shortened while the leaf is valid so that a retry
-// happens before it expires. It never hands out an expired leaf: GetX509SVID
+// leaf's lifetime (measured from NotBefore), and in any case at least twice
+// the slowest recent issuance before expiry, so a slow issuer still delivers
+// in time. It retries failures with jittered exponential backoff, shortened
+// while the leaf is valid so that a retry happens before it expires. It never hands out an expired leaf: GetX509SVID
 // fails from then on, until an issuance succeeds again.
 //
 // Its trust bundle for each trust domain is the union of the roots the issuer
@@ -54,6 +55,8 @@ type Rotator struct {
 	renewAt time.Time                                   // next scheduled issuance
 	forceAt time.Time                                   // issuance asked for by RenewSoon, or zero
 	closed  bool
+
+	took issueTimes // owned by the issuing goroutine (NewRotator, then run)
 }
 
 var (
@@ -254,10 +257,12 @@ func (r *Rotator) renew(ctx context.Context, bo *backoff) {
 // issue calls the issuer and checks what it returned: the SVID must verify,
 // now, against the bundle the issuer reports for its trust domain.
 func (r *Rotator) issue(ctx context.Context) (*Identity, error) {
+	start := time.Now()
 	id, err := r.issuer.Issue(ctx)
 	if err != nil {
 		return nil, err
 	}
+	r.took.add(time.Since(start))
 	if id == nil || id.SVID == nil || len(id.SVID.Certificates) == 0 || id.SVID.PrivateKey == nil {
 		return nil, errors.New("certs: issuer returned no SVID")
 	}
@@ -274,7 +279,7 @@ func (r *Rotator) install(now time.Time, id *Identity) {
 	// Never renew sooner than this after a success, even when the issuer
 	// returns a leaf already past 90% of its life.
 	minPause := min(r.cfg.minBackoff, life/10)
-	renewAt := renewalTime(now, leaf.NotBefore, leaf.NotAfter)
+	renewAt := renewalTime(now, leaf.NotBefore, leaf.NotAfter, r.took.margin())
 	if renewAt.Before(now.Add(minPause)) {
 		renewAt = now.Add(minPause)
 	}

@@ -49,6 +49,57 @@ func TestRotatorRenewsInWindow(t *testing.T) {
 	}
 }
 
+// slowIssuer delivers what a real DevCA issuer signed, but only after delay,
+// as a loaded CA or network would: the leaf's lifetime is already running.
+type slowIssuer struct {
+	next  Issuer
+	delay time.Duration
+}
+
+func (s slowIssuer) Issue(ctx context.Context) (*Identity, error) {
+	id, err := s.next.Issue(ctx)
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return id, err
+}
+
+// TestRotatorSlowIssuer: with an issuer that takes a quarter of the leaf's
+// lifetime to deliver (and X.509's whole seconds may cut up to a second
+// more), renewal starts early enough that the SVID never lapses. Renewing
+// in 60%..90% alone leaves a gap in most rotations.
+func TestRotatorSlowIssuer(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t)
+	r, err := NewRotator(context.Background(), slowIssuer{ca.Issuer("dc1", "web", 4*time.Second), time.Second}, WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	first, _ := r.GetX509SVID()
+	var lapses, polls int
+	var lastErr error
+	seen := map[string]bool{first.Certificates[0].SerialNumber.String(): true}
+	for end := time.Now().Add(7 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		polls++
+		svid, err := r.GetX509SVID()
+		if err != nil {
+			lapses++
+			lastErr = err
+			continue
+		}
+		seen[svid.Certificates[0].SerialNumber.String()] = true
+	}
+	if lapses > 0 {
+		t.Errorf("the SVID lapsed in %d of %d polls: %v", lapses, polls, lastErr)
+	}
+	if len(seen) < 3 {
+		t.Errorf("%d SVIDs seen in 7s, want at least 3 (two rotations)", len(seen))
+	}
+}
+
 func TestRotatorRenewSoon(t *testing.T) {
 	ca := newTestCA(t)
 	r := newTestSource(t, ca, "web", time.Hour)
