@@ -1,16 +1,14 @@
 package grpcztn_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -19,23 +17,23 @@ import (
 func TestAccessRecords(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
 		t.Run(level.String(), func(t *testing.T) {
-			var buf lockedBuffer
-			m := newMesh(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))))
-			intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
+			var buf meshtest.LogBuffer
+			m := meshtest.Dev(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))))
+			meshtest.Intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
 			  {"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathExact":"/grpc.health.v1.Health/Check"}}]}]}]`)
-			api, web := service(t, m, "api"), service(t, m, "web")
+			api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 			healthServer(t, api)
 			hc := client(t, web, "api")
-			if _, err := hc.Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
+			if _, err := hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
 				t.Fatal(err)
 			}
-			s, err := hc.Watch(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+			s, err := hc.Watch(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 			if err == nil {
 				_, err = s.Recv()
 			}
 			wantStatus(t, err, codes.PermissionDenied, "no permission matched")
 
-			recs := buf.records(t, "ztn request")
+			recs := buf.Records(t, "ztn request")
 			want := []map[string]any{{
 				"level": "WARN", "method": "/grpc.health.v1.Health/Watch", "decision": "deny", "code": "PermissionDenied",
 				"reason": "L7 intention web → api: no permission matched (default deny)",
@@ -62,40 +60,4 @@ func TestAccessRecords(t *testing.T) {
 			}
 		})
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// records returns the JSON records with message msg.
-func (l *lockedBuffer) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range bytes.Split([]byte(l.String()), []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		var r map[string]any
-		if err := json.Unmarshal(line, &r); err != nil {
-			t.Fatalf("%v: %s", err, line)
-		}
-		if r["msg"] == msg {
-			out = append(out, r)
-		}
-	}
-	return out
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/benchpair"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -80,15 +79,15 @@ func BenchmarkPairedUnary(b *testing.B) {
 // both servers and clients logging with logger and instrumented with
 // otelgrpc when otel is set.
 func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() error) {
-	m := newMesh(b, ztnet.WithDevLogger(logger))
-	intentions(b, m, benchIntentions)
+	m := meshtest.Dev(b, ztnet.WithDevLogger(logger))
+	meshtest.Intentions(b, m, benchIntentions)
 	// ztn: as grpcztn.NewServer and NewClient set it up; without otel, the
 	// Services' providers are no-op, so the constructors install none.
 	var opts []ztnet.Option
 	if !otel {
-		opts = []ztnet.Option{ztnet.WithTracerProvider(tracenoop.NewTracerProvider()), ztnet.WithMeterProvider(metricnoop.NewMeterProvider())}
+		opts = meshtest.NoTelemetry()
 	}
-	api, web := service(b, m, "api", opts...), service(b, m, "web", opts...)
+	api, web := meshtest.Service(b, m, "api", opts...), meshtest.Service(b, m, "web", opts...)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-tenant", "blue")
 	req := &healthpb.HealthCheckRequest{}
 	healthServer(b, api)
@@ -189,9 +188,9 @@ func itoa(n int) string {
 // read from the metadata, access record at Error level) around a handler
 // that does nothing.
 func BenchmarkUnaryInterceptor(b *testing.B) {
-	m := newMesh(b)
-	intentions(b, m, benchIntentions)
-	api, web := service(b, m, "api"), service(b, m, "web")
+	m := meshtest.Dev(b)
+	meshtest.Intentions(b, m, benchIntentions)
+	api, web := meshtest.Service(b, m, "api"), meshtest.Service(b, m, "web")
 	ai := grpcztn.AuthInfo{ID: web.ID(), Service: web.Self()}
 	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: ai})
 	ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(

@@ -2,24 +2,20 @@ package grpcztn_test
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	consul "github.com/hashicorp/consul/api"
-	vault "github.com/hashicorp/vault/api"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/ztnlabs/ztn/authz"
-	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/grpcztn"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/internal/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -43,8 +39,8 @@ func TestConsulVaultL7(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	csrv, vsrv := testenv.Consul(t), testenv.Vault(t)
-	cc := consulClient(t, csrv.Addr)
-	sources := vaultSources(t, ctx, vsrv, "api", "web", "batch")
+	cc := meshtest.ConsulClient(t, csrv.Addr)
+	sources := meshtest.VaultSources(t, ctx, vsrv, "api", "web", "batch")
 
 	if _, _, err := cc.ConfigEntries().Set(&consul.ServiceConfigEntry{Kind: consul.ServiceDefaults, Name: "api", Protocol: "grpc"}, nil); err != nil {
 		t.Fatal(err)
@@ -75,21 +71,21 @@ func TestConsulVaultL7(t *testing.T) {
 	// web2 find each other through a static catalog, so that web's RPCs
 	// through Consul reach api only.
 	catalog := discovery.NewStatic(nil)
-	api := meshService(t, ctx, "api", sources["api"], disc, consulAuthz(t, cc))
-	api2 := meshService(t, ctx, "api", sources["api"], catalog, consulAuthz(t, cc, authz.WithConsulDefaultAllow()))
-	web := meshService(t, ctx, "web", sources["web"], disc, nil)
-	web2 := meshService(t, ctx, "web", sources["web"], catalog, nil)
-	batch := meshService(t, ctx, "batch", sources["batch"], disc, nil)
+	api := meshtest.MeshService(t, ctx, "api", sources["api"], disc, meshtest.ConsulAuthz(t, cc, "api"))
+	api2 := meshtest.MeshService(t, ctx, "api", sources["api"], catalog, meshtest.ConsulAuthz(t, cc, "api", authz.WithConsulDefaultAllow()))
+	web := meshtest.MeshService(t, ctx, "web", sources["web"], disc, nil)
+	web2 := meshtest.MeshService(t, ctx, "web", sources["web"], catalog, nil)
+	batch := meshtest.MeshService(t, ctx, "batch", sources["batch"], disc, nil)
 	accepts := serveHealth(t, api)
 	serveHealth(t, api2)
 
 	blue := func() context.Context {
-		return metadata.AppendToOutgoingContext(ctxTimeout(t, 5*time.Second), "x-tenant", "blue")
+		return metadata.AppendToOutgoingContext(meshtest.Context(t, 5*time.Second), "x-tenant", "blue")
 	}
 	green := func() context.Context {
-		return metadata.AppendToOutgoingContext(ctxTimeout(t, 5*time.Second), "x-tenant", "green")
+		return metadata.AppendToOutgoingContext(meshtest.Context(t, 5*time.Second), "x-tenant", "green")
 	}
-	plain := func() context.Context { return ctxTimeout(t, 5*time.Second) }
+	plain := func() context.Context { return meshtest.Context(t, 5*time.Second) }
 	check := func(hc healthpb.HealthClient, ctx context.Context) error {
 		_, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
 		return err
@@ -116,85 +112,11 @@ func TestConsulVaultL7(t *testing.T) {
 
 	// A change in Consul decides the next RPCs on the open connection.
 	setIntentions("green")
-	waitFor(t, 10*time.Second, func() bool { return check(hc, green()) == nil })
+	meshtest.WaitFor(t, 10*time.Second, func() bool { return check(hc, green()) == nil })
 	wantStatus(t, check(hc, blue()), codes.PermissionDenied, "no permission matched (default deny)")
 	if n := accepts.Load(); n != 1 {
 		t.Errorf("api accepted %d connections, want 1: the change must not need a new one", n)
 	}
-}
-
-// consulClient returns a client of the agent at addr whose idle
-// connections are closed when the test ends.
-func consulClient(t *testing.T, addr string) *consul.Client {
-	tr := &http.Transport{Proxy: nil}
-	t.Cleanup(tr.CloseIdleConnections)
-	c, err := consul.NewClient(&consul.Config{Address: addr, HttpClient: &http.Client{Transport: tr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// vaultSources sets up Vault's PKI for services (certs.BootstrapVault) and
-// returns for each a certificate source signed by Vault, logged in with a
-// token that holds only that service's policy.
-func vaultSources(t *testing.T, ctx context.Context, vsrv *testenv.VaultServer, services ...string) map[string]certs.Source {
-	cfg := vault.DefaultConfig()
-	cfg.Address = vsrv.HTTPAddr()
-	root, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root.SetToken(vsrv.Token)
-	td := spiffeid.RequireTrustDomainFromString("ztn.test")
-	pki, err := certs.BootstrapVault(ctx, root, certs.VaultBootstrap{TrustDomain: td, Services: services})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(map[string]certs.Source, len(services))
-	for _, s := range services {
-		tok, err := root.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{Policies: []string{pki.Policies[s]}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, err := certs.NewVault(ctx, certs.VaultConfig{
-			Service: s, TrustDomain: td, Address: vsrv.HTTPAddr(), Auth: certs.VaultToken(tok.Auth.ClientToken),
-		}, certs.WithLogger(discard))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = src.Close() })
-		out[s] = src
-	}
-	return out
-}
-
-// consulAuthz returns api's intentions from Consul, synced.
-func consulAuthz(t *testing.T, cc *consul.Client, opts ...authz.ConsulOption) *authz.Consul {
-	a, err := authz.NewConsul(cc, "api", append([]authz.ConsulOption{authz.WithConsulLogger(discard)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close() })
-	if err := a.WaitSynced(ctxTimeout(t, 10*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-// meshService returns a ztn service with a Vault-signed identity, finding
-// (and, when it listens, registering) instances with r.
-func meshService(t *testing.T, ctx context.Context, name string, src certs.Source, r discovery.Resolver, a authz.Authorizer) *ztnet.Service {
-	opts := []ztnet.Option{ztnet.WithSource(src), ztnet.WithResolver(r), ztnet.WithLogger(discard)}
-	if a != nil {
-		opts = append(opts, ztnet.WithAuthorizer(a))
-	}
-	s, err := ztnet.New(ctx, name, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
 }
 
 // serveHealth serves the health service of svc on a grpcztn listener and
@@ -204,35 +126,11 @@ func serveHealth(t *testing.T, svc *ztnet.Service) *atomic.Int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := &countingListener{Listener: l}
+	cl := &meshtest.CountingListener{Listener: l}
 	srv := grpcztn.NewServer(svc)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(cl) }()
 	t.Cleanup(func() { srv.Stop(); <-done })
-	return &cl.n
-}
-
-type countingListener struct {
-	net.Listener
-	n atomic.Int64
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.n.Add(1)
-	}
-	return c, err
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return &cl.N
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/internal/testenv"
 )
 
@@ -14,9 +15,9 @@ import (
 // grpcztn server without a valid client certificate.
 func TestGRPCurlRefused(t *testing.T) {
 	grpcurl := testenv.Tool(t, "grpcurl")
-	m := newMesh(t)
-	intentions(t, m, allowWebToAPI)
-	api := service(t, m, "api")
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api := meshtest.Service(t, m, "api")
 	addr := healthServer(t, api)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -20,19 +20,20 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/grpcztn"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
 const allowWebToAPI = `[{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"web","Action":"allow"}]}]`
 
 func TestHealthCheckAndPeerID(t *testing.T) {
-	m := newMesh(t)
-	intentions(t, m, allowWebToAPI)
-	api, web := service(t, m, "api"), service(t, m, "web")
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	ids := make(chan spiffeid.ID, 1)
 	healthServer(t, api, grpc.ChainUnaryInterceptor(peerRecorder(ids)))
 
-	resp, err := client(t, web, "api").Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	resp, err := client(t, web, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,13 +63,13 @@ func TestL7PerRPC(t *testing.T) {
 			opts = append(opts, ztnet.WithDevPolicyOptions(authz.WithDefaultAllow()))
 		}
 		t.Run(name, func(t *testing.T) {
-			m := newMesh(t, opts...)
-			intentions(t, m, l7Intentions)
-			api, web, batch := service(t, m, "api"), service(t, m, "web"), service(t, m, "batch")
+			m := meshtest.Dev(t, opts...)
+			meshtest.Intentions(t, m, l7Intentions)
+			api, web, batch := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web"), meshtest.Service(t, m, "batch")
 			healthServer(t, api)
 			hc := client(t, web, "api")
 			blue := func() context.Context {
-				return metadata.AppendToOutgoingContext(ctxTimeout(t, 5*time.Second), "x-tenant", "blue")
+				return metadata.AppendToOutgoingContext(meshtest.Context(t, 5*time.Second), "x-tenant", "blue")
 			}
 
 			// Permission 2 allows (header and method match).
@@ -84,7 +85,7 @@ func TestL7PerRPC(t *testing.T) {
 			wantStatus(t, err, codes.PermissionDenied, ") denies")
 			// No permission matches: the default decides, and the lower
 			// precedence *→api deny is not consulted.
-			_, err = hc.Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+			_, err = hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 			if defaultAllow {
 				if err != nil {
 					t.Fatalf("no permission matched under default allow: %v", err)
@@ -93,7 +94,7 @@ func TestL7PerRPC(t *testing.T) {
 				wantStatus(t, err, codes.PermissionDenied, "grpcztn: spiffe://ztn.test/ns/default/dc/dc1/svc/web denied: L7 intention web → api: no permission matched (default deny)")
 			}
 			// batch matches *→api deny: refused at connection level.
-			_, err = client(t, batch, "api").Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+			_, err = client(t, batch, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 			wantStatus(t, err, codes.Unavailable, "denied: intention * → api denies")
 		})
 	}
@@ -110,12 +111,12 @@ func wantStatus(t *testing.T, err error, code codes.Code, msg string) {
 // An L7-only intention admits the connection on a grpcztn listener, and a
 // plain ztnet listener of the same service denies it.
 func TestL7OnlyIntentionAdmittedOnlyByGRPCListener(t *testing.T) {
-	m := newMesh(t)
-	intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
 	  {"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathPrefix":"/grpc.health.v1.Health/"}}]}]}]`)
-	api, web := service(t, m, "api"), service(t, m, "web")
+	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	healthServer(t, api)
-	if _, err := client(t, web, "api").Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
+	if _, err := client(t, web, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatalf("grpcztn listener: %v", err)
 	}
 	plain, err := api.Listen(context.Background(), "tcp", "127.0.0.1:0")
@@ -128,23 +129,23 @@ func TestL7OnlyIntentionAdmittedOnlyByGRPCListener(t *testing.T) {
 			c.Close()
 		}
 	}()
-	_, err = web.DialAddress(ctxTimeout(t, 5*time.Second), "api", plain.Addr().String())
+	_, err = web.DialAddress(meshtest.Context(t, 5*time.Second), "api", plain.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), "has L7 permissions only, connection-level check denies") {
 		t.Fatalf("plain ztnet listener: err = %v, want an L7-only denial", err)
 	}
 }
 
 func TestRoundRobinAndInstanceChanges(t *testing.T) {
-	m := newMesh(t)
-	intentions(t, m, allowWebToAPI)
-	api, web := service(t, m, "api"), service(t, m, "web")
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	var n1, n2, n3 atomic.Int64
 	healthServer(t, api, grpc.ChainUnaryInterceptor(counter(&n1)))
 	healthServer(t, api, grpc.ChainUnaryInterceptor(counter(&n2)))
 	hc := client(t, web, "api")
 	check := func() {
 		t.Helper()
-		if _, err := hc.Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
+		if _, err := hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,11 +178,11 @@ func TestRoundRobinAndInstanceChanges(t *testing.T) {
 }
 
 func TestDeniedClientGetsReason(t *testing.T) {
-	m := newMesh(t)
-	intentions(t, m, allowWebToAPI)
-	api, intruder := service(t, m, "api"), service(t, m, "intruder")
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api, intruder := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "intruder")
 	healthServer(t, api)
-	_, err := client(t, intruder, "api").Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	_, err := client(t, intruder, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	wantStatus(t, err, codes.Unavailable, "intruder denied: no intention matches (default deny)")
 }
 
@@ -209,9 +210,9 @@ func plainTLSClient(t *testing.T, addr string, cert tls.Certificate, roots *x509
 }
 
 func TestPlainGRPCClientInterop(t *testing.T) {
-	m := newMesh(t)
-	intentions(t, m, allowWebToAPI)
-	api := service(t, m, "api")
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api := meshtest.Service(t, m, "api")
 	addr := healthServer(t, api)
 	roots := x509.NewCertPool()
 	for _, r := range m.CA().Bundle().X509Authorities() {
@@ -221,7 +222,7 @@ func TestPlainGRPCClientInterop(t *testing.T) {
 	// grpc-go with its own TLS and a mesh certificate for web: served
 	// (ALPN "h2", authorized in the handshake).
 	hc := plainTLSClient(t, addr, svidCert(t, m.CA(), "web"), roots)
-	if _, err := hc.Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
+	if _, err := hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatalf("plain grpc-go client with a mesh cert: %v", err)
 	}
 
@@ -232,7 +233,7 @@ func TestPlainGRPCClientInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	hc = plainTLSClient(t, addr, svidCert(t, other, "web"), roots)
-	_, err = hc.Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	_, err = hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("plain grpc-go client with a foreign cert: err = %v, want Unavailable", err)
 	}

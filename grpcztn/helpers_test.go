@@ -3,8 +3,6 @@ package grpcztn_test
 import (
 	"context"
 	"crypto/tls"
-	"io"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,45 +13,15 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/grpcztn"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
-
-func newMesh(t testing.TB, opts ...ztnet.DevOption) *ztnet.Dev {
-	t.Helper()
-	m, err := ztnet.NewDev(append([]ztnet.DevOption{ztnet.WithDevTrustDomain("ztn.test"), ztnet.WithDevLogger(discard)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func service(t testing.TB, m *ztnet.Dev, name string, opts ...ztnet.Option) *ztnet.Service {
-	t.Helper()
-	s, err := m.Service(context.Background(), name, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-func intentions(t testing.TB, m *ztnet.Dev, js string) {
-	t.Helper()
-	entries, err := authz.ParseConfigEntries([]byte(js))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Policy().Set(entries...); err != nil {
-		t.Fatal(err)
-	}
-}
+var discard = meshtest.Discard()
 
 // healthServer serves the standard health service of svc on a new grpcztn
 // listener, with extra server options; it returns the listener's address.
@@ -79,12 +47,6 @@ func client(t testing.TB, from *ztnet.Service, to string, opts ...grpc.DialOptio
 	}
 	t.Cleanup(func() { _ = cc.Close() })
 	return healthpb.NewHealthClient(cc)
-}
-
-func ctxTimeout(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // svidCert returns a tls.Certificate for service name issued by ca.

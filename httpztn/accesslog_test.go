@@ -1,17 +1,15 @@
 package httpztn_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -20,11 +18,11 @@ import (
 func TestAccessRecords(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
 		t.Run(level.String(), func(t *testing.T) {
-			var buf lockedBuffer
-			m := newMesh(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))))
-			intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
+			var buf meshtest.LogBuffer
+			m := meshtest.Dev(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))))
+			meshtest.Intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
 			  {"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathPrefix":"/ok","Methods":["GET"]}}]}]}]`)
-			api, web := service(t, m, "api"), service(t, m, "web")
+			api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 			serveHTTP(t, api, whoami)
 			c := newClient(t, web)
 			code, okBody := do(t, c, "GET", "http://api/ok/x")
@@ -36,7 +34,7 @@ func TestAccessRecords(t *testing.T) {
 				t.Fatalf("GET /no: %d %s", code, noBody)
 			}
 
-			recs := buf.records(t, "ztn request")
+			recs := buf.Records(t, "ztn request")
 			want := []map[string]any{{
 				"level": "WARN", "path": "/no", "decision": "deny", "status": 403.0,
 				"reason":   "L7 intention web → api: no permission matched (default deny)",
@@ -70,10 +68,10 @@ func TestAccessRecords(t *testing.T) {
 // bytes_in counts the request body the handler read; bytes_out the
 // response body it wrote.
 func TestAccessRecordBytes(t *testing.T) {
-	var buf lockedBuffer
-	m := newMesh(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))))
-	intentions(t, m, allowWebToAPI)
-	api, web := service(t, m, "api"), service(t, m, "web")
+	var buf meshtest.LogBuffer
+	m := meshtest.Dev(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	serveHTTP(t, api, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		_, _ = w.Write(b)
@@ -95,47 +93,11 @@ func TestAccessRecordBytes(t *testing.T) {
 	if resp.StatusCode != 200 || len(got) != 2000 {
 		t.Fatalf("POST /echo: %d, %d bytes", resp.StatusCode, len(got))
 	}
-	recs := buf.records(t, "ztn request")
+	recs := buf.Records(t, "ztn request")
 	if len(recs) != 1 {
 		t.Fatalf("%d access records, want 1:\n%s", len(recs), buf.String())
 	}
 	if recs[0]["bytes_in"] != 1000.0 || recs[0]["bytes_out"] != 2000.0 {
 		t.Errorf("bytes_in %v, bytes_out %v; want 1000, 2000", recs[0]["bytes_in"], recs[0]["bytes_out"])
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// records returns the JSON records with message msg.
-func (l *lockedBuffer) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range bytes.Split([]byte(l.String()), []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		var r map[string]any
-		if err := json.Unmarshal(line, &r); err != nil {
-			t.Fatalf("%v: %s", err, line)
-		}
-		if r["msg"] == msg {
-			out = append(out, r)
-		}
-	}
-	return out
 }

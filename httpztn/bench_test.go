@@ -12,11 +12,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/internal/benchpair"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -75,15 +74,15 @@ func BenchmarkPairedRequests(b *testing.B) {
 // servers and clients logging with logger and instrumented with otelhttp
 // when otel is set.
 func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() error) {
-	m := newMesh(b, ztnet.WithDevLogger(logger))
-	intentions(b, m, benchIntentions)
+	m := meshtest.Dev(b, ztnet.WithDevLogger(logger))
+	meshtest.Intentions(b, m, benchIntentions)
 	// ztn: as httpztn.NewServer and NewClient set it up; without otel, the
 	// Services' providers are no-op, so the constructors install none.
 	var opts []ztnet.Option
 	if !otel {
-		opts = []ztnet.Option{ztnet.WithTracerProvider(tracenoop.NewTracerProvider()), ztnet.WithMeterProvider(metricnoop.NewMeterProvider())}
+		opts = meshtest.NoTelemetry()
 	}
-	api, web := service(b, m, "api", opts...), service(b, m, "web", opts...)
+	api, web := meshtest.Service(b, m, "api", opts...), meshtest.Service(b, m, "web", opts...)
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	serveHTTP(b, api, ok)
 	zc := newClient(b, web)
@@ -184,9 +183,9 @@ func (w *statusWriter) WriteHeader(code int) {
 // BenchmarkL7Decision measures one per-request authorization
 // (Service.AuthorizeRequest) under an L7 intention with three permissions.
 func BenchmarkL7Decision(b *testing.B) {
-	m := newMesh(b)
-	intentions(b, m, l7Intentions)
-	api := service(b, m, "api")
+	m := meshtest.Dev(b)
+	meshtest.Intentions(b, m, l7Intentions)
+	api := meshtest.Service(b, m, "api")
 	peer := ztnet.ServiceID{TrustDomain: api.Self().TrustDomain, Namespace: "default", Partition: "default", Datacenter: "dc1", Name: "web"}
 	req := &authz.HTTPRequest{Path: "/upload", Method: "POST", Header: http.Header{"X-Tenant": {"blue"}}}
 	ctx := context.Background()

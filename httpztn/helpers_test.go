@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,45 +15,15 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/httpztn"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
-
-func newMesh(t testing.TB, opts ...ztnet.DevOption) *ztnet.Dev {
-	t.Helper()
-	m, err := ztnet.NewDev(append([]ztnet.DevOption{ztnet.WithDevTrustDomain("ztn.test"), ztnet.WithDevLogger(discard)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func service(t testing.TB, m *ztnet.Dev, name string, opts ...ztnet.Option) *ztnet.Service {
-	t.Helper()
-	s, err := m.Service(context.Background(), name, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-func intentions(t testing.TB, m *ztnet.Dev, js string) {
-	t.Helper()
-	entries, err := authz.ParseConfigEntries([]byte(js))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Policy().Set(entries...); err != nil {
-		t.Fatal(err)
-	}
-}
+var discard = meshtest.Discard()
 
 // serveHTTP serves h for svc on a new httpztn listener and returns its
 // address.

@@ -17,6 +17,7 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/httpztn"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -29,9 +30,9 @@ var whoami = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 func TestHTTP2AndHTTP1(t *testing.T) {
-	m := newMesh(t)
-	intentions(t, m, allowWebToAPI)
-	api, web := service(t, m, "api"), service(t, m, "web")
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	serveHTTP(t, api, whoami)
 	for _, tc := range []struct {
 		opts []httpztn.TransportOption
@@ -63,9 +64,9 @@ func TestL7PerRequest(t *testing.T) {
 			opts = append(opts, ztnet.WithDevPolicyOptions(authz.WithDefaultAllow()))
 		}
 		t.Run(name, func(t *testing.T) {
-			m := newMesh(t, opts...)
-			intentions(t, m, l7Intentions)
-			api, web, batch := service(t, m, "api"), service(t, m, "web"), service(t, m, "batch")
+			m := meshtest.Dev(t, opts...)
+			meshtest.Intentions(t, m, l7Intentions)
+			api, web, batch := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web"), meshtest.Service(t, m, "batch")
 			serveHTTP(t, api, whoami)
 			c := newClient(t, web)
 			noMatch := 403
@@ -104,10 +105,10 @@ func TestL7PerRequest(t *testing.T) {
 }
 
 func TestL7OnlyIntentionPlainListenerDenies(t *testing.T) {
-	m := newMesh(t)
-	intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
 	  {"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathPrefix":"/"}}]}]}]`)
-	api, web := service(t, m, "api"), service(t, m, "web")
+	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	serveHTTP(t, api, whoami)
 	if code, body := do(t, newClient(t, web), "GET", "http://api/ok"); code != 200 {
 		t.Fatalf("httpztn listener: %d %s", code, body)
@@ -124,9 +125,9 @@ func TestL7OnlyIntentionPlainListenerDenies(t *testing.T) {
 }
 
 func TestRoundRobinAcrossInstances(t *testing.T) {
-	m := newMesh(t)
-	intentions(t, m, allowWebToAPI)
-	api, web := service(t, m, "api"), service(t, m, "web")
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	var n1, n2 atomic.Int64
 	serveHTTP(t, api, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { n1.Add(1) }))
 	serveHTTP(t, api, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { n2.Add(1) }))
@@ -142,9 +143,9 @@ func TestRoundRobinAcrossInstances(t *testing.T) {
 }
 
 func TestRequestContextHonoured(t *testing.T) {
-	m := newMesh(t)
-	intentions(t, m, allowWebToAPI)
-	api, web := service(t, m, "api"), service(t, m, "web")
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	serveHTTP(t, api, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -157,8 +158,8 @@ func TestRequestContextHonoured(t *testing.T) {
 }
 
 func TestNotZTNConnRefused(t *testing.T) {
-	m := newMesh(t)
-	api := service(t, m, "api")
+	m := meshtest.Dev(t)
+	api := meshtest.Service(t, m, "api")
 	srv := httptest.NewServer(httpztn.Authorize(api, whoami))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
@@ -177,9 +178,9 @@ func TestCurlAndOpenSSL(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	m := newMesh(t)
-	intentions(t, m, allowWebToAPI)
-	api := service(t, m, "api")
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api := meshtest.Service(t, m, "api")
 	addr := serveHTTP(t, api, whoami)
 	url := "https://" + addr + "/curl"
 	certFile, keyFile, _ := svidFiles(t, m.CA(), "web")
@@ -218,12 +219,12 @@ func TestCurlAndOpenSSL(t *testing.T) {
 }
 
 func TestGateway(t *testing.T) {
-	m := newMesh(t)
-	intentions(t, m, `[
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, `[
 	  {"Kind":"service-intentions","Name":"api","Sources":[{"Name":"gateway","Action":"allow"}]},
 	  {"Kind":"service-intentions","Name":"beta","Sources":[{"Name":"gateway","Action":"allow"}]},
 	  {"Kind":"service-intentions","Name":"admin","Sources":[{"Name":"gateway","Action":"deny"}]}]`)
-	api, beta, admin, gwSvc := service(t, m, "api"), service(t, m, "beta"), service(t, m, "admin"), service(t, m, "gateway")
+	api, beta, admin, gwSvc := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "beta"), meshtest.Service(t, m, "admin"), meshtest.Service(t, m, "gateway")
 	seen := make(chan *http.Request, 1)
 	record := func(name string) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ztnlabs/ztn/httpztn"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 )
 
 // The Transport follows the resolver request by request: once an instance
@@ -17,9 +18,9 @@ import (
 // one with a body that could not be retried elsewhere; an instance that
 // appears gets requests at once.
 func TestTransportFollowsResolver(t *testing.T) {
-	m := newMesh(t)
-	intentions(t, m, allowWebToAPI)
-	api, web := service(t, m, "api"), service(t, m, "web")
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	var n1, n2 atomic.Int64
 	count := func(n *atomic.Int64) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,83 @@
+package meshtest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/ztnet"
+)
+
+// TrustDomain is the dev mesh's trust domain.
+const TrustDomain = "ztn.test"
+
+// Discard returns a logger that keeps only errors, and writes them nowhere.
+func Discard() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// Dev returns a dev mesh in TrustDomain with a quiet logger; opts come after
+// those defaults.
+func Dev(t testing.TB, opts ...ztnet.DevOption) *ztnet.Dev {
+	t.Helper()
+	m, err := ztnet.NewDev(append([]ztnet.DevOption{ztnet.WithDevTrustDomain(TrustDomain), ztnet.WithDevLogger(Discard())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Service returns m's service name, closed when the test ends.
+func Service(t testing.TB, m *ztnet.Dev, name string, opts ...ztnet.Option) *ztnet.Service {
+	t.Helper()
+	s, err := m.Service(context.Background(), name, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// Intentions replaces m's intentions with the service-intentions config
+// entries in js (Consul's JSON).
+func Intentions(t testing.TB, m *ztnet.Dev, js string) {
+	t.Helper()
+	entries, err := authz.ParseConfigEntries([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Policy().Set(entries...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// NoTelemetry returns the options that give a Service OpenTelemetry's no-op
+// tracer and meter providers, which turn the adapters' instrumentation off.
+func NoTelemetry() []ztnet.Option {
+	return []ztnet.Option{ztnet.WithTracerProvider(tracenoop.NewTracerProvider()), ztnet.WithMeterProvider(metricnoop.NewMeterProvider())}
+}
+
+// Context returns a context that ends after d or when the test ends.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// WaitFor polls cond every 20 ms until it holds, failing the test after d.
+func WaitFor(t testing.TB, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
