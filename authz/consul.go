@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ztnlabs/ztn/internal/consulx"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -12,11 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/consulx"
+
 	"github.com/hashicorp/consul/api"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"golang.org/x/time/rate"
 
 	"github.com/ztnlabs/ztn/internal/notify"
 )
@@ -338,48 +338,28 @@ func (c *Consul) registerGauge() {
 
 func (c *Consul) run() {
 	defer close(c.done)
-	ctx := c.ctx
-	lim := rate.NewLimiter(rate.Every(c.cfg.every), c.cfg.burst)
-	bo := consulx.Backoff{Min: c.cfg.minBackoff, Max: c.cfg.maxBackoff}
-	var index uint64 // the index to block on
 	perm := fmt.Sprintf("intentions:read on %q", c.name)
-	for {
-		if err := lim.Wait(ctx); err != nil {
-			return
-		}
-		q := c.cfg.query
-		q.WaitIndex, q.WaitTime = index, c.cfg.wait
-		rctx, cancel := context.WithTimeout(ctx, consulx.MaxBlockingWait(c.cfg.wait))
+	loop := consulx.Loop{
+		Query: c.cfg.query, Wait: c.cfg.wait, Every: c.cfg.every, Burst: c.cfg.burst,
+		MinBackoff: c.cfg.minBackoff, MaxBackoff: c.cfg.maxBackoff, Log: c.log,
+	}
+	loop.Run(c.ctx, func(q *api.QueryOptions) (*api.QueryMeta, error) {
 		res, meta, err := c.client.Connect().IntentionMatch(&api.IntentionMatch{
 			By:    api.IntentionMatchDestination,
 			Names: []string{c.name},
-		}, q.WithContext(rctx))
+		}, q)
 		if err != nil {
-			err = consulx.Explain(err, perm)
-		} else if st := c.state.Load(); !st.synced || st.err != nil || meta.LastIndex != st.index {
+			return nil, consulx.Explain(err, perm)
+		}
+		if st := c.state.Load(); !st.synced || st.err != nil || meta.LastIndex != st.index {
 			// A new answer (a timeout repeats the old one), or the first
 			// after errors (Consul may have restarted with other state).
-			err = c.install(rctx, res[c.name], meta)
-		}
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			c.fail(err)
-			index = 0 // retry without blocking, to confirm as soon as Consul answers
-			if !consulx.Sleep(ctx, bo.Next()) {
-				return
+			if err := c.install(q.Context(), res[c.name], meta); err != nil {
+				return nil, err
 			}
-			continue
 		}
-		bo.Reset()
-		if meta.LastIndex < index {
-			c.log.Info("consul index went backwards; starting the sync over", "from", index, "to", meta.LastIndex)
-		}
-		index = consulx.NextIndex(index, meta.LastIndex)
-		c.succeed(meta)
-	}
+		return meta, nil
+	}, c.fail, c.succeed)
 }
 
 // install converts the intentions /match returned and puts them in force.

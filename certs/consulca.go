@@ -16,7 +16,9 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"golang.org/x/time/rate"
 
+	"github.com/ztnlabs/ztn/internal/consulx"
 	"github.com/ztnlabs/ztn/internal/ident"
 )
 
@@ -298,7 +300,7 @@ func (c *consulIssuer) awaitRenewal(ctx context.Context, cur *consulLeaf, svid *
 		if next.SerialNumber != cur.SerialNumber {
 			return next, nil
 		}
-		index = nextBlockingIndex(index, nextIndex)
+		index = consulx.NextIndex(index, nextIndex)
 	}
 }
 
@@ -451,10 +453,12 @@ func (c *consulIssuer) WatchBundles(ctx context.Context, update func([]*x509bund
 	var (
 		index uint64
 		last  []*x509.Certificate
-		pace  consulPacer
+		// At most one request a second on average (bursts of 2), so an
+		// agent answering at once (a flapping index) cannot make it spin.
+		pace = rate.NewLimiter(rate.Every(time.Second), 2)
 	)
 	for first := true; ; first = false {
-		if err := pace.wait(ctx); err != nil {
+		if err := pace.Wait(ctx); err != nil {
 			return err
 		}
 		roots, next, err := c.fetchRoots(ctx, index)
@@ -468,52 +472,8 @@ func (c *consulIssuer) WatchBundles(ctx context.Context, update func([]*x509bund
 			last = roots.roots
 			update([]*x509bundle.Bundle{x509bundle.FromX509Authorities(c.td, roots.roots)})
 		}
-		index = nextBlockingIndex(index, next)
+		index = consulx.NextIndex(index, next)
 	}
-}
-
-// nextBlockingIndex is the index for the next blocking query after one at
-// prev returned next: reset to 0 if it went backwards, never below 1 once
-// blocking (spec §1.6).
-func nextBlockingIndex(prev, next uint64) uint64 {
-	if next < prev {
-		return 0
-	}
-	return max(next, 1)
-}
-
-// consulPacer rate-limits a blocking-query loop: a token bucket of burst 2
-// refilled at one token per second, so a responsive agent answering at once
-// (e.g. a flapping index) costs at most one request a second.
-type consulPacer struct {
-	tokens float64
-	last   time.Time
-}
-
-func (p *consulPacer) wait(ctx context.Context) error {
-	const burst, rate = 2.0, 1.0 // tokens, tokens per second
-	now := time.Now()
-	if p.last.IsZero() {
-		p.tokens = burst
-	} else {
-		p.tokens = min(burst, p.tokens+now.Sub(p.last).Seconds()*rate)
-	}
-	p.last = now
-	if p.tokens >= 1 {
-		p.tokens--
-		return nil
-	}
-	d := time.Duration((1 - p.tokens) / rate * float64(time.Second))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-	}
-	p.last = time.Now()
-	p.tokens = 0
-	return nil
 }
 
 // describe makes a Consul API error one readable line.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ztnlabs/ztn/internal/consulx"
 	"log/slog"
 	"net"
 	"slices"
@@ -14,11 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/consulx"
+
 	"github.com/hashicorp/consul/api"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"golang.org/x/time/rate"
 )
 
 // Consul is a Resolver, Registrar and Picker backed by a Consul agent.
@@ -394,38 +394,20 @@ func (w *watch) run(ctx context.Context) {
 	c := w.c
 	defer c.wg.Done()
 	defer close(w.done)
-	lim := rate.NewLimiter(rate.Every(c.cfg.every), c.cfg.burst)
-	bo := consulx.Backoff{Min: c.cfg.minBackoff, Max: c.cfg.maxBackoff}
-	var index uint64
-	for {
-		if err := lim.Wait(ctx); err != nil {
-			return
-		}
-		q := c.cfg.query
-		q.WaitIndex, q.WaitTime = index, c.cfg.wait
-		rctx, cancel := context.WithTimeout(ctx, consulx.MaxBlockingWait(c.cfg.wait))
-		entries, meta, err := c.client.Health().Connect(w.service, "", true, q.WithContext(rctx))
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			w.fail(consulx.Explain(err, fmt.Sprintf("service:read on %q", w.service)))
-			// Retry without blocking, to confirm the instances as soon as
-			// Consul answers again.
-			index = 0
-			if !consulx.Sleep(ctx, bo.Next()) {
-				return
-			}
-			continue
-		}
-		bo.Reset()
-		if meta.LastIndex < index {
-			c.log.Info("consul index went backwards; starting the watch over", "service", w.service, "from", index, "to", meta.LastIndex)
-		}
-		index = consulx.NextIndex(index, meta.LastIndex)
-		w.succeed(toInstances(entries), meta)
+	perm := fmt.Sprintf("service:read on %q", w.service)
+	loop := consulx.Loop{
+		Query: c.cfg.query, Wait: c.cfg.wait, Every: c.cfg.every, Burst: c.cfg.burst,
+		MinBackoff: c.cfg.minBackoff, MaxBackoff: c.cfg.maxBackoff, Log: c.log.With("service", w.service),
 	}
+	var instances []Instance
+	loop.Run(ctx, func(q *api.QueryOptions) (*api.QueryMeta, error) {
+		entries, meta, err := c.client.Health().Connect(w.service, "", true, q)
+		if err != nil {
+			return nil, consulx.Explain(err, perm)
+		}
+		instances = toInstances(entries)
+		return meta, nil
+	}, w.fail, func(meta *api.QueryMeta) { w.succeed(instances, meta) })
 }
 
 func (w *watch) succeed(instances []Instance, meta *api.QueryMeta) {
