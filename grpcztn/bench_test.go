@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
 	"log/slog"
 	"net"
 	"testing"
@@ -33,47 +32,14 @@ const benchIntentions = `[{"Kind":"service-intentions","Name":"api","Sources":[
      {"Action":"deny","HTTP":{"PathPrefix":"/admin"}},
      {"Action":"allow","HTTP":{"PathPrefix":"/grpc.health.v1.Health/","Header":[{"Name":"x-tenant","Present":true}]}}]}]}]`
 
-// The stacks the paired benchmark compares ztn and plain crypto/tls in.
-// Both sides of a stack carry the same instrumentation and write the same
-// per-RPC access record with the same logger, so the ratio charges ztn only
-// for what it adds: the ztn connection and the per-RPC authorization.
-var benchStacks = []struct {
-	name string
-	otel bool // otelgrpc stats handlers on client and server
-	log  bool // access records at Info to a JSON handler (else the logger is at Error)
-}{
-	{"default", true, false}, // what grpcztn.NewServer and NewClient set up
-	{"bare", false, false},   // no OpenTelemetry on either side (ztn: no-op providers)
-	{"accesslog", true, true},
-}
-
 // BenchmarkPairedUnary reports unary RPCs per second (health Check, on
 // persistent connections) through grpcztn and through the same grpc-go
 // stack over plain crypto/tls mutual TLS with the same certificates, and
-// the ratio, for each stack in benchStacks and at concurrency 1 and 16.
-func BenchmarkPairedUnary(b *testing.B) {
-	for _, st := range benchStacks {
-		for _, conc := range []int{1, 16} {
-			b.Run(st.name+"/c="+itoa(conc), func(b *testing.B) {
-				logger := discard
-				if st.log {
-					logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-				}
-				raw, zt := benchPair(b, logger, st.otel)
-				var rates, cpu []float64
-				for b.Loop() {
-					rates, cpu = benchpair.Rates(b, 10, conc, []func() error{raw, zt})
-				}
-				b.ReportMetric(rates[0], "tls-rpcs/s")
-				b.ReportMetric(rates[1], "ztn-rpcs/s")
-				b.ReportMetric(rates[1]/rates[0], "ztn/tls")
-				if cpu != nil { // per CPU second: ztn's cost per op relative to plain TLS
-					b.ReportMetric(cpu[1]/cpu[0], "ztn/tls-cpu")
-				}
-			})
-		}
-	}
-}
+// the ratio, for each stack (benchpair.Adapter) at concurrency 1 and 16.
+// Both sides of a stack carry the same instrumentation and write the same
+// per-RPC access record with the same logger, so the ratio charges ztn only
+// for what it adds: the ztn connection and the per-RPC authorization.
+func BenchmarkPairedUnary(b *testing.B) { benchpair.Adapter(b, "rpcs", benchPair) }
 
 // benchPair returns one health Check through plain TLS and one through ztn,
 // both servers and clients logging with logger and instrumented with
@@ -176,13 +142,6 @@ func accessLogInterceptor(l *slog.Logger, dest string) grpc.UnaryServerIntercept
 	}
 }
 
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
-}
-
 // BenchmarkUnaryInterceptor measures the per-RPC work of
 // UnaryServerInterceptor (peer, L7 authorization with a header condition
 // read from the metadata, access record at Error level) around a handler
@@ -207,28 +166,6 @@ func BenchmarkUnaryInterceptor(b *testing.B) {
 }
 
 // BenchmarkUnary reports the cost of one health Check, one at a time,
-// through plain TLS and through ztn in each stack of benchStacks: run it
-// with -benchmem to compare allocations per RPC.
-func BenchmarkUnary(b *testing.B) {
-	for _, st := range benchStacks {
-		b.Run(st.name, func(b *testing.B) {
-			logger := discard
-			if st.log {
-				logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			}
-			raw, zt := benchPair(b, logger, st.otel)
-			for _, c := range []struct {
-				name string
-				call func() error
-			}{{"tls", raw}, {"ztn", zt}} {
-				b.Run(c.name, func(b *testing.B) {
-					for b.Loop() {
-						if err := c.call(); err != nil {
-							b.Fatal(err)
-						}
-					}
-				})
-			}
-		})
-	}
-}
+// through plain TLS and through ztn in each stack: run it with -benchmem to
+// compare allocations per RPC.
+func BenchmarkUnary(b *testing.B) { benchpair.AdapterEach(b, benchPair) }

@@ -27,48 +27,14 @@ const benchIntentions = `[{"Kind":"service-intentions","Name":"api","Sources":[
      {"Action":"deny","HTTP":{"PathPrefix":"/admin"}},
      {"Action":"allow","HTTP":{"PathPrefix":"/","Methods":["GET"],"Header":[{"Name":"X-Tenant","Present":true}]}}]}]}]`
 
-// The stacks the paired benchmark compares ztn and plain crypto/tls in.
-// Both sides of a stack carry the same instrumentation and write the same
-// per-request access record with the same logger, so the ratio charges ztn
-// only for what it adds: the ztn connection, its client transport and the
-// per-request authorization.
-var benchStacks = []struct {
-	name string
-	otel bool // otelhttp handler and transport
-	log  bool // access records at Info to a JSON handler (else the logger is at Error)
-}{
-	{"default", true, false}, // what httpztn.NewServer and NewClient set up
-	{"bare", false, false},   // no OpenTelemetry on either side (ztn: no-op providers)
-	{"accesslog", true, true},
-}
-
 // BenchmarkPairedRequests reports HTTP/2 GETs per second (persistent
 // connections) through httpztn and through net/http over plain crypto/tls
-// mutual TLS (same certificates), and the ratio, for each stack in
-// benchStacks and at concurrency 1 and 16.
-func BenchmarkPairedRequests(b *testing.B) {
-	for _, st := range benchStacks {
-		for _, conc := range []int{1, 16} {
-			b.Run(st.name+"/c="+map[int]string{1: "1", 16: "16"}[conc], func(b *testing.B) {
-				logger := discard
-				if st.log {
-					logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-				}
-				raw, zt := benchPair(b, logger, st.otel)
-				var rates, cpu []float64
-				for b.Loop() {
-					rates, cpu = benchpair.Rates(b, 10, conc, []func() error{raw, zt})
-				}
-				b.ReportMetric(rates[0], "tls-reqs/s")
-				b.ReportMetric(rates[1], "ztn-reqs/s")
-				b.ReportMetric(rates[1]/rates[0], "ztn/tls")
-				if cpu != nil { // per CPU second: ztn's cost per op relative to plain TLS
-					b.ReportMetric(cpu[1]/cpu[0], "ztn/tls-cpu")
-				}
-			})
-		}
-	}
-}
+// mutual TLS (same certificates), and the ratio, for each stack
+// (benchpair.Adapter) at concurrency 1 and 16. Both sides of a stack carry
+// the same instrumentation and write the same per-request access record
+// with the same logger, so the ratio charges ztn only for what it adds: the
+// ztn connection, its client transport and the per-request authorization.
+func BenchmarkPairedRequests(b *testing.B) { benchpair.Adapter(b, "reqs", benchPair) }
 
 // benchPair returns one GET through plain TLS and one through ztn, both
 // servers and clients logging with logger and instrumented with otelhttp
@@ -197,28 +163,6 @@ func BenchmarkL7Decision(b *testing.B) {
 }
 
 // BenchmarkRequest reports the cost of one GET, one at a time, through
-// plain TLS and through ztn in each stack of benchStacks: run it with
-// -benchmem to compare allocations per request.
-func BenchmarkRequest(b *testing.B) {
-	for _, st := range benchStacks {
-		b.Run(st.name, func(b *testing.B) {
-			logger := discard
-			if st.log {
-				logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			}
-			raw, zt := benchPair(b, logger, st.otel)
-			for _, c := range []struct {
-				name string
-				get  func() error
-			}{{"tls", raw}, {"ztn", zt}} {
-				b.Run(c.name, func(b *testing.B) {
-					for b.Loop() {
-						if err := c.get(); err != nil {
-							b.Fatal(err)
-						}
-					}
-				})
-			}
-		})
-	}
-}
+// plain TLS and through ztn in each stack: run it with -benchmem to compare
+// allocations per request.
+func BenchmarkRequest(b *testing.B) { benchpair.AdapterEach(b, benchPair) }
