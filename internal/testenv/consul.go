@@ -221,9 +221,7 @@ func (s *ConsulServer) Running() bool { return s.p.running() }
 // to exit. The listeners' ports are then free until Start.
 func (s *ConsulServer) Stop() {
 	s.t.Helper()
-	if s.p.signal(syscall.SIGTERM, 10*time.Second) {
-		s.t.Logf("testenv: consul did not stop within 10s of SIGTERM; killed")
-	}
+	s.p.stop()
 }
 
 // Kill kills the agent (SIGKILL), as a crash would, and waits for it to exit.
@@ -249,16 +247,8 @@ func (s *ConsulServer) Restart() {
 
 func (s *ConsulServer) start() error {
 	t0 := time.Now()
-	if err := s.p.start(); err != nil {
+	if err := s.p.startReady(s.timeout, s.ready); err != nil {
 		return err
-	}
-	err := waitFor(s.timeout, s.p.exited(), s.ready)
-	if err != nil {
-		s.p.signal(syscall.SIGKILL, 0)
-		if e := s.p.exitErr(); e != nil {
-			err = fmt.Errorf("%w (%v)", err, e)
-		}
-		return fmt.Errorf("%w; log %s", err, s.LogPath)
 	}
 	s.t.Logf("testenv: consul ready at %s in %s (trust domain %s)", s.HTTPAddr(), time.Since(t0).Round(time.Millisecond), s.TrustDomain)
 	return nil

@@ -71,10 +71,17 @@ func randomUUID() string {
 // waitFor polls check every 50ms until it returns true, the deadline passes or
 // exited is closed. The last error from check is returned on failure.
 func waitFor(timeout time.Duration, exited <-chan struct{}, check func(ctx context.Context) (bool, error)) error {
+	return poll(timeout, 50*time.Millisecond, 2*time.Second, exited, check)
+}
+
+// poll calls check every interval, each call bounded by checkTimeout, until
+// it returns true, timeout passes or exited is closed. The last error from
+// check is returned on failure.
+func poll(timeout, interval, checkTimeout time.Duration, exited <-chan struct{}, check func(ctx context.Context) (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 		ok, err := check(ctx)
 		cancel()
 		if ok {
@@ -91,6 +98,6 @@ func waitFor(timeout time.Duration, exited <-chan struct{}, check func(ctx conte
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not ready after %s (last check: %v)", timeout, last)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -182,4 +183,30 @@ outer:
 		env = append(env, kv)
 	}
 	return append(env, extra...)
+}
+
+// stop stops the process gracefully (SIGTERM; SIGKILL after 10s) and waits
+// for it to exit.
+func (p *proc) stop() {
+	p.t.Helper()
+	if p.signal(syscall.SIGTERM, 10*time.Second) {
+		p.t.Logf("testenv: %s did not stop within 10s of SIGTERM; killed", p.name)
+	}
+}
+
+// startReady starts the process and waits up to timeout for ready; a process
+// that does not get ready is killed, and the error names its log.
+func (p *proc) startReady(timeout time.Duration, ready func(ctx context.Context) (bool, error)) error {
+	if err := p.start(); err != nil {
+		return err
+	}
+	err := waitFor(timeout, p.exited(), ready)
+	if err != nil {
+		p.signal(syscall.SIGKILL, 0)
+		if e := p.exitErr(); e != nil {
+			err = fmt.Errorf("%w (%v)", err, e)
+		}
+		return fmt.Errorf("%w; log %s", err, p.logPath)
+	}
+	return nil
 }

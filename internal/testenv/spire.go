@@ -364,26 +364,5 @@ func (s *SPIREServer) cli(ctx context.Context, bin string, args ...string) (stri
 // spireWait is waitFor for checks that run a CLI command: it polls every
 // 200ms (each poll starts a process) and gives each check 10s.
 func spireWait(timeout time.Duration, exited <-chan struct{}, check func(ctx context.Context) (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		ok, err := check(ctx)
-		cancel()
-		if ok {
-			return nil
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("process exited (last check: %v)", last)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %s (last check: %v)", timeout, last)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return poll(timeout, 200*time.Millisecond, 10*time.Second, exited, check)
 }

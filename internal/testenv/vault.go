@@ -107,9 +107,7 @@ func (s *VaultServer) Running() bool { return s.p.running() }
 // it to exit.
 func (s *VaultServer) Stop() {
 	s.t.Helper()
-	if s.p.signal(syscall.SIGTERM, 10*time.Second) {
-		s.t.Logf("testenv: vault did not stop within 10s of SIGTERM; killed")
-	}
+	s.p.stop()
 }
 
 // Kill kills the server (SIGKILL), as a crash would, and waits for it to exit.
@@ -136,16 +134,8 @@ func (s *VaultServer) Restart() {
 
 func (s *VaultServer) start() error {
 	t0 := time.Now()
-	if err := s.p.start(); err != nil {
+	if err := s.p.startReady(s.timeout, s.ready); err != nil {
 		return err
-	}
-	err := waitFor(s.timeout, s.p.exited(), s.ready)
-	if err != nil {
-		s.p.signal(syscall.SIGKILL, 0)
-		if e := s.p.exitErr(); e != nil {
-			err = fmt.Errorf("%w (%v)", err, e)
-		}
-		return fmt.Errorf("%w; log %s", err, s.LogPath)
 	}
 	s.t.Logf("testenv: vault ready at %s in %s", s.HTTPAddr(), time.Since(t0).Round(time.Millisecond))
 	return nil
