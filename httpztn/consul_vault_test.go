@@ -11,11 +11,8 @@ import (
 
 	consul "github.com/hashicorp/consul/api"
 
-	"github.com/ztnlabs/ztn/authz"
-	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/meshtest"
-	"github.com/ztnlabs/ztn/internal/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -38,44 +35,17 @@ import (
 func TestConsulVaultL7(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	csrv, vsrv := testenv.Consul(t), testenv.Vault(t)
-	cc := meshtest.ConsulClient(t, csrv.Addr)
-	sources := meshtest.VaultSources(t, ctx, vsrv, "api", "web", "batch")
-
-	if _, _, err := cc.ConfigEntries().Set(&consul.ServiceConfigEntry{Kind: consul.ServiceDefaults, Name: "api", Protocol: "http"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	setIntentions := func(tenant string) {
-		t.Helper()
-		_, _, err := cc.ConfigEntries().Set(&consul.ServiceIntentionsConfigEntry{
-			Kind: consul.ServiceIntentions, Name: "api",
-			Sources: []*consul.SourceIntention{
-				{Name: "web", Permissions: []*consul.IntentionPermission{
-					{Action: consul.IntentionActionDeny, HTTP: &consul.IntentionHTTPPermission{PathPrefix: "/admin"}},
-					{Action: consul.IntentionActionAllow, HTTP: &consul.IntentionHTTPPermission{
-						PathPrefix: "/", Methods: []string{"GET"},
-						Header: []consul.IntentionHTTPHeaderPermission{{Name: "X-Tenant", Exact: tenant}}}},
-				}},
-				{Name: "*", Action: consul.IntentionActionDeny},
-			},
-		}, nil)
-		if err != nil {
-			t.Fatal(err)
+	perms := func(tenant string) []*consul.IntentionPermission {
+		return []*consul.IntentionPermission{
+			{Action: consul.IntentionActionDeny, HTTP: &consul.IntentionHTTPPermission{PathPrefix: "/admin"}},
+			{Action: consul.IntentionActionAllow, HTTP: &consul.IntentionHTTPPermission{
+				PathPrefix: "/", Methods: []string{"GET"},
+				Header: []consul.IntentionHTTPHeaderPermission{{Name: "X-Tenant", Exact: tenant}}}},
 		}
 	}
-	setIntentions("blue")
-
-	disc := discovery.NewConsul(cc, discovery.WithConsulLogger(discard))
-	t.Cleanup(func() { _ = disc.Close() })
-	// api: registered in Consul, default deny. api2 (default allow) and
-	// web2 find each other through a static catalog, so that web's requests
-	// through Consul reach api only.
-	catalog := discovery.NewStatic(nil)
-	api := meshtest.MeshService(t, ctx, "api", sources["api"], disc, meshtest.ConsulAuthz(t, cc, "api"))
-	api2 := meshtest.MeshService(t, ctx, "api", sources["api"], catalog, meshtest.ConsulAuthz(t, cc, "api", authz.WithConsulDefaultAllow()))
-	web := meshtest.MeshService(t, ctx, "web", sources["web"], disc, nil)
-	web2 := meshtest.MeshService(t, ctx, "web", sources["web"], catalog, nil)
-	batch := meshtest.MeshService(t, ctx, "batch", sources["batch"], disc, nil)
+	m := meshtest.NewL7Mesh(t, ctx, "http", perms("blue")...)
+	api, api2, web, web2, batch := m.API, m.API2, m.Web, m.Web2, m.Batch
+	setIntentions := func(tenant string) { m.SetIntentions(t, perms(tenant)...) }
 	accepts := serveCounting(t, api, whoami)
 	serveCounting(t, api2, whoami)
 

@@ -112,3 +112,55 @@ func (l *CountingListener) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// L7Mesh is the fixture of the adapters' L7 tests on a real Consul and
+// Vault: api's service-defaults give it protocol Protocol, and its
+// service-intentions (SetIntentions) give web ordered permissions and every
+// other source an L4 deny. Every identity is signed by Vault's PKI.
+//
+// API (registered in Consul, default deny), Web and Batch find each other
+// through Consul; API2 (the same identity, default allow) and Web2 through
+// a static catalog, so that Web's calls reach API only.
+type L7Mesh struct {
+	Consul                      *consul.Client
+	API, API2, Web, Web2, Batch *ztnet.Service
+}
+
+// NewL7Mesh starts Consul and Vault and returns the mesh for protocol
+// ("grpc", "http"), with web's permissions on api set to perms.
+func NewL7Mesh(t *testing.T, ctx context.Context, protocol string, perms ...*consul.IntentionPermission) *L7Mesh {
+	t.Helper()
+	csrv, vsrv := testenv.Consul(t), testenv.Vault(t)
+	cc := ConsulClient(t, csrv.Addr)
+	sources := VaultSources(t, ctx, vsrv, "api", "web", "batch")
+	if _, _, err := cc.ConfigEntries().Set(&consul.ServiceConfigEntry{Kind: consul.ServiceDefaults, Name: "api", Protocol: protocol}, nil); err != nil {
+		t.Fatal(err)
+	}
+	m := &L7Mesh{Consul: cc}
+	m.SetIntentions(t, perms...)
+	disc := discovery.NewConsul(cc, discovery.WithConsulLogger(Discard()))
+	t.Cleanup(func() { _ = disc.Close() })
+	catalog := discovery.NewStatic(nil)
+	m.API = MeshService(t, ctx, "api", sources["api"], disc, ConsulAuthz(t, cc, "api"))
+	m.API2 = MeshService(t, ctx, "api", sources["api"], catalog, ConsulAuthz(t, cc, "api", authz.WithConsulDefaultAllow()))
+	m.Web = MeshService(t, ctx, "web", sources["web"], disc, nil)
+	m.Web2 = MeshService(t, ctx, "web", sources["web"], catalog, nil)
+	m.Batch = MeshService(t, ctx, "batch", sources["batch"], disc, nil)
+	return m
+}
+
+// SetIntentions writes api's service-intentions to Consul: web with perms,
+// then "*" deny.
+func (m *L7Mesh) SetIntentions(t testing.TB, perms ...*consul.IntentionPermission) {
+	t.Helper()
+	_, _, err := m.Consul.ConfigEntries().Set(&consul.ServiceIntentionsConfigEntry{
+		Kind: consul.ServiceIntentions, Name: "api",
+		Sources: []*consul.SourceIntention{
+			{Name: "web", Permissions: perms},
+			{Name: "*", Action: consul.IntentionActionDeny},
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
