@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/logtest"
+
 	"github.com/hashicorp/consul/api"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -255,7 +257,7 @@ func TestConsulServerErrors(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	c := newConsulAuthz(t, consulClient(t, proxy.Addr, ""), "api",
 		WithConsulMeterProvider(mp), WithConsulMaxStaleness(700*time.Millisecond),
 		WithConsulLogger(slog.New(slog.NewTextHandler(logs, nil))))
@@ -406,7 +408,7 @@ func TestConsulUnenforceableIntentions(t *testing.T) {
 		{"Name":"ops","Permissions":[{"Action":"allow","HTTP":{"PathPrefix":"/admin"}}]},
 		{"Name":"batch","Action":"allow"}]}`)
 
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	apiAuthz := newConsulAuthz(t, client, "api", WithConsulDefaultAllow(), WithConsulLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	dbAuthz := newConsulAuthz(t, client, "db", WithConsulDefaultAllow())
 	for _, c := range []*Consul{apiAuthz, dbAuthz} {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/logtest"
+
 	"github.com/hashicorp/consul/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
@@ -56,7 +58,7 @@ func TestConsulCAMeshRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger, _ := meshLogs(t)
+	logger, _ := logtest.Capture(t)
 	td := spiffeid.RequireTrustDomainFromString(srv.TrustDomain)
 	src := map[string]*certs.Rotator{}
 	for _, name := range []string{"web", "api"} {

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -134,48 +133,6 @@ func startSrcLoad(p *srcPair, n int) *srcLoad {
 	}
 	ld.stop = func() { cancel(); wg.Wait() }
 	return ld
-}
-
-// meshLogs records log lines (and shows them in the test's output).
-func meshLogs(t testing.TB) (*slog.Logger, func() []string) {
-	var mu sync.Mutex
-	var recs []string
-	h := &meshLogHandler{next: slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}), mu: &mu, recs: &recs}
-	return slog.New(h), func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), recs...)
-	}
-}
-
-type meshLogHandler struct {
-	next  slog.Handler
-	attrs []slog.Attr
-	mu    *sync.Mutex
-	recs  *[]string
-}
-
-func (h *meshLogHandler) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *meshLogHandler) Handle(ctx context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Level.String() + " " + r.Message)
-	for _, a := range h.attrs {
-		b.WriteString(" " + a.String())
-	}
-	r.Attrs(func(a slog.Attr) bool { b.WriteString(" " + a.String()); return true })
-	h.mu.Lock()
-	*h.recs = append(*h.recs, b.String())
-	h.mu.Unlock()
-	return h.next.Handle(ctx, r)
-}
-
-func (h *meshLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &meshLogHandler{next: h.next.WithAttrs(as), attrs: append(append([]slog.Attr(nil), h.attrs...), as...), mu: h.mu, recs: h.recs}
-}
-
-func (h *meshLogHandler) WithGroup(g string) slog.Handler {
-	return &meshLogHandler{next: h.next.WithGroup(g), attrs: h.attrs, mu: h.mu, recs: h.recs}
 }
 
 // signedBy reports whether some certificate of chain is signed by root.

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/logtest"
+
 	"github.com/hashicorp/consul/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -240,7 +242,7 @@ func TestConsulCAIssue(t *testing.T) {
 func TestConsulCAAwaitsAgentRenewal(t *testing.T) {
 	srv := testenv.Consul(t)
 	client := consulClient(t, srv.Addr, "")
-	logger, logs := newSrcLogs(t)
+	logger, logs := logtest.Capture(t)
 	c, err := newConsulIssuer(context.Background(), ConsulCAConfig{Client: client, Service: "web", BlockingWait: time.Second}, config{logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -391,7 +393,7 @@ func TestConsulCAMalformedDuringRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger, logs := newSrcLogs(t)
+	logger, logs := logtest.Capture(t)
 	reader := sdkmetric.NewManualReader()
 	r, err := newTestConsulCA(t, context.Background(), ConsulCAConfig{Client: client, Service: "web", BlockingWait: time.Second},
 		WithLogger(logger), WithBackoff(50*time.Millisecond, 200*time.Millisecond),

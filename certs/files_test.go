@@ -10,14 +10,14 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/logtest"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -26,49 +26,6 @@ import (
 
 // Helpers shared by the tests of the Files, Consul CA and Workload API
 // sources in package certs.
-
-// srcLogs records log records (message and attributes, one line each) and
-// also writes them to the test's output.
-type srcLogs struct {
-	next  slog.Handler
-	attrs []slog.Attr
-	mu    *sync.Mutex
-	recs  *[]string
-}
-
-func newSrcLogs(t testing.TB) (*slog.Logger, func() []string) {
-	var mu sync.Mutex
-	var recs []string
-	h := &srcLogs{next: slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}), mu: &mu, recs: &recs}
-	return slog.New(h), func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), recs...)
-	}
-}
-
-func (h *srcLogs) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *srcLogs) Handle(ctx context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Level.String() + " " + r.Message)
-	for _, a := range h.attrs {
-		b.WriteString(" " + a.String())
-	}
-	r.Attrs(func(a slog.Attr) bool { b.WriteString(" " + a.String()); return true })
-	h.mu.Lock()
-	*h.recs = append(*h.recs, b.String())
-	h.mu.Unlock()
-	return h.next.Handle(ctx, r)
-}
-
-func (h *srcLogs) WithAttrs(as []slog.Attr) slog.Handler {
-	return &srcLogs{next: h.next.WithAttrs(as), attrs: append(append([]slog.Attr(nil), h.attrs...), as...), mu: h.mu, recs: h.recs}
-}
-
-func (h *srcLogs) WithGroup(g string) slog.Handler {
-	return &srcLogs{next: h.next.WithGroup(g), attrs: h.attrs, mu: h.mu, recs: h.recs}
-}
 
 // logsWith counts the records containing every one of subs.
 func logsWith(recs []string, subs ...string) int {
@@ -435,7 +392,7 @@ func TestFilesReload(t *testing.T) {
 	first := put(leafSpec{})
 	cfg := fs.config()
 	cfg.Key = cfg.Cert
-	logger, logs := newSrcLogs(t)
+	logger, logs := logtest.Capture(t)
 	reader := sdkmetric.NewManualReader()
 	f := newTestFiles(t, cfg, WithLogger(logger), WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
 
@@ -513,7 +470,7 @@ func TestFilesSettle(t *testing.T) {
 	fs.write(t, ca, leafSpec{})
 	cfg := fs.config()
 	cfg.PollInterval = 300 * time.Millisecond
-	logger, logs := newSrcLogs(t)
+	logger, logs := logtest.Capture(t)
 	reader := sdkmetric.NewManualReader()
 	f := newTestFiles(t, cfg, WithLogger(logger), WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
 	for range 3 {
@@ -542,7 +499,7 @@ func TestFilesFailClosed(t *testing.T) {
 	ca := newTestCA(t)
 	fs := newFileSet(t)
 	fs.write(t, ca, leafSpec{notBefore: time.Now().Add(-time.Second), notAfter: time.Now().Add(1500 * time.Millisecond)})
-	logger, logs := newSrcLogs(t)
+	logger, logs := logtest.Capture(t)
 	f := newTestFiles(t, fs.config(), WithLogger(logger))
 	if _, err := f.GetX509SVID(); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/logtest"
+
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -136,7 +138,7 @@ func TestRotatorFailClosed(t *testing.T) {
 	t.Parallel()
 	ca := newTestCA(t)
 	f := &faultyIssuer{next: ca.Issuer("dc1", "web", 3*time.Second)}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	r, err := NewRotator(context.Background(), f,
 		WithLogger(slog.New(slog.NewJSONHandler(logs, nil))), WithBackoff(50*time.Millisecond, 200*time.Millisecond))
 	if err != nil {

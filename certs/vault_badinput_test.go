@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/logtest"
+
 	"github.com/hashicorp/vault/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -258,12 +260,12 @@ func TestVaultMalformedResponses(t *testing.T) {
 				continue // the bundle read after issuance falls back; tested below
 			}
 			proxy.set(m.mode)
-			already := countLogs(logs(), "SVID renewal failed", m.want, "expires_in=")
+			already := logtest.Count(logs(), "SVID renewal failed", m.want, "expires_in=")
 			r.RenewSoon(0)
 			eventually(t, 5*time.Second, "a failed renewal", func() bool {
-				return countLogs(logs(), "SVID renewal failed") == i+1
+				return logtest.Count(logs(), "SVID renewal failed") == i+1
 			})
-			if n := countLogs(logs(), "SVID renewal failed", m.want, "expires_in=") - already; n != 1 {
+			if n := logtest.Count(logs(), "SVID renewal failed", m.want, "expires_in=") - already; n != 1 {
 				t.Errorf("%s: %d new renewal failure logs contain %q, want 1", m.mode, n, m.want)
 			}
 			if svid, err := r.GetX509SVID(); err != nil || svid != before {
@@ -287,7 +289,7 @@ func TestVaultMalformedResponses(t *testing.T) {
 		if svid, _ := r.GetX509SVID(); svid == before {
 			t.Fatal("no new SVID")
 		}
-		if countLogs(logs(), "reading the trust bundle after issuance failed", "malformed response") != 1 {
+		if logtest.Count(logs(), "reading the trust bundle after issuance failed", "malformed response") != 1 {
 			t.Error("no log of the failed bundle read")
 		}
 	})

@@ -180,21 +180,6 @@ func (h *logTap) WithGroup(g string) slog.Handler {
 	return &logTap{next: h.next.WithGroup(g), mu: h.mu, recs: h.recs}
 }
 
-// countLogs counts the records containing every one of subs.
-func countLogs(recs []string, subs ...string) int {
-	n := 0
-outer:
-	for _, r := range recs {
-		for _, s := range subs {
-			if !strings.Contains(r, s) {
-				continue outer
-			}
-		}
-		n++
-	}
-	return n
-}
-
 // eventually polls cond every 20ms until it holds or timeout passes.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

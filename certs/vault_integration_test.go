@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/logtest"
 
 	"github.com/hashicorp/vault/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -68,7 +69,7 @@ func newMesh(t testing.TB, o meshOptions) *mesh {
 		t.Fatal(err)
 	}
 	root.SetToken(srv.Token)
-	logger, logs := captureLogs(t)
+	logger, logs := logtest.Capture(t)
 	m := &mesh{
 		vault: srv, root: root, catalog: discovery.NewStatic(nil), policy: authz.NewPolicy(),
 		src: map[string]*certs.Rotator{}, svc: map[string]*ztnet.Service{}, tokens: map[string]string{}, logs: logs,
@@ -452,7 +453,7 @@ func TestVaultOutage(t *testing.T) {
 	if err := m.call(context.Background()); err != nil {
 		t.Fatalf("connection with a still valid leaf during the outage: %v", err)
 	}
-	fails := countLogs(m.logs(), "source=web", "SVID renewal failed", "cannot reach Vault", "expires_in=", "retry_in=")
+	fails := logtest.Count(m.logs(), "source=web", "SVID renewal failed", "cannot reach Vault", "expires_in=", "retry_in=")
 	if fails < 2 {
 		t.Errorf("%d logged renewal attempts for web during the outage, want retries", fails)
 	}
@@ -522,7 +523,7 @@ func TestVaultOutage(t *testing.T) {
 			t.Errorf("%s: the leaf does not chain to the new root, or it is not trusted", name)
 		}
 	}
-	if n := countLogs(m.logs(), "logging in again", "Vault rejects the token"); n < 1 {
+	if n := logtest.Count(m.logs(), "logging in again", "Vault rejects the token"); n < 1 {
 		t.Errorf("no new login after the restart (%d)", n)
 	}
 	if rotations, _ := collectMetrics(t, reader); rotations["success"] < 4 {
@@ -533,70 +534,12 @@ func TestVaultOutage(t *testing.T) {
 // waitLog waits up to 5s for a log record containing every one of subs.
 func waitLog(t testing.TB, m *mesh, what string, subs ...string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); countLogs(m.logs(), subs...) == 0; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); logtest.Count(m.logs(), subs...) == 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Errorf("no log of %s within 5s", what)
 			return
 		}
 	}
-}
-
-// captureLogs returns a logger that writes to the test log and keeps every
-// record (message and attributes) for assertions.
-func captureLogs(t testing.TB) (*slog.Logger, func() []string) {
-	var mu sync.Mutex
-	var recs []string
-	var next slog.Handler = slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})
-	if _, bench := t.(*testing.B); bench && !testing.Verbose() {
-		next = slog.DiscardHandler // a benchmark's output is always shown
-	}
-	h := &tapHandler{next: next, mu: &mu, recs: &recs}
-	return slog.New(h), func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), recs...)
-	}
-}
-
-type tapHandler struct {
-	next  slog.Handler
-	attrs []slog.Attr
-	mu    *sync.Mutex
-	recs  *[]string
-}
-
-func (h *tapHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *tapHandler) Handle(ctx context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Message)
-	for _, a := range h.attrs {
-		b.WriteString(" " + a.String())
-	}
-	r.Attrs(func(a slog.Attr) bool { b.WriteString(" " + a.String()); return true })
-	h.mu.Lock()
-	*h.recs = append(*h.recs, b.String())
-	h.mu.Unlock()
-	return h.next.Handle(ctx, r)
-}
-func (h *tapHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &tapHandler{next: h.next.WithAttrs(as), attrs: append(append([]slog.Attr{}, h.attrs...), as...), mu: h.mu, recs: h.recs}
-}
-func (h *tapHandler) WithGroup(g string) slog.Handler {
-	return &tapHandler{next: h.next.WithGroup(g), attrs: h.attrs, mu: h.mu, recs: h.recs}
-}
-
-func countLogs(recs []string, subs ...string) int {
-	n := 0
-outer:
-	for _, r := range recs {
-		for _, s := range subs {
-			if !strings.Contains(r, s) {
-				continue outer
-			}
-		}
-		n++
-	}
-	return n
 }
 
 // collectMetrics returns the rotation counts by result and the expiry gauge

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/logtest"
+
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
 
@@ -75,10 +77,10 @@ func TestVaultAuthTokenFile(t *testing.T) {
 	if k.client.Token() != second {
 		t.Fatal("the client does not use the new token")
 	}
-	if countLogs(logs(), "token renewed") == 0 {
+	if logtest.Count(logs(), "token renewed") == 0 {
 		t.Error("the token was never renewed")
 	}
-	if countLogs(logs(), "logging in again", "token lease is ending") == 0 {
+	if logtest.Count(logs(), "logging in again", "token lease is ending") == 0 {
 		t.Error("no log of the new login and its reason")
 	}
 	time.Sleep(time.Second) // past the first token's max TTL
@@ -113,10 +115,10 @@ func TestVaultAuthRejectedToken(t *testing.T) {
 	}
 	e.write(t, "auth/token/revoke", map[string]any{"token": first})
 	renewNow(t, r)
-	if countLogs(logs(), "SVID renewal failed", "permission denied") == 0 {
+	if logtest.Count(logs(), "SVID renewal failed", "permission denied") == 0 {
 		t.Error("no failed renewal before the new login")
 	}
-	if n := countLogs(logs(), "INFO certs: vault: logging in again", "reason=Vault rejects the token"); n != 1 {
+	if n := logtest.Count(logs(), "INFO certs: vault: logging in again", "reason=Vault rejects the token"); n != 1 {
 		t.Errorf("%d new logins after the rejection, want 1:\n%s", n, strings.Join(logs(), "\n"))
 	}
 }
@@ -145,7 +147,7 @@ func TestVaultAuthAppRole(t *testing.T) {
 	r := newVault(t, cfg, WithLogger(logger))
 	k := keeperOf(r)
 	eventually(t, 6*time.Second, "a second AppRole login", func() bool { return k.logins.Load() >= 2 })
-	if countLogs(logs(), "token renewed", "approle") == 0 {
+	if logtest.Count(logs(), "token renewed", "approle") == 0 {
 		t.Error("the token was never renewed")
 	}
 	time.Sleep(time.Second) // the first token has expired by now
@@ -346,15 +348,15 @@ func TestVaultAuthTokenEnds(t *testing.T) {
 	logger, logs := newLogTap(t)
 	r := newVault(t, cfg, WithLogger(logger), WithMeterProvider(mp))
 	eventually(t, 5*time.Second, "the end of the token", func() bool {
-		return countLogs(logs(), "the token cannot be renewed any more") == 1
+		return logtest.Count(logs(), "the token cannot be renewed any more") == 1
 	})
 	eventually(t, 5*time.Second, "a renewal rejected by Vault", func() bool {
 		r.RenewSoon(0) // until the token has expired
 		time.Sleep(100 * time.Millisecond)
-		return countLogs(logs(), "SVID renewal failed", "Vault rejects the token") > 0
+		return logtest.Count(logs(), "SVID renewal failed", "Vault rejects the token") > 0
 	})
 	eventually(t, 5*time.Second, "a failed login", func() bool {
-		return countLogs(logs(), "login failed", "Vault rejects the token") > 0
+		return logtest.Count(logs(), "login failed", "Vault rejects the token") > 0
 	})
 	if n := keeperOf(r).logins.Load(); n > 2 {
 		t.Errorf("%d logins with one fixed token, want at most 2", n)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/logtest"
+
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/internal/testenv"
 )
@@ -23,7 +25,7 @@ func TestWorkloadAPIMesh(t *testing.T) {
 	spire.WaitForSVID(webID)
 	spire.WaitForSVID(apiID)
 
-	logger, logs := meshLogs(t)
+	logger, logs := logtest.Capture(t)
 	src := map[string]*certs.WorkloadAPI{}
 	for _, name := range []string{"web", "api"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/logtest"
+
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc"
@@ -203,7 +205,7 @@ func TestWorkloadAPI(t *testing.T) {
 
 	t.Run("forged and malformed updates", func(t *testing.T) {
 		tamper := newWLTamper(t, spire.WorkloadAPIAddr)
-		logger, logs := newSrcLogs(t)
+		logger, logs := logtest.Capture(t)
 		reader := sdkmetric.NewManualReader()
 		w := newTestWorkloadAPI(t, WorkloadAPIConfig{Address: tamper.addr, Service: "web"},
 			WithLogger(logger), WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
@@ -297,7 +299,7 @@ func TestWorkloadAPI(t *testing.T) {
 		const rotID = "spiffe://ztn.test/ns/default/dc/dc1/svc/rot"
 		spire.CreateEntry(rotID, 10*time.Second, testenv.UIDSelector())
 		spire.WaitForSVID(rotID)
-		logger, logs := newSrcLogs(t)
+		logger, logs := logtest.Capture(t)
 		w := newTestWorkloadAPI(t, WorkloadAPIConfig{Address: spire.WorkloadAPIAddr, Service: "rot"}, WithLogger(logger))
 		first, _ := w.GetX509SVID()
 		var second *x509.Certificate

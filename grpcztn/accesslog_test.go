@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ztnlabs/ztn/internal/logtest"
 	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -17,7 +18,7 @@ import (
 func TestAccessRecords(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
 		t.Run(level.String(), func(t *testing.T) {
-			var buf meshtest.LogBuffer
+			var buf logtest.Buffer
 			m := meshtest.Dev(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))))
 			meshtest.Intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
 			  {"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathExact":"/grpc.health.v1.Health/Check"}}]}]}]`)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/logtest"
 	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -18,7 +19,7 @@ import (
 func TestAccessRecords(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
 		t.Run(level.String(), func(t *testing.T) {
-			var buf meshtest.LogBuffer
+			var buf logtest.Buffer
 			m := meshtest.Dev(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))))
 			meshtest.Intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
 			  {"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathPrefix":"/ok","Methods":["GET"]}}]}]}]`)
@@ -68,7 +69,7 @@ func TestAccessRecords(t *testing.T) {
 // bytes_in counts the request body the handler read; bytes_out the
 // response body it wrote.
 func TestAccessRecordBytes(t *testing.T) {
-	var buf meshtest.LogBuffer
+	var buf logtest.Buffer
 	m := meshtest.Dev(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 	meshtest.Intentions(t, m, allowWebToAPI)
 	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
