@@ -118,14 +118,14 @@ func TestConsulCAMeshRotation(t *testing.T) {
 	}
 	moved := time.Since(rotated)
 	time.Sleep(500 * time.Millisecond) // traffic on the new leaves too
-	ld.stop()
+	ld.Stop()
 	t.Logf("connections: %d ok, %d failed; both leaves on the new root %v after the rotation",
-		ld.ok.Load(), ld.failed.Load(), moved.Round(time.Millisecond))
-	if n := ld.failed.Load(); n != 0 {
-		t.Errorf("%d connections failed during the CA rotation: %v", n, ld.errs)
+		ld.OK.Load(), ld.Failed.Load(), moved.Round(time.Millisecond))
+	if n := ld.Failed.Load(); n != 0 {
+		t.Errorf("%d connections failed during the CA rotation: %v", n, ld.Errors())
 	}
-	if ld.ok.Load() < 50 {
-		t.Errorf("only %d connections made", ld.ok.Load())
+	if ld.OK.Load() < 50 {
+		t.Errorf("only %d connections made", ld.OK.Load())
 	}
 	for name, r := range src {
 		b, err := r.GetX509BundleForTrustDomain(td)

@@ -10,13 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -100,41 +100,6 @@ func (p *srcPair) call(ctx context.Context) ([]*x509.Certificate, error) {
 	return c.ConnectionState().PeerCertificates, nil
 }
 
-// srcLoad makes new connections on n goroutines until stopped.
-type srcLoad struct {
-	ok, failed atomic.Int64
-	mu         sync.Mutex
-	errs       []string
-	stop       func()
-}
-
-func startSrcLoad(p *srcPair, n int) *srcLoad {
-	ctx, cancel := context.WithCancel(context.Background())
-	ld := &srcLoad{}
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				_, err := p.call(ctx)
-				switch {
-				case ctx.Err() != nil:
-				case err != nil:
-					ld.failed.Add(1)
-					ld.mu.Lock()
-					if len(ld.errs) < 10 {
-						ld.errs = append(ld.errs, time.Now().Format("15:04:05.000")+" "+err.Error())
-					}
-					ld.mu.Unlock()
-				default:
-					ld.ok.Add(1)
-				}
-			}
-		})
-	}
-	ld.stop = func() { cancel(); wg.Wait() }
-	return ld
-}
-
 // signedBy reports whether some certificate of chain is signed by root.
 func signedBy(chain []*x509.Certificate, root *x509.Certificate) bool {
 	for _, c := range chain {
@@ -143,4 +108,10 @@ func signedBy(chain []*x509.Certificate, root *x509.Certificate) bool {
 		}
 	}
 	return false
+}
+
+// startSrcLoad makes new connections through p on n goroutines until
+// stopped.
+func startSrcLoad(p *srcPair, n int) *meshtest.Load {
+	return meshtest.StartLoad(n, func(ctx context.Context) error { _, err := p.call(ctx); return err })
 }

@@ -368,7 +368,7 @@ func TestRotatorMetrics(t *testing.T) {
 
 // collect returns the rotation counts by result and the expiry gauge by
 // SPIFFE ID.
-func collect(t *testing.T, reader sdkmetric.Reader) (map[string]int64, map[string]float64) {
+func collect(t testing.TB, reader sdkmetric.Reader) (map[string]int64, map[string]float64) {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {

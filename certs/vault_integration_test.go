@@ -15,17 +15,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ztnlabs/ztn/internal/logtest"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 
 	"github.com/hashicorp/vault/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
@@ -196,42 +194,6 @@ func serveEcho(t testing.TB, l net.Listener) {
 	t.Cleanup(func() { _ = l.Close(); wg.Wait() })
 }
 
-// traffic makes new connections from web to api on n goroutines until
-// stopped, counting successes and failures.
-type traffic struct {
-	ok, failed atomic.Int64
-	mu         sync.Mutex
-	errs       []string
-	stop       func()
-}
-
-func startTraffic(m *mesh, n int) *traffic {
-	ctx, cancel := context.WithCancel(context.Background())
-	tr := &traffic{}
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				err := m.call(ctx)
-				switch {
-				case ctx.Err() != nil:
-				case err != nil:
-					tr.failed.Add(1)
-					tr.mu.Lock()
-					if len(tr.errs) < 10 {
-						tr.errs = append(tr.errs, time.Now().Format("15:04:05.000")+" "+err.Error())
-					}
-					tr.mu.Unlock()
-				default:
-					tr.ok.Add(1)
-				}
-			}
-		})
-	}
-	tr.stop = func() { cancel(); wg.Wait() }
-	return tr
-}
-
 // leafLog records every SVID a source installs.
 type leafLog struct {
 	mu     sync.Mutex
@@ -372,19 +334,19 @@ func TestVaultCARotationUnderTraffic(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond) // traffic after the drop too
-	tr.stop()
+	tr.Stop()
 
 	lastOld := leaves[0].lastNotAfter(oldRoot)
 	if l := leaves[1].lastNotAfter(oldRoot); l.After(lastOld) {
 		lastOld = l
 	}
 	t.Logf("connections: %d ok, %d failed; the last leaf under the old root expired %s after its issuers were deleted",
-		tr.ok.Load(), tr.failed.Load(), lastOld.Sub(deleted).Round(time.Millisecond))
-	if n := tr.failed.Load(); n != 0 {
-		t.Errorf("%d connections failed during the CA rotation: %v", n, tr.errs)
+		tr.OK.Load(), tr.Failed.Load(), lastOld.Sub(deleted).Round(time.Millisecond))
+	if n := tr.Failed.Load(); n != 0 {
+		t.Errorf("%d connections failed during the CA rotation: %v", n, tr.Errors())
 	}
-	if tr.ok.Load() < 100 {
-		t.Errorf("only %d connections made", tr.ok.Load())
+	if tr.OK.Load() < 100 {
+		t.Errorf("only %d connections made", tr.OK.Load())
 	}
 	if !lastOld.After(deleted) {
 		t.Errorf("no leaf under the old root was valid when its issuers were deleted: the test proves nothing")
@@ -457,7 +419,7 @@ func TestVaultOutage(t *testing.T) {
 	if fails < 2 {
 		t.Errorf("%d logged renewal attempts for web during the outage, want retries", fails)
 	}
-	rotations, expiry := collectMetrics(t, reader)
+	rotations, expiry := certs.CollectMetrics(t, reader)
 	webID := m.svc["web"].ID().String()
 	if rotations["failure"] < 2 {
 		t.Errorf("rotations{failure} = %d", rotations["failure"])
@@ -480,7 +442,7 @@ func TestVaultOutage(t *testing.T) {
 	t.Logf("fail closed: the client sees: %v", err)
 	waitLog(t, m, "api's refusal saying that its certificate expired and Vault cannot be reached", "ztn connection refused",
 		"service=api", "no usable certificate", "SVID for spiffe://ztn.test/ns/default/dc/dc1/svc/api expired at", "cannot reach Vault")
-	if _, expiry = collectMetrics(t, reader); expiry[webID] >= 0 {
+	if _, expiry = certs.CollectMetrics(t, reader); expiry[webID] >= 0 {
 		t.Errorf("expiry gauge %v after expiry, want negative", expiry[webID])
 	}
 
@@ -526,7 +488,7 @@ func TestVaultOutage(t *testing.T) {
 	if n := logtest.Count(m.logs(), "logging in again", "Vault rejects the token"); n < 1 {
 		t.Errorf("no new login after the restart (%d)", n)
 	}
-	if rotations, _ := collectMetrics(t, reader); rotations["success"] < 4 {
+	if rotations, _ := certs.CollectMetrics(t, reader); rotations["success"] < 4 {
 		t.Errorf("rotations %v", rotations)
 	}
 }
@@ -540,38 +502,6 @@ func waitLog(t testing.TB, m *mesh, what string, subs ...string) {
 			return
 		}
 	}
-}
-
-// collectMetrics returns the rotation counts by result and the expiry gauge
-// by SPIFFE ID.
-func collectMetrics(t testing.TB, reader sdkmetric.Reader) (map[string]int64, map[string]float64) {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	rotations, expiry := map[string]int64{}, map[string]float64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch data := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				if m.Name == "ztn.certs.rotations" {
-					for _, p := range data.DataPoints {
-						v, _ := p.Attributes.Value(attribute.Key("result"))
-						rotations[v.AsString()] += p.Value
-					}
-				}
-			case metricdata.Gauge[float64]:
-				if m.Name == "ztn.certs.expiry" {
-					for _, p := range data.DataPoints {
-						v, _ := p.Attributes.Value(attribute.Key("spiffe_id"))
-						expiry[v.AsString()] = p.Value
-					}
-				}
-			}
-		}
-	}
-	return rotations, expiry
 }
 
 // parseCerts parses PEM certificates.
@@ -635,3 +565,7 @@ func BenchmarkVaultPairedHandshakeRotation(b *testing.B) {
 }
 
 const slice = 150 * time.Millisecond
+
+// startTraffic makes new connections from web to api on n goroutines until
+// stopped.
+func startTraffic(m *mesh, n int) *meshtest.Load { return meshtest.StartLoad(n, m.call) }

@@ -57,19 +57,19 @@ func TestWorkloadAPIMesh(t *testing.T) {
 	deadline := time.Now().Add(25 * time.Second)
 	for !rotated("web", firstWeb.Certificates[0].Raw) || !rotated("api", first.Raw) {
 		if time.Now().After(deadline) {
-			ld.stop()
+			ld.Stop()
 			t.Fatal("the agent did not rotate both SVIDs within 25s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
-	ld.stop()
-	t.Logf("connections: %d ok, %d failed", ld.ok.Load(), ld.failed.Load())
-	if n := ld.failed.Load(); n != 0 {
-		t.Errorf("%d connections failed while SPIRE rotated the SVIDs: %v", n, ld.errs)
+	ld.Stop()
+	t.Logf("connections: %d ok, %d failed", ld.OK.Load(), ld.Failed.Load())
+	if n := ld.Failed.Load(); n != 0 {
+		t.Errorf("%d connections failed while SPIRE rotated the SVIDs: %v", n, ld.Errors())
 	}
-	if ld.ok.Load() < 20 {
-		t.Errorf("only %d connections made", ld.ok.Load())
+	if ld.OK.Load() < 20 {
+		t.Errorf("only %d connections made", ld.OK.Load())
 	}
 	peer, err = p.call(context.Background())
 	if err != nil {
