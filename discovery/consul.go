@@ -337,11 +337,18 @@ func (c *Consul) watching() []string {
 
 func (c *Consul) registerGauge() {
 	m := c.cfg.meterProvider.Meter("github.com/ztnlabs/ztn/discovery")
-	g, err := m.Float64ObservableGauge("ztn.discovery.staleness",
+	stale, err := m.Float64ObservableGauge("ztn.discovery.staleness",
 		metric.WithUnit("s"),
 		metric.WithDescription("How long the cached instances of a service have gone unconfirmed by Consul (0 while its watch is healthy)."))
 	if err != nil {
-		c.log.Warn("ztn.discovery.staleness gauge unavailable", "err", err)
+		c.log.Warn("ztn.discovery gauges unavailable", "err", err)
+		return
+	}
+	seen, err := m.Int64ObservableGauge("ztn.discovery.instances",
+		metric.WithUnit("{instance}"),
+		metric.WithDescription("Healthy instances of a service in the cache Dial reads (services with a synced watch)."))
+	if err != nil {
+		c.log.Warn("ztn.discovery gauges unavailable", "err", err)
 		return
 	}
 	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -349,12 +356,17 @@ func (c *Consul) registerGauge() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for name, w := range c.watches {
-			o.ObserveFloat64(g, w.state.Load().staleness(now).Seconds(), metric.WithAttributes(attribute.String("service", name)))
+			attrs := metric.WithAttributes(attribute.String("service", name))
+			st := w.state.Load()
+			o.ObserveFloat64(stale, st.staleness(now).Seconds(), attrs)
+			if st.synced {
+				o.ObserveInt64(seen, int64(len(st.instances)), attrs)
+			}
 		}
 		return nil
-	}, g)
+	}, stale, seen)
 	if err != nil {
-		c.log.Warn("ztn.discovery.staleness gauge unavailable", "err", err)
+		c.log.Warn("ztn.discovery gauges unavailable", "err", err)
 		return
 	}
 	c.gauge = reg

@@ -327,6 +327,9 @@ func TestConsulServerErrors(t *testing.T) {
 	if s := d.Staleness("api"); s != 0 {
 		t.Fatalf("staleness %s while healthy", s)
 	}
+	if v := instancesGauge(t, reader, "api"); v != 1 {
+		t.Fatalf("ztn.discovery.instances{service=api} = %d, want 1", v)
+	}
 
 	proxy.Fail(http.StatusServiceUnavailable)
 	eventually(t, 5*time.Second, func() error {
@@ -354,6 +357,28 @@ func TestConsulServerErrors(t *testing.T) {
 	if !strings.Contains(logs.String(), "consul watch recovered") {
 		t.Fatalf("no recovery log:\n%s", logs)
 	}
+}
+
+// instancesGauge returns ztn.discovery.instances for service.
+func instancesGauge(t *testing.T, r sdkmetric.Reader, service string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == "ztn.discovery.instances" {
+				for _, p := range g.DataPoints {
+					if v, _ := p.Attributes.Value("service"); v.AsString() == service {
+						return p.Value
+					}
+				}
+			}
+		}
+	}
+	t.Fatalf("no ztn.discovery.instances for %s", service)
+	return 0
 }
 
 func gaugeValue(t *testing.T, r sdkmetric.Reader, name string) float64 {
