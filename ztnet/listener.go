@@ -10,6 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/internal/ident"
 )
@@ -179,20 +183,23 @@ func (l *listener) handshake(raw net.Conn) {
 	// HandshakeContext would start for a cancellable context.
 	stop := context.AfterFunc(l.ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	_, span := s.tracer.Start(l.ctx, "ztnet.Accept", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("ztn.destination", s.name)))
+	defer span.End()
 	tc := tls.Server(raw, l.tlsConf)
 	if err := tc.Handshake(); err != nil {
 		_ = tc.Close()
 		if l.ctx.Err() != nil {
 			return
 		}
-		l.refused(tc, start, err)
+		l.refused(span, tc, start, err)
 		return
 	}
 	cs := tc.ConnectionState()
 	peer, err := ident.ParseURI(cs.PeerCertificates[0].URIs[0]) // verified in verifyClient
 	if err != nil {
 		_ = tc.Close()
-		l.refused(tc, start, &RejectedError{Reason: err.Error()})
+		l.refused(span, tc, start, &RejectedError{Reason: err.Error()})
 		return
 	}
 	// ztn clients are authorized here, so they can be told the verdict; plain
@@ -206,17 +213,18 @@ func (l *listener) handshake(raw net.Conn) {
 			_, _ = tc.Write(encodeDeny(d.Reason()))
 		}
 		_ = tc.Close()
-		l.refused(tc, start, denied)
+		l.refused(span, tc, start, denied)
 		return
 	}
 	if ztnClient {
 		if _, err := tc.Write(verdictAllowMsg); err != nil {
 			_ = tc.Close()
-			l.refused(tc, start, fmt.Errorf("sending the verdict: %w", err))
+			l.refused(span, tc, start, fmt.Errorf("sending the verdict: %w", err))
 			return
 		}
 	}
 	_ = raw.SetDeadline(time.Time{})
+	span.SetAttributes(attribute.String("ztn.peer", peer.String()), attribute.Bool("ztn.resumed", cs.DidResume))
 	c := newConn(s, tc, true, peer, d, start)
 	c.admitL7 = l.admitL7
 	s.mu.Lock()
@@ -230,9 +238,9 @@ func (l *listener) handshake(raw net.Conn) {
 	}
 }
 
-// refused records a refused or failed incoming handshake: metrics and one log
-// record that says why.
-func (l *listener) refused(tc *tls.Conn, start time.Time, err error) {
+// refused records a refused or failed incoming handshake: metrics, the
+// accept span's status and one log record that say why.
+func (l *listener) refused(span trace.Span, tc *tls.Conn, start time.Time, err error) {
 	s := l.svc
 	result, level := resultError, slog.LevelInfo
 	var denied *DeniedError
@@ -244,6 +252,8 @@ func (l *listener) refused(tc *tls.Conn, start time.Time, err error) {
 		result, level = resultRejected, slog.LevelWarn
 	}
 	s.m.handshake(l.ctx, "server", result, start)
+	span.SetStatus(codes.Error, err.Error())
+	span.SetAttributes(attribute.String("ztn.result", result))
 	s.log.LogAttrs(l.ctx, level, "ztn connection refused",
 		slog.String("remote", tc.RemoteAddr().String()),
 		slog.Bool("resumed", tc.ConnectionState().DidResume),
