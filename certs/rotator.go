@@ -25,8 +25,9 @@ var ErrClosed = errors.New("certs: source closed")
 // leaf's lifetime (measured from NotBefore), and in any case at least twice
 // the slowest recent issuance before expiry, so a slow issuer still delivers
 // in time. It retries failures with jittered exponential backoff, shortened
-// while the leaf is valid so that a retry happens before it expires. It never hands out an expired leaf: GetX509SVID
-// fails from then on, until an issuance succeeds again.
+// while the leaf is valid so that a retry happens before it expires. It never
+// hands out an expired leaf: GetX509SVID fails from then on, until an
+// issuance succeeds again.
 //
 // Its trust bundle for each trust domain is the union of the roots the issuer
 // reports (with each issuance and, for a BundleWatcher, between issuances). A
