@@ -7,16 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	consul "github.com/hashicorp/consul/api"
 	vault "github.com/hashicorp/vault/api"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/internal/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -34,28 +32,13 @@ func TestEnvMeshConsulVault(t *testing.T) {
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	vc := vault.DefaultConfig()
-	vc.Address = vsrv.HTTPAddr()
-	root, err := vault.NewClient(vc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root.SetToken(vsrv.Token)
-	td := spiffeid.RequireTrustDomainFromString("ztn.test")
-	if _, err := certs.BootstrapVault(ctx, root, certs.VaultBootstrap{TrustDomain: td, Services: []string{"api", "web"}}); err != nil {
-		t.Fatal(err)
-	}
+	root, _ := meshtest.VaultPKI(t, ctx, vsrv, "api", "web")
 	tok, err := root.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{Policies: []string{"ztn-api", "ztn-web"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	tr := &http.Transport{Proxy: nil}
-	defer tr.CloseIdleConnections()
-	cc, err := consul.NewClient(&consul.Config{Address: csrv.Addr, HttpClient: &http.Client{Transport: tr}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cc := meshtest.ConsulClient(t, csrv.Addr)
 	setIntention(t, cc, "api", "web", consul.IntentionActionAllow)
 
 	vars := map[string]string{

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,9 +18,8 @@ import (
 
 	consul "github.com/hashicorp/consul/api"
 	vault "github.com/hashicorp/vault/api"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/internal/testenv"
 )
 
@@ -39,17 +37,7 @@ func TestMesh(t *testing.T) {
 
 	// The PKI: a CA and one role and policy per service, and a token per
 	// service holding only its own policy.
-	vc := vault.DefaultConfig()
-	vc.Address = vsrv.HTTPAddr()
-	root, err := vault.NewClient(vc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root.SetToken(vsrv.Token)
-	td := spiffeid.RequireTrustDomainFromString("ztn.test")
-	if _, err := certs.BootstrapVault(ctx, root, certs.VaultBootstrap{TrustDomain: td, Services: []string{"fortune", "consumer"}}); err != nil {
-		t.Fatal(err)
-	}
+	root, _ := meshtest.VaultPKI(t, ctx, vsrv, "fortune", "consumer")
 	token := func(service string) string {
 		s, err := root.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{Policies: []string{"ztn-" + service}})
 		if err != nil {
@@ -58,12 +46,7 @@ func TestMesh(t *testing.T) {
 		return s.Auth.ClientToken
 	}
 
-	tr := &http.Transport{Proxy: nil}
-	defer tr.CloseIdleConnections()
-	cc, err := consul.NewClient(&consul.Config{Address: csrv.Addr, HttpClient: &http.Client{Transport: tr}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cc := meshtest.ConsulClient(t, csrv.Addr)
 	setIntention(t, cc, consul.IntentionActionAllow)
 
 	bin := buildExample(t)

@@ -32,10 +32,10 @@ func ConsulClient(t testing.TB, addr string) *consul.Client {
 	return c
 }
 
-// VaultSources sets up Vault's PKI for services (certs.BootstrapVault, trust
-// domain TrustDomain) and returns for each a certificate source signed by
-// Vault, logged in with a token that holds only that service's policy.
-func VaultSources(t testing.TB, ctx context.Context, vsrv *testenv.VaultServer, services ...string) map[string]certs.Source {
+// VaultPKI returns a client of vsrv with its root token, after setting up
+// Vault's PKI for services in TrustDomain (certs.BootstrapVault: a CA, and a
+// role and a policy per service).
+func VaultPKI(t testing.TB, ctx context.Context, vsrv *testenv.VaultServer, services ...string) (*vault.Client, *certs.VaultPKI) {
 	t.Helper()
 	cfg := vault.DefaultConfig()
 	cfg.Address = vsrv.HTTPAddr()
@@ -44,11 +44,20 @@ func VaultSources(t testing.TB, ctx context.Context, vsrv *testenv.VaultServer, 
 		t.Fatal(err)
 	}
 	root.SetToken(vsrv.Token)
-	td := spiffeid.RequireTrustDomainFromString(TrustDomain)
-	pki, err := certs.BootstrapVault(ctx, root, certs.VaultBootstrap{TrustDomain: td, Services: services})
+	pki, err := certs.BootstrapVault(ctx, root, certs.VaultBootstrap{TrustDomain: spiffeid.RequireTrustDomainFromString(TrustDomain), Services: services})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return root, pki
+}
+
+// VaultSources sets up Vault's PKI for services (VaultPKI) and returns for
+// each a certificate source signed by Vault, logged in with a token that
+// holds only that service's policy.
+func VaultSources(t testing.TB, ctx context.Context, vsrv *testenv.VaultServer, services ...string) map[string]certs.Source {
+	t.Helper()
+	root, pki := VaultPKI(t, ctx, vsrv, services...)
+	td := spiffeid.RequireTrustDomainFromString(TrustDomain)
 	out := make(map[string]certs.Source, len(services))
 	for _, s := range services {
 		tok, err := root.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{Policies: []string{pki.Policies[s]}})
