@@ -411,24 +411,6 @@ func (f *Files) expiry() (string, float64, bool) {
 	return f.svid.ID.String(), time.Until(f.svid.Certificates[0].NotAfter).Seconds(), true
 }
 
-// svidTimeError says why svid cannot be handed out at now (expired, or not
-// valid yet), or returns nil. lastErr is the last failure to replace it.
-func svidTimeError(svid *x509svid.SVID, lastErr error, now time.Time) error {
-	leaf := svid.Certificates[0]
-	switch {
-	case now.After(leaf.NotAfter) && lastErr != nil:
-		return fmt.Errorf("SVID for %s expired at %s: last renewal error: %w",
-			svid.ID, leaf.NotAfter.Format(time.RFC3339), lastErr)
-	case now.After(leaf.NotAfter):
-		return fmt.Errorf("SVID for %s expired at %s: no renewal yet",
-			svid.ID, leaf.NotAfter.Format(time.RFC3339))
-	case now.Before(leaf.NotBefore):
-		return fmt.Errorf("SVID for %s not valid before %s",
-			svid.ID, leaf.NotBefore.Format(time.RFC3339))
-	}
-	return nil
-}
-
 func cmpOrDuration(d, def time.Duration) time.Duration {
 	if d > 0 {
 		return d

@@ -109,18 +109,8 @@ func (r *Rotator) GetX509SVID() (*x509svid.SVID, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
-	leaf := r.svid.Certificates[0]
-	now := time.Now()
-	switch {
-	case now.After(leaf.NotAfter) && r.lastErr != nil:
-		return nil, fmt.Errorf("certs: SVID for %s expired at %s: last renewal error: %w",
-			r.svid.ID, leaf.NotAfter.Format(time.RFC3339), r.lastErr)
-	case now.After(leaf.NotAfter):
-		return nil, fmt.Errorf("certs: SVID for %s expired at %s: renewal pending",
-			r.svid.ID, leaf.NotAfter.Format(time.RFC3339))
-	case now.Before(leaf.NotBefore):
-		return nil, fmt.Errorf("certs: SVID for %s not valid before %s",
-			r.svid.ID, leaf.NotBefore.Format(time.RFC3339))
+	if err := svidTimeError(r.svid, r.lastErr, time.Now()); err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
 	}
 	return r.svid, nil
 }
