@@ -21,6 +21,7 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/internal/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -74,27 +75,6 @@ func newAuthz(t testing.TB, c *api.Client, dest string, opts ...authz.ConsulOpti
 	return a
 }
 
-func ctxTimeout(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func eventually(t testing.TB, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 var devCA = sync.OnceValues(func() (*certs.DevCA, error) {
 	return certs.NewDevCA(spiffeid.RequireTrustDomainFromString("ztn.test"))
 })
@@ -106,7 +86,7 @@ func service(t testing.TB, name string, opts ...ztnet.Option) *ztnet.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := ctxTimeout(t, 10*time.Second)
+	ctx := meshtest.Context(t, 10*time.Second)
 	src, err := ca.Source(ctx, "dc1", name, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +191,7 @@ func TestConsulDialMakesNoRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	apiSvc := service(t, "api", ztnet.WithAuthorizer(policy), ztnet.WithRegistrar(reg))
-	ctx := ctxTimeout(t, 30*time.Second)
+	ctx := meshtest.Context(t, 30*time.Second)
 	for i, addr := range []string{"127.0.0.1:0", "127.0.0.1:0", ":0"} {
 		l, err := apiSvc.Listen(ctx, "tcp", addr)
 		if err != nil {
@@ -221,7 +201,7 @@ func TestConsulDialMakesNoRequests(t *testing.T) {
 	}
 	web := service(t, "web", ztnet.WithResolver(res))
 
-	eventually(t, 5*time.Second, func() error {
+	meshtest.Eventually(t, 5*time.Second, func() error {
 		in, err := res.Resolve(ctx, "api")
 		if err != nil || len(in) != 3 {
 			return fmt.Errorf("resolve: %v, %v", in, err)
@@ -261,7 +241,7 @@ func TestConsulDialSkipsAndEjectsDeadInstance(t *testing.T) {
 	if err := policy.Set(); err != nil {
 		t.Fatal(err)
 	}
-	ctx := ctxTimeout(t, 30*time.Second)
+	ctx := meshtest.Context(t, 30*time.Second)
 	apiSvc := service(t, "api", ztnet.WithAuthorizer(policy), ztnet.WithRegistrar(d))
 	for i := range 2 {
 		l, err := apiSvc.Listen(ctx, "tcp", "127.0.0.1:0")
@@ -284,7 +264,7 @@ func TestConsulDialSkipsAndEjectsDeadInstance(t *testing.T) {
 	defer dereg(ctx)
 
 	web := service(t, "web", ztnet.WithResolver(d))
-	eventually(t, 5*time.Second, func() error {
+	meshtest.Eventually(t, 5*time.Second, func() error {
 		in, err := d.Resolve(ctx, "api")
 		if err != nil || len(in) != 3 {
 			return fmt.Errorf("resolve: %v, %v", in, err)
@@ -314,7 +294,7 @@ func TestConsulAgentOutage(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, _ := apiClient(t, srv.Addr)
 	allow(t, client, "api", map[string]string{"web": "allow", "intruder": "deny"})
-	ctx := ctxTimeout(t, 60*time.Second)
+	ctx := meshtest.Context(t, 60*time.Second)
 
 	// A short TTL: the heartbeat (every TTL/3) registers the instance again
 	// soon after the agent comes back without it.
@@ -333,7 +313,7 @@ func TestConsulAgentOutage(t *testing.T) {
 	web := service(t, "web", ztnet.WithResolver(res))
 	intruder := service(t, "intruder", ztnet.WithResolver(res))
 
-	eventually(t, 5*time.Second, func() error { _, err := call(ctx, web, "api"); return err })
+	meshtest.Eventually(t, 5*time.Second, func() error { _, err := call(ctx, web, "api"); return err })
 	if _, err := call(ctx, intruder, "api"); !isDenied(err) {
 		t.Fatalf("intruder before the outage: %v", err)
 	}
@@ -347,7 +327,7 @@ func TestConsulAgentOutage(t *testing.T) {
 	}
 
 	srv.Kill()
-	eventually(t, 5*time.Second, func() error {
+	meshtest.Eventually(t, 5*time.Second, func() error {
 		if res.Staleness("api") == 0 || az.Staleness() == 0 {
 			return fmt.Errorf("staleness: discovery %s, authz %s", res.Staleness("api"), az.Staleness())
 		}
@@ -373,17 +353,17 @@ func TestConsulAgentOutage(t *testing.T) {
 
 	srv.Start() // empty state
 	allow(t, client, "api", map[string]string{"web": "allow", "intruder": "allow"})
-	eventually(t, 10*time.Second, func() error {
+	meshtest.Eventually(t, 10*time.Second, func() error {
 		_, err := call(ctx, intruder, "api")
 		return err
 	})
-	eventually(t, 5*time.Second, func() error {
+	meshtest.Eventually(t, 5*time.Second, func() error {
 		if res.Staleness("api") != 0 || az.Staleness() != 0 || az.Err() != nil {
 			return fmt.Errorf("staleness after the outage: discovery %s, authz %s (%v)", res.Staleness("api"), az.Staleness(), az.Err())
 		}
 		return nil
 	})
-	eventually(t, 5*time.Second, func() error { _, err := call(ctx, web, "api"); return err })
+	meshtest.Eventually(t, 5*time.Second, func() error { _, err := call(ctx, web, "api"); return err })
 }
 
 func isDenied(err error) bool {
@@ -403,7 +383,7 @@ func TestConsulClusterLeaderLoss(t *testing.T) {
 	follower := cluster.Members[(leader+1)%3]
 	client, _ := apiClient(t, follower.Addr)
 	allow(t, client, "api", map[string]string{"web": "allow"})
-	ctx := ctxTimeout(t, 60*time.Second)
+	ctx := meshtest.Context(t, 60*time.Second)
 
 	d := newConsul(t, client)
 	az := newAuthz(t, client, "api")
@@ -419,7 +399,7 @@ func TestConsulClusterLeaderLoss(t *testing.T) {
 		serve(l, fmt.Sprintf("api-%d", i))
 	}
 	web := service(t, "web", ztnet.WithResolver(d))
-	eventually(t, 10*time.Second, func() error {
+	meshtest.Eventually(t, 10*time.Second, func() error {
 		in, err := d.Resolve(ctx, "api")
 		if err != nil || len(in) != 2 {
 			return fmt.Errorf("resolve: %v, %v", in, err)
@@ -469,7 +449,7 @@ func TestConsulClusterLeaderLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve(l3, "api-2")
-	eventually(t, 10*time.Second, func() error {
+	meshtest.Eventually(t, 10*time.Second, func() error {
 		in, err := d.Resolve(ctx, "api")
 		if err != nil || len(in) != 3 {
 			return fmt.Errorf("resolve after failover: %v, %v", in, err)
@@ -477,7 +457,7 @@ func TestConsulClusterLeaderLoss(t *testing.T) {
 		return nil
 	})
 	allow(t, client, "api", map[string]string{"web": "allow", "other": "deny"})
-	eventually(t, 10*time.Second, func() error {
+	meshtest.Eventually(t, 10*time.Second, func() error {
 		if len(az.Intentions()) != 2 {
 			return fmt.Errorf("intentions after failover: %v", az.Intentions())
 		}

@@ -359,13 +359,20 @@ func TestConsulServerErrors(t *testing.T) {
 	}
 }
 
-// instancesGauge returns ztn.discovery.instances for service.
-func instancesGauge(t *testing.T, r sdkmetric.Reader, service string) int64 {
+// collect reads the metrics r holds.
+func collect(t *testing.T, r sdkmetric.Reader) metricdata.ResourceMetrics {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := r.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
+	return rm
+}
+
+// instancesGauge returns ztn.discovery.instances for service.
+func instancesGauge(t *testing.T, r sdkmetric.Reader, service string) int64 {
+	t.Helper()
+	rm := collect(t, r)
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == "ztn.discovery.instances" {
@@ -383,10 +390,7 @@ func instancesGauge(t *testing.T, r sdkmetric.Reader, service string) int64 {
 
 func gaugeValue(t *testing.T, r sdkmetric.Reader, name string) float64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := r.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
+	rm := collect(t, r)
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			if m.Name != name {

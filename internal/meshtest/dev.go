@@ -2,6 +2,7 @@ package meshtest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -73,10 +74,26 @@ func Context(t testing.TB, d time.Duration) context.Context {
 // WaitFor polls cond every 20 ms until it holds, failing the test after d.
 func WaitFor(t testing.TB, d time.Duration, cond func() bool) {
 	t.Helper()
+	Eventually(t, d, func() error {
+		if !cond() {
+			return errors.New("condition not met")
+		}
+		return nil
+	})
+}
+
+// Eventually polls cond every 20 ms until it returns nil, failing the test
+// with cond's last error after d.
+func Eventually(t testing.TB, d time.Duration, cond func() error) {
+	t.Helper()
 	deadline := time.Now().Add(d)
-	for !cond() {
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not within %v", d)
+			t.Fatalf("after %v: %v", d, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
