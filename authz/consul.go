@@ -270,6 +270,36 @@ func (c *Consul) WaitSynced(ctx context.Context) error {
 	}
 }
 
+// Ready reports whether the intentions from Consul can decide: nil once they
+// have been synced and while they are not failing closed; otherwise an error
+// that says why everything is denied (not synced yet, older than
+// WithConsulMaxStaleness, or closed), with Consul's last error.
+func (c *Consul) Ready() error {
+	if c.closedNow() {
+		return fmt.Errorf("authz: consul: %s: closed: denying everything", c.dest)
+	}
+	st := c.state.Load()
+	var why string
+	switch {
+	case c.expired.Load():
+		why = fmt.Sprintf("intentions unconfirmed for %s, over the maximum staleness %s", st.staleness(time.Now()).Round(time.Millisecond), c.cfg.maxStaleness)
+	case !st.synced:
+		why = "not synced yet"
+	default:
+		return nil
+	}
+	if st.err != nil {
+		return fmt.Errorf("authz: consul: %s: %s: denying everything (last error: %w)", c.dest, why, st.err)
+	}
+	return fmt.Errorf("authz: consul: %s: %s: denying everything", c.dest, why)
+}
+
+func (c *Consul) closedNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
 // Err returns the error of the last sync attempt, nil if it succeeded.
 func (c *Consul) Err() error {
 	if err := c.state.Load().err; err != nil {

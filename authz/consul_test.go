@@ -158,6 +158,13 @@ func TestConsulDeniesBeforeFirstSync(t *testing.T) {
 	if c.Synced() || c.Staleness() != 0 {
 		t.Fatalf("Synced %v, Staleness %s", c.Synced(), c.Staleness())
 	}
+	if err := c.Ready(); err == nil || !strings.Contains(err.Error(), "authz: consul: api: not synced yet: denying everything") || !strings.Contains(err.Error(), "Consul unreachable") {
+		t.Fatalf("Ready() = %v", err)
+	}
+	_ = c.Close()
+	if err := c.Ready(); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("Ready() after Close = %v", err)
+	}
 }
 
 // Intentions follow Consul: decisions, Changed, only the watched
@@ -268,6 +275,9 @@ func TestConsulServerErrors(t *testing.T) {
 	if d := c.Authorize(l4req("web", "api")); !d.Allowed {
 		t.Fatalf("web: %v", d)
 	}
+	if err := c.Ready(); err != nil {
+		t.Fatalf("Ready() after sync = %v", err)
+	}
 
 	ch := c.Changed()
 	t0 := time.Now()
@@ -302,6 +312,9 @@ func TestConsulServerErrors(t *testing.T) {
 	if d := c.Authorize(l4req("web", "api")); d.Allowed {
 		t.Fatalf("web after the maximum staleness: %v", d)
 	}
+	if err := c.Ready(); err == nil || !strings.Contains(err.Error(), "over the maximum staleness 700ms: denying everything") || !strings.Contains(err.Error(), "Consul answered 500") {
+		t.Fatalf("Ready() after the maximum staleness = %v", err)
+	}
 	for _, want := range []string{"keeping the last known intentions", "Consul answered 500", "older than the maximum staleness"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs)
@@ -321,8 +334,8 @@ func TestConsulServerErrors(t *testing.T) {
 		}
 		return nil
 	})
-	if c.Staleness() != 0 || c.Err() != nil {
-		t.Fatalf("after recovery: staleness %s, err %v", c.Staleness(), c.Err())
+	if c.Staleness() != 0 || c.Err() != nil || c.Ready() != nil {
+		t.Fatalf("after recovery: staleness %s, err %v, ready %v", c.Staleness(), c.Err(), c.Ready())
 	}
 }
 

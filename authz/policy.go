@@ -119,6 +119,15 @@ func (p *Policy) install(rules []*rule) {
 // Synced reports whether intentions have been set at least once.
 func (p *Policy) Synced() bool { return p.snap.Load() != nil }
 
+// Ready reports whether the policy can decide: nil once intentions have been
+// set or loaded (even none), an error before, while it denies everything.
+func (p *Policy) Ready() error {
+	if !p.Synced() {
+		return errors.New("authz: no intentions set or loaded yet: denying everything")
+	}
+	return nil
+}
+
 // Changed returns a channel that is closed at the next successful change of
 // the intentions (Set, LoadFile, Reload). Take it before reading what it
 // guards: ch := p.Changed(); re-check connections; <-ch.

@@ -111,3 +111,21 @@ func TestConcurrentSetAndAuthorize(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// Before intentions are set the policy denies everything and says so in
+// Ready; an empty set is a policy (the default decides).
+func TestPolicyReady(t *testing.T) {
+	p := NewPolicy()
+	if err := p.Ready(); err == nil || err.Error() != "authz: no intentions set or loaded yet: denying everything" {
+		t.Fatalf("Ready() before Set = %v", err)
+	}
+	if d := p.Authorize(l4req("web", "api")); d.Allowed || d.Kind() != KindNotSynced {
+		t.Fatalf("before Set: %v", d)
+	}
+	if err := p.Set(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Ready(); err != nil {
+		t.Fatalf("Ready() after Set() = %v", err)
+	}
+}

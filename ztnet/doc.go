@@ -38,7 +38,10 @@
 //
 // Refusals are logged (one record with the reason), counted (ztn.handshakes,
 // ztn.authz.decisions), and returned as *DeniedError or *RejectedError.
-// Each connection logs one access record when it closes.
+// Each connection logs one access record when it closes. Ready says whether
+// the Service can serve now (a usable certificate, a policy that can decide)
+// or why not; serve it as a readiness probe. Registered listeners' health
+// checks in Consul follow it.
 //
 // NewDev runs a whole mesh in the process, for development and tests; the
 // package-level Listen and Dial use a mesh configured from the environment

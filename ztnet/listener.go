@@ -137,14 +137,13 @@ func (l *listener) Close() error {
 	return nil
 }
 
-// healthy reports whether the listener can serve: open, with a usable
-// certificate.
+// healthy reports whether the listener can serve: open, and its Service
+// ready (a usable certificate, a policy that can decide).
 func (l *listener) healthy() error {
 	if l.ctx.Err() != nil {
 		return errClosedListener
 	}
-	_, err := l.svc.certificate()
-	return err
+	return l.svc.Ready()
 }
 
 func (l *listener) acceptLoop() {

@@ -155,6 +155,31 @@ func (s *Service) Name() string { return s.name }
 // ID returns the service's SPIFFE ID.
 func (s *Service) ID() spiffeid.ID { return s.sid }
 
+// Ready reports whether the service can take and make connections now: nil,
+// or an error that says why not — it is closed, it has no usable
+// certificate (not issued yet, expired, source closed), or its authorizer
+// denies everything because its policy is not synced yet or has gone stale
+// past its limit (authorizers with a Ready method, such as authz.Consul and
+// authz.Policy). Serve it as a readiness probe. A listener's health check in
+// Consul follows it too.
+func (s *Service) Ready() error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("ztnet: %s: closed", s.name)
+	}
+	if _, err := s.certificate(); err != nil {
+		return err
+	}
+	if r, ok := s.cfg.authorizer.(interface{ Ready() error }); ok {
+		if err := r.Ready(); err != nil {
+			return fmt.Errorf("ztnet: %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
 // certificate returns the current SVID as a tls.Certificate, failing closed
 // when the source has none or it has expired.
 func (s *Service) certificate() (*tls.Certificate, error) {
