@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"time"
 
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -79,10 +81,14 @@ func (rt *Route) matches(r *http.Request) bool {
 // X-Forwarded-Host and X-Forwarded-Proto (replacing any the client sent),
 // and strips hop-by-hop headers. A request no route matches gets 404; a
 // refusal by the mesh 403 with the reason; an unreachable service 502 (503
-// when it has no instance).
+// when it has no instance). Each request gets one access record on the
+// gateway Service's logger ("ztn gateway request": client, host, method,
+// path, service, status, bytes, duration), at Info when the service
+// answered, at Warn with the reason when the gateway answered itself.
 type Gateway struct {
 	routes  []Route
 	tr      *Transport
+	proxy   *httputil.ReverseProxy
 	handler http.Handler
 }
 
@@ -111,19 +117,87 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 		Transport:    instrumentTransport(svc, g.tr),
 		ErrorHandler: gatewayError,
 	}
+	log := svc.Logger()
 	g.handler = instrumentHandler(svc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for i := range g.routes {
-			if g.routes[i].matches(r) {
-				proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, &g.routes[i])))
-				return
-			}
+		if !log.Enabled(r.Context(), slog.LevelInfo) && !log.Enabled(r.Context(), slog.LevelWarn) {
+			g.route(w, r, nil)
+			return
 		}
-		http.Error(w, "httpztn: gateway: no route for "+r.Method+" "+r.Host+r.URL.Path, http.StatusNotFound)
+		start := time.Now()
+		rec := &gatewayRecord{}
+		var body *countingBody
+		if r.Body != nil && r.Body != http.NoBody {
+			body = &countingBody{ReadCloser: r.Body}
+			r2 := *r
+			r2.Body = body
+			r = &r2
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		g.route(sw, r, rec)
+		rec.log(r.Context(), log, r, sw.code(), body.count(), sw.n, start)
 	}), "gateway")
+	g.proxy = proxy
 	return g, nil
 }
 
+// route sends r to the service of the first matching route, recording in
+// rec (when not nil) where it went and why the gateway refused it.
+func (g *Gateway) route(w http.ResponseWriter, r *http.Request, rec *gatewayRecord) {
+	for i := range g.routes {
+		if g.routes[i].matches(r) {
+			ctx := context.WithValue(r.Context(), routeKey{}, &g.routes[i])
+			if rec != nil {
+				rec.service = g.routes[i].Service
+				ctx = context.WithValue(ctx, recordKey{}, rec)
+			}
+			g.proxy.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+	}
+	msg := "httpztn: gateway: no route for " + r.Method + " " + r.Host + r.URL.Path
+	if rec != nil {
+		rec.reason = "no route"
+	}
+	http.Error(w, msg, http.StatusNotFound)
+}
+
+type recordKey struct{}
+
+// gatewayRecord is what the access record of one gateway request needs
+// beyond the request and response.
+type gatewayRecord struct {
+	service string // the route's service; "" when none matched
+	reason  string // why the gateway answered itself (no route, refused, unreachable)
+}
+
+// log writes the access record of a gateway request: at Info when the
+// service answered, at Warn when the gateway answered itself.
+func (rec *gatewayRecord) log(ctx context.Context, log *slog.Logger, r *http.Request, code int, in, out int64, start time.Time) {
+	level := slog.LevelInfo
+	if rec.reason != "" {
+		level = slog.LevelWarn
+	}
+	if !log.Enabled(ctx, level) {
+		return
+	}
+	log.LogAttrs(ctx, level, "ztn gateway request",
+		slog.String("client", r.RemoteAddr),
+		slog.String("protocol", r.Proto),
+		slog.String("host", r.Host),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("service", rec.service),
+		slog.String("reason", rec.reason),
+		slog.Int("status", code),
+		slog.Int64("bytes_in", in),
+		slog.Int64("bytes_out", out),
+		slog.Duration("duration", time.Since(start)))
+}
+
 func gatewayError(w http.ResponseWriter, r *http.Request, err error) {
+	if rec, ok := r.Context().Value(recordKey{}).(*gatewayRecord); ok {
+		rec.reason = err.Error()
+	}
 	var denied *ztnet.DeniedError
 	switch {
 	case errors.As(err, &denied):

@@ -3,6 +3,7 @@ package httpztn_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/httpztn"
+	"github.com/ztnlabs/ztn/internal/logtest"
 	"github.com/ztnlabs/ztn/internal/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -224,7 +226,9 @@ func TestGateway(t *testing.T) {
 	  {"Kind":"service-intentions","Name":"api","Sources":[{"Name":"gateway","Action":"allow"}]},
 	  {"Kind":"service-intentions","Name":"beta","Sources":[{"Name":"gateway","Action":"allow"}]},
 	  {"Kind":"service-intentions","Name":"admin","Sources":[{"Name":"gateway","Action":"deny"}]}]`)
-	api, beta, admin, gwSvc := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "beta"), meshtest.Service(t, m, "admin"), meshtest.Service(t, m, "gateway")
+	var logs logtest.Buffer
+	gwLog := ztnet.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil)))
+	api, beta, admin, gwSvc := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "beta"), meshtest.Service(t, m, "admin"), meshtest.Service(t, m, "gateway", gwLog)
 	seen := make(chan *http.Request, 1)
 	record := func(name string) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -253,15 +257,6 @@ func TestGateway(t *testing.T) {
 	pc := pub.Client()
 	defer pc.CloseIdleConnections()
 
-	call := func(method, host, path string, hdr ...string) (int, string) {
-		req, _ := http.NewRequest(method, pub.URL+path, nil)
-		req.Host = host
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		return do(t, pc, req.Method, req.URL.String(), append([]string{"Host", host}, hdr...)...)
-	}
-	_ = call
 	send := func(method, host, path string, hdr ...string) (int, string) {
 		req, _ := http.NewRequestWithContext(context.Background(), method, pub.URL+path, nil)
 		req.Host = host
@@ -308,6 +303,39 @@ func TestGateway(t *testing.T) {
 	}
 	if code, body := send("GET", "eu.admin.example", "/"); code != 403 || !strings.Contains(body, "intention gateway → admin denies") {
 		t.Errorf("mesh refusal: %d %q", code, body)
+	}
+
+	// One access record per public request: Info when a service answered,
+	// Warn with the reason when the gateway did.
+	var recs []map[string]any
+	meshtest.Eventually(t, 5*time.Second, func() error {
+		if recs = logs.Records(t, "ztn gateway request"); len(recs) != 6 {
+			return fmt.Errorf("%d gateway access records, want 6:\n%s", len(recs), logs.String())
+		}
+		return nil
+	})
+	for i, want := range []struct {
+		level, method, host, path, service, reason string
+		status                                     float64
+	}{
+		{"INFO", "GET", "shop.example", "/api/items", "api", "", 200},
+		{"INFO", "GET", "shop.example", "/api/items", "beta", "", 200},
+		{"WARN", "DELETE", "shop.example", "/api/items", "", "no route", 404},
+		{"WARN", "GET", "shop.example", "/apix", "", "no route", 404},
+		{"WARN", "GET", "other.example", "/api/items", "", "no route", 404},
+		{"WARN", "GET", "eu.admin.example", "/", "admin", "intention gateway → admin denies", 403},
+	} {
+		r := recs[i]
+		if r["level"] != want.level || r["method"] != want.method || r["host"] != want.host || r["path"] != want.path ||
+			r["service"] != want.service || !strings.Contains(r["reason"].(string), want.reason) || r["status"] != want.status {
+			t.Errorf("record %d: %v, want %+v", i, r, want)
+		}
+		if b, _ := r["bytes_out"].(float64); b <= 0 {
+			t.Errorf("record %d: bytes_out %v", i, r["bytes_out"])
+		}
+		if !strings.HasPrefix(r["client"].(string), "127.0.0.1:") {
+			t.Errorf("record %d: client %v", i, r["client"])
+		}
 	}
 }
 
