@@ -102,6 +102,7 @@ func (c *Conn) logAccess() {
 		slog.Int64("bytes_out", c.tx.Load()),
 		slog.Duration("duration", time.Since(c.start)),
 		slog.String("remote", c.tc.RemoteAddr().String()),
+		slog.Bool("resumed", c.tc.ConnectionState().DidResume),
 	}
 	if d := c.revoked.Load(); d != nil {
 		attrs = append(attrs, slog.String("closed_by", "policy change: "+d.Reason()))

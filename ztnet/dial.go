@@ -125,12 +125,20 @@ func (s *Service) dialInstance(ctx context.Context, service string, in discovery
 	}
 	cfg := cc.full
 	key := raw.RemoteAddr().String() // crypto/tls's session cache key
-	if cc.resume != nil && hasSession(cc.resume.ClientSessionCache, key) {
+	offered := cc.resume != nil && hasSession(cc.resume.ClientSessionCache, key)
+	if offered {
 		cfg = cc.resume
 	}
 	c, result, resumed, err := s.clientHandshake(ctx, raw, service, start, cfg)
+	how := resumptionFull
+	switch {
+	case resumed:
+		how = resumptionResumed
+	case offered: // the server did not take it (with WithPostQuantumResumption, the handshake went on as a full one)
+		how = resumptionFallback
+	}
 	var denied *DeniedError
-	if err != nil && cfg == cc.resume && (resumed || errors.Is(err, errNotResumed)) &&
+	if err != nil && offered && (resumed || errors.Is(err, errNotResumed)) &&
 		!errors.As(err, &denied) && ctx.Err() == nil {
 		// The server did not take the session (it restarted, or its ticket
 		// key rotated out), or it was resumed with certificates that were
@@ -138,6 +146,7 @@ func (s *Service) dialInstance(ctx context.Context, service string, in discovery
 		// Forget it and do a full handshake, once.
 		_ = raw.Close()
 		cc.full.ClientSessionCache.Put(key, nil)
+		how = resumptionFallback
 		if raw, err = d.DialContext(ctx, "tcp", in.Address); err == nil {
 			c, result, _, err = s.clientHandshake(ctx, raw, service, start, cc.full)
 		}
@@ -150,6 +159,7 @@ func (s *Service) dialInstance(ctx context.Context, service string, in discovery
 		}
 		return nil, err
 	}
+	s.m.resumption.Add(ctx, 1, s.m.set("resumption:"+how))
 	return c, nil
 }
 

@@ -21,6 +21,7 @@ type metrics struct {
 	active     metric.Int64UpDownCounter
 	revoked    metric.Int64Counter
 	dials      metric.Int64Counter
+	resumption metric.Int64Counter
 
 	sets map[string]metric.MeasurementOption
 	// decisionOpts holds, per reason kind, the options of a deny ([0]) and
@@ -37,6 +38,14 @@ const (
 	resultDenied   = "denied"
 	resultRejected = "rejected" // identity not acceptable (chain, SAN, trust domain)
 	resultError    = "error"    // TLS or network failure, timeout
+)
+
+// Outcomes of session resumption on Dial, as recorded in the outcome
+// attribute of ztn.dial.resumption.
+const (
+	resumptionResumed  = "resumed"
+	resumptionFull     = "full"
+	resumptionFallback = "fallback"
 )
 
 func newMetrics(mp metric.MeterProvider, service string) (*metrics, error) {
@@ -68,9 +77,16 @@ func newMetrics(mp metric.MeterProvider, service string) (*metrics, error) {
 		metric.WithDescription("Dial attempts to instances by result")); err != nil {
 		return nil, err
 	}
+	if mt.resumption, err = m.Int64Counter("ztn.dial.resumption",
+		metric.WithDescription("Connections Dial made, by how: resumed (a session resumed), full (no session to offer), fallback (the server did not take the session: redone as a full handshake)")); err != nil {
+		return nil, err
+	}
 	mt.sets = make(map[string]metric.MeasurementOption)
 	svc := attribute.String("service", service)
 	mt.svc = svc
+	for _, how := range []string{resumptionResumed, resumptionFull, resumptionFallback} {
+		mt.sets["resumption:"+how] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("outcome", how)))
+	}
 	for _, side := range []string{"server", "client"} {
 		mt.sets["side:"+side] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("side", side)))
 		for _, r := range []string{resultOK, resultDenied, resultRejected, resultError} {

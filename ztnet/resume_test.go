@@ -14,6 +14,9 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ztnlabs/ztn/certs"
 )
@@ -283,7 +286,10 @@ func TestUnacceptedTicketRedoneAsHybridFullHandshake(t *testing.T) {
 	api := m.service(t, "api")
 	clock := &fakeClock{now: time.Now()}
 	api.tickets.now = clock.Now
-	web := m.service(t, "web")
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	web := m.service(t, "web", WithMeterProvider(mp))
 	states := acceptedStates(t, listen(t, api))
 	dial := func() tls.ConnectionState {
 		t.Helper()
@@ -324,5 +330,26 @@ func TestUnacceptedTicketRedoneAsHybridFullHandshake(t *testing.T) {
 		_ = ss
 	case <-time.After(5 * time.Second):
 		t.Fatal("the last connection was not accepted")
+	}
+
+	// How each Dial went, in ztn.dial.resumption; and in the client's
+	// access records.
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for outcome, want := range map[string]int64{"full": 1, "resumed": 2, "fallback": 1} {
+		if got := sumOf(t, rm, "ztn.dial.resumption", attribute.String("outcome", outcome)); got != want {
+			t.Errorf("ztn.dial.resumption{outcome=%s} = %d, want %d", outcome, got, want)
+		}
+	}
+	var resumedRecs int
+	for _, r := range m.logs.find("ztn connection") {
+		if r.attrs["side"] == "client" && r.attrs["resumed"] == "true" {
+			resumedRecs++
+		}
+	}
+	if resumedRecs != 2 {
+		t.Errorf("%d client access records with resumed=true, want 2", resumedRecs)
 	}
 }
