@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -157,10 +158,33 @@ func (s *Service) dialInstance(ctx context.Context, service string, in discovery
 		if raw != nil {
 			_ = raw.Close()
 		}
+		s.logDialFailure(ctx, service, in, result, err, start)
 		return nil, err
 	}
 	s.m.resumption.Add(ctx, 1, s.m.set("resumption:"+how))
 	return c, nil
+}
+
+// logDialFailure writes one record for a failed attempt on an instance: at
+// Warn when the server refused us (denied) or we refused the server
+// (rejected), at Info for other failures, which Dial may still overcome on
+// another instance.
+func (s *Service) logDialFailure(ctx context.Context, service string, in discovery.Instance, result string, err error, start time.Time) {
+	level := slog.LevelInfo
+	msg := "ztn dial attempt failed"
+	if result == resultDenied || result == resultRejected {
+		level, msg = slog.LevelWarn, "ztn dial refused"
+	}
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	s.log.LogAttrs(ctx, level, msg,
+		slog.String("source", s.ID().String()),
+		slog.String("destination", service),
+		slog.String("instance", in.Address),
+		slog.String("result", result),
+		slog.String("reason", err.Error()),
+		slog.Duration("duration", time.Since(start)))
 }
 
 // clientHandshake runs the TLS handshake and reads the verdict. resumed

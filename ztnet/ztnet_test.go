@@ -65,6 +65,12 @@ func TestDialDeniedFailsInDialWithReason(t *testing.T) {
 	if rec.attrs["result"] != "denied" || !strings.Contains(rec.attrs["reason"], "no intention matches") {
 		t.Fatalf("refusal record = %v", rec.attrs)
 	}
+	// The client's side of the refusal, in its own log.
+	rec = m.logs.waitFor(t, "ztn dial refused", func(logRecord) bool { return true })
+	if rec.attrs["result"] != "denied" || rec.attrs["destination"] != "api" || rec.attrs["source"] != intruder.ID().String() ||
+		!strings.Contains(rec.attrs["reason"], "intruder denied: no intention matches (default deny)") {
+		t.Fatalf("client refusal record = %v", rec.attrs)
+	}
 }
 
 func TestDialNoInstance(t *testing.T) {
