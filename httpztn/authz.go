@@ -57,13 +57,7 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 			h.ServeHTTP(w, r) // no record to write: nothing to count
 			return
 		}
-		var body *countingBody
-		if r.Body != nil && r.Body != http.NoBody {
-			body = &countingBody{ReadCloser: r.Body}
-			r2 := *r
-			r2.Body = body
-			r = &r2
-		}
+		r, body := countBody(r)
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
 		al.record(ctx, r, zc.PeerID().String(), d, sw.code(), body.count(), sw.n, start)
@@ -143,6 +137,18 @@ func (al accessLog) record(ctx context.Context, r *http.Request, src string, d a
 
 // errorBodyLen is the length of the body http.Error writes for msg.
 func errorBodyLen(msg string) int64 { return int64(len(msg) + 1) }
+
+// countBody returns r with its body counted as it is read (a shallow copy;
+// r itself is not modified), and the counter (nil without a body).
+func countBody(r *http.Request) (*http.Request, *countingBody) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return r, nil
+	}
+	body := &countingBody{ReadCloser: r.Body}
+	r2 := *r
+	r2.Body = body
+	return &r2, body
+}
 
 // countingBody counts the request body bytes the handler reads.
 type countingBody struct {

@@ -125,13 +125,7 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 		}
 		start := time.Now()
 		rec := &gatewayRecord{}
-		var body *countingBody
-		if r.Body != nil && r.Body != http.NoBody {
-			body = &countingBody{ReadCloser: r.Body}
-			r2 := *r
-			r2.Body = body
-			r = &r2
-		}
+		r, body := countBody(r)
 		sw := &statusWriter{ResponseWriter: w}
 		g.route(sw, r, rec)
 		rec.log(r.Context(), log, r, sw.code(), body.count(), sw.n, start)
