@@ -106,7 +106,7 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 		}
 	}
 	g := &Gateway{routes: append([]Route(nil), routes...), tr: NewTransport(svc)}
-	proxy := &httputil.ReverseProxy{
+	g.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			rt := pr.In.Context().Value(routeKey{}).(*Route)
 			pr.Out.URL.Scheme = "http"
@@ -119,7 +119,7 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 	}
 	log := svc.Logger()
 	g.handler = instrumentHandler(svc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !log.Enabled(r.Context(), slog.LevelInfo) && !log.Enabled(r.Context(), slog.LevelWarn) {
+		if !log.Enabled(r.Context(), slog.LevelWarn) { // no record at any level
 			g.route(w, r, nil)
 			return
 		}
@@ -130,7 +130,6 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 		g.route(sw, r, rec)
 		rec.log(r.Context(), log, r, sw.code(), body.count(), sw.n, start)
 	}), "gateway")
-	g.proxy = proxy
 	return g, nil
 }
 

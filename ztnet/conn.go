@@ -88,6 +88,10 @@ func (c *Conn) Close() error {
 }
 
 func (c *Conn) logAccess() {
+	ctx := context.Background()
+	if !c.svc.log.Enabled(ctx, slog.LevelInfo) {
+		return // nothing to build the record for
+	}
 	src, dst := c.peerID.String(), c.svc.ID().String()
 	if !c.server {
 		src, dst = dst, src
@@ -107,7 +111,7 @@ func (c *Conn) logAccess() {
 	if d := c.revoked.Load(); d != nil {
 		attrs = append(attrs, slog.String("closed_by", "policy change: "+d.Reason()))
 	}
-	c.svc.log.LogAttrs(context.Background(), slog.LevelInfo, "ztn connection", attrs...)
+	c.svc.log.LogAttrs(ctx, slog.LevelInfo, "ztn connection", attrs...)
 }
 
 func (c *Conn) reason() string {

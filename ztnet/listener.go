@@ -223,7 +223,9 @@ func (l *listener) handshake(raw net.Conn) {
 		}
 	}
 	_ = raw.SetDeadline(time.Time{})
-	span.SetAttributes(attribute.String("ztn.peer", peer.String()), attribute.Bool("ztn.resumed", cs.DidResume))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("ztn.peer", peer.String()), attribute.Bool("ztn.resumed", cs.DidResume))
+	}
 	c := newConn(s, tc, true, peer, d, start)
 	c.admitL7 = l.admitL7
 	s.mu.Lock()
