@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // alpnVerdict is the ALPN protocol two ztn ends agree on. Under it the server
@@ -14,8 +15,12 @@ import (
 // handshake instead.
 //
 // The verdict is one byte, verdictAllow, or verdictDeny followed by one byte
-// of length and that many bytes of reason.
+// of length and that many bytes of reason (at most maxReason).
 const alpnVerdict = "ztn/1"
+
+// maxReason is the longest reason a deny verdict carries; longer ones are
+// cut (the server's log keeps the whole reason).
+const maxReason = 255
 
 const (
 	verdictAllow byte = 0xA1
@@ -23,8 +28,8 @@ const (
 )
 
 func encodeDeny(reason string) []byte {
-	if len(reason) > 255 {
-		reason = reason[:255]
+	if len(reason) > maxReason {
+		reason = reason[:maxReason]
 	}
 	b := make([]byte, 0, 2+len(reason))
 	b = append(b, verdictDeny, byte(len(reason)))
@@ -34,9 +39,10 @@ func encodeDeny(reason string) []byte {
 var verdictAllowMsg = []byte{verdictAllow}
 
 // readVerdict reads the server's verdict. It returns nil when admitted, a
-// *DeniedError when refused.
+// *DeniedError when refused. Whatever the server sends, it reads at most
+// 2+maxReason bytes and never fails other than with an error.
 func readVerdict(r io.Reader, source, dest string) error {
-	var b [256]byte
+	var b [2 + maxReason]byte
 	if _, err := io.ReadFull(r, b[:1]); err != nil {
 		return fmt.Errorf("waiting for the authorization verdict: %w", err)
 	}
@@ -58,9 +64,10 @@ func readVerdict(r io.Reader, source, dest string) error {
 }
 
 // sanitize keeps a remote reason printable, so a peer cannot inject control
-// characters into our logs or errors.
+// characters or invalid UTF-8 (a reason cut at maxReason may end in half a
+// character) into our logs or errors.
 func sanitize(s string) string {
-	out := []byte(s)
+	out := []byte(strings.ToValidUTF8(s, "?"))
 	for i, c := range out {
 		if c < 0x20 || c == 0x7f {
 			out[i] = '?'
