@@ -144,4 +144,3 @@ func FuzzReadVerdict(f *testing.F) {
 		}
 	})
 }
-
