@@ -64,7 +64,7 @@ func (s *Service) dial(ctx context.Context, service string, cc clientConfigs) (*
 	if picker == nil {
 		first = int(s.counter(service).Add(1) % uint64(len(instances)))
 	}
-	var errs []string
+	var errs []error
 	for i := range instances {
 		in := instances[(first+i)%len(instances)]
 		c, err := s.dialInstance(ctx, service, in, cc)
@@ -83,16 +83,45 @@ func (s *Service) dial(ctx context.Context, service string, cc clientConfigs) (*
 		if isDenied {
 			return nil, fmt.Errorf("ztnet: dial %s: %w", service, err)
 		}
-		errs = append(errs, fmt.Sprintf("%s (%s): %v", in.ID, in.Address, err))
+		errs = append(errs, &attemptError{instance: in, err: err})
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	if len(errs) == 1 {
-		return nil, fmt.Errorf("ztnet: dial %s: instance %s", service, errs[0])
+		return nil, fmt.Errorf("ztnet: dial %s: %w", service, errs[0])
 	}
-	return nil, fmt.Errorf("ztnet: dial %s: %d instances failed: %s", service, len(errs), strings.Join(errs, "; "))
+	return nil, fmt.Errorf("ztnet: dial %s: %d instances failed: %w", service, len(errs), joinedErrors(errs))
 }
+
+// attemptError is why one instance could not be reached; it wraps the
+// attempt's error so that errors.As and errors.Is see through Dial.
+type attemptError struct {
+	instance discovery.Instance
+	err      error
+}
+
+func (e *attemptError) Error() string {
+	return fmt.Sprintf("instance %s (%s): %v", e.instance.ID, e.instance.Address, e.err)
+}
+
+func (e *attemptError) Unwrap() error { return e.err }
+
+// joinedErrors is errors.Join with "; " between the errors, on one line.
+type joinedErrors []error
+
+func (e joinedErrors) Error() string {
+	var b strings.Builder
+	for i, err := range e {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (e joinedErrors) Unwrap() []error { return e }
 
 func (s *Service) counter(service string) *atomic.Uint64 {
 	s.mu.Lock()
@@ -201,8 +230,8 @@ func (s *Service) clientHandshake(ctx context.Context, raw net.Conn, service str
 	tc := tls.Client(raw, cfg)
 	if err := tc.Handshake(); err != nil {
 		resumed = tc.ConnectionState().DidResume
-		if ctx.Err() != nil {
-			return nil, resultError, resumed, ctx.Err()
+		if err := ctxErr(ctx); err != nil {
+			return nil, resultError, resumed, err
 		}
 		var rejected *RejectedError
 		if errors.As(err, &rejected) {
@@ -222,8 +251,8 @@ func (s *Service) clientHandshake(ctx context.Context, raw net.Conn, service str
 	}
 	if isZTNProtocol(cs.NegotiatedProtocol) {
 		if err := readVerdict(tc, s.ID().String(), service); err != nil {
-			if ctx.Err() != nil {
-				return nil, resultError, resumed, ctx.Err()
+			if err := ctxErr(ctx); err != nil {
+				return nil, resultError, resumed, err
 			}
 			var denied *DeniedError
 			if errors.As(err, &denied) {
@@ -234,4 +263,17 @@ func (s *Service) clientHandshake(ctx context.Context, raw net.Conn, service str
 	}
 	_ = raw.SetDeadline(time.Time{})
 	return newConn(s, tc, false, peer, authz.Decision{}, start), resultOK, resumed, nil
+}
+
+// ctxErr returns ctx's error, or context.DeadlineExceeded once ctx's
+// deadline has passed: a handshake cut by the connection deadline set from
+// ctx can fail a moment before ctx itself is marked done.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
