@@ -70,4 +70,3 @@ func TestDialErrorTypes(t *testing.T) {
 		})
 	}
 }
-
