@@ -168,3 +168,49 @@ func TestL7OnlyIntentionNeedsL7Listener(t *testing.T) {
 		t.Fatal("connection still open after web was denied")
 	}
 }
+
+// A server that does not speak ALPN at all (a plain TLS server with the
+// mesh's certificate) completes the handshake with no protocol: Dial with
+// WithProtocols must fail, as documented, not return a conn without one.
+func TestProtocolsRefusedByServerWithoutALPN(t *testing.T) {
+	m := newTestMesh(t)
+	m.allow(t, "web->api")
+	api := m.service(t, "api")
+	web := m.service(t, "web", WithoutResumption())
+	noALPN := api.serverTLS.Clone()
+	noALPN.NextProtos = nil
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			tc := tls.Server(raw, noALPN)
+			_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
+			if tc.Handshake() == nil {
+				_, _ = tc.Read(make([]byte, 1))
+			}
+			_ = tc.Close()
+		}
+	}()
+	defer func() { _ = ln.Close(); <-done }()
+
+	_, err = web.DialAddress(ctxTimeout(t, 5*time.Second), "api", ln.Addr().String(), WithProtocols("h2"))
+	if err == nil || !strings.Contains(err.Error(), "no application protocol") {
+		t.Fatalf("Dial h2 to a server without ALPN: err = %v, want no application protocol", err)
+	}
+	// Without WithProtocols the same server is a plain TLS server: Dial
+	// succeeds (it cannot learn a verdict; a refusal would show at the
+	// first read).
+	c, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("Dial without protocols to a server without ALPN: %v", err)
+	}
+	c.Close()
+}

@@ -249,6 +249,10 @@ func (s *Service) clientHandshake(ctx context.Context, raw net.Conn, service str
 		peer.Namespace != s.id.Namespace || peer.Partition != s.id.Partition {
 		return nil, resultRejected, resumed, &RejectedError{Reason: fmt.Sprintf("server presented %s, not service %q", peer, service)}
 	}
+	if wantsAppProtocol(cfg) && appProtocol(cs.NegotiatedProtocol) == "" {
+		return nil, resultError, resumed, fmt.Errorf("server %s agreed on no application protocol (asked for %s)",
+			peer, strings.Join(cfg.NextProtos, ", "))
+	}
 	if isZTNProtocol(cs.NegotiatedProtocol) {
 		if err := readVerdict(tc, s.ID().String(), service); err != nil {
 			if err := ctxErr(ctx); err != nil {
@@ -276,4 +280,11 @@ func ctxErr(ctx context.Context) error {
 		return context.DeadlineExceeded
 	}
 	return nil
+}
+
+// wantsAppProtocol reports whether a client configuration asks for an
+// application protocol (WithProtocols): its NextProtos are then all
+// "ztn/1+<protocol>", never plain "ztn/1".
+func wantsAppProtocol(cfg *tls.Config) bool {
+	return len(cfg.NextProtos) > 0 && cfg.NextProtos[0] != alpnVerdict
 }
