@@ -95,17 +95,22 @@ func serverProtocols(protos []string) []string {
 	return append(out, protos...)
 }
 
-// listenTLS returns the server TLS configuration for a listener with cfg:
-// the Service's own when cfg asks for nothing special.
-func (s *Service) listenTLS(cfg listenConfig) *tls.Config {
-	if len(cfg.protos) == 0 && !cfg.l7 {
-		return s.serverTLS
+// listenTLS returns the server TLS configurations of listener l with cfg:
+// its own, and the same without ALPN for clients that offer only protocols
+// it does not serve (see configForClient).
+func (s *Service) listenTLS(l *listener, cfg listenConfig) (own, noALPN *tls.Config) {
+	own = s.serverTLS.Clone()
+	if len(cfg.protos) > 0 {
+		own.NextProtos = serverProtocols(cfg.protos)
 	}
-	c := s.serverTLS.Clone()
-	c.NextProtos = serverProtocols(cfg.protos)
-	admitL7 := cfg.l7
-	c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyClient(cs, admitL7) }
-	return c
+	if cfg.l7 {
+		admitL7 := cfg.l7
+		own.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyClient(cs, admitL7) }
+	}
+	noALPN = own.Clone()
+	noALPN.NextProtos = nil
+	own.GetConfigForClient = l.configForClient
+	return own, noALPN
 }
 
 // clientConfigs is the pair of client TLS configurations one Dial uses: one

@@ -122,8 +122,8 @@ func TestAttackerMatrix(t *testing.T) {
 		{"DNS SAN only", tls13(cert(signedBy(t, m.CA(), dnsOnly))), "rejected", "no URI SAN"},
 		{"two URI SANs", tls13(cert(signedBy(t, m.CA(), leafTemplate(webID, "spiffe://ztn.test/ns/default/dc/dc1/svc/api")))), "rejected", "2 URI SANs"},
 		{"non-service SPIFFE ID", tls13(cert(signedBy(t, m.CA(), leafTemplate("spiffe://ztn.test/agent/client/dc/dc1/id/n1")))), "rejected", "not a service identity"},
-		{"TLS 1.2 only", &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, Certificates: []tls.Certificate{signedBy(t, m.CA(), leafTemplate(webID))}}, "error", "unsupported versions"},
-		{"plaintext", nil, "error", "does not look like a TLS handshake"},
+		{"TLS 1.2 only", &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, Certificates: []tls.Certificate{signedBy(t, m.CA(), leafTemplate(webID))}}, "protocol", "unsupported versions"},
+		{"plaintext", nil, "protocol", "does not look like a TLS handshake"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(m.logs.find("ztn connection refused"))

@@ -26,6 +26,7 @@ type logRecorder struct {
 
 type logRecord struct {
 	msg   string
+	level slog.Level
 	attrs map[string]string
 }
 
@@ -39,7 +40,7 @@ func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
 }
 
 func (r *logRecorder) handle(rec slog.Record, extra []slog.Attr) error {
-	lr := logRecord{msg: rec.Message, attrs: map[string]string{}}
+	lr := logRecord{msg: rec.Message, level: rec.Level, attrs: map[string]string{}}
 	for _, a := range extra {
 		lr.attrs[a.Key] = a.Value.String()
 	}

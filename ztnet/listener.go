@@ -36,7 +36,8 @@ type listener struct {
 
 	deregister func(context.Context) error
 
-	tlsConf *tls.Config // the Service's, or one with application protocols
+	tlsConf *tls.Config // the Service's, with this listener's application protocols
+	noALPN  *tls.Config // tlsConf without ALPN, for clients of other protocols
 	admitL7 bool        // WithL7Enforced
 }
 
@@ -58,7 +59,8 @@ func (s *Service) Listen(ctx context.Context, network, addr string, opts ...List
 	for _, o := range opts {
 		o.applyListen(&lcfg)
 	}
-	l := &listener{svc: s, raw: raw, accepted: make(chan *Conn), tlsConf: s.listenTLS(lcfg), admitL7: lcfg.l7}
+	l := &listener{svc: s, raw: raw, accepted: make(chan *Conn), admitL7: lcfg.l7}
+	l.tlsConf, l.noALPN = s.listenTLS(l, lcfg)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if s.cfg.registrar != nil {
 		dereg, err := s.cfg.registrar.Register(ctx, discovery.Registration{
@@ -185,10 +187,15 @@ func (l *listener) handshake(raw net.Conn) {
 	_, span := s.tracer.Start(l.ctx, "ztnet.Accept", trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("ztn.destination", s.name)))
 	defer span.End()
-	tc := tls.Server(raw, l.tlsConf)
+	ac := &acceptedConn{Conn: raw}
+	tc := tls.Server(ac, l.tlsConf)
 	if err := tc.Handshake(); err != nil {
 		_ = tc.Close()
 		if l.ctx.Err() != nil {
+			return
+		}
+		if attrs, ok := protocolRefusal(err, ac); ok {
+			l.refusedProtocol(span, tc, start, err, attrs)
 			return
 		}
 		l.refused(span, tc, start, err)
@@ -262,4 +269,21 @@ func (l *listener) refused(span trace.Span, tc *tls.Conn, start time.Time, err e
 		slog.String("result", result),
 		slog.String("reason", err.Error()),
 		slog.Duration("duration", time.Since(start)))
+}
+
+// refusedProtocol records a client refused because it speaks another
+// protocol (plaintext, TLS below 1.3, an application protocol not served):
+// at Warn, with what it offered, so a misconfigured peer stands out.
+func (l *listener) refusedProtocol(span trace.Span, tc *tls.Conn, start time.Time, err error, offered []slog.Attr) {
+	s := l.svc
+	s.m.handshake(l.ctx, "server", resultProtocol, start)
+	span.SetStatus(codes.Error, err.Error())
+	span.SetAttributes(attribute.String("ztn.result", resultProtocol))
+	attrs := append([]slog.Attr{
+		slog.String("remote", tc.RemoteAddr().String()),
+		slog.String("destination", s.ID().String()),
+		slog.String("result", resultProtocol),
+		slog.String("reason", err.Error()),
+	}, offered...)
+	s.log.LogAttrs(l.ctx, slog.LevelWarn, "ztn connection refused", append(attrs, slog.Duration("duration", time.Since(start)))...)
 }

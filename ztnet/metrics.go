@@ -53,7 +53,7 @@ func newMetrics(mp metric.MeterProvider, service string) (*metrics, error) {
 	var err error
 	var mt metrics
 	if mt.handshakes, err = m.Int64Counter("ztn.handshakes",
-		metric.WithDescription("TLS handshakes by side and result (ok, denied, rejected, error)")); err != nil {
+		metric.WithDescription("TLS handshakes by side and result (ok, denied, rejected, protocol, error)")); err != nil {
 		return nil, err
 	}
 	if mt.duration, err = m.Float64Histogram("ztn.handshake.duration", metric.WithUnit("s"),
@@ -89,7 +89,7 @@ func newMetrics(mp metric.MeterProvider, service string) (*metrics, error) {
 	}
 	for _, side := range []string{"server", "client"} {
 		mt.sets["side:"+side] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("side", side)))
-		for _, r := range []string{resultOK, resultDenied, resultRejected, resultError} {
+		for _, r := range []string{resultOK, resultDenied, resultRejected, resultError, resultProtocol} {
 			mt.sets[side+":"+r] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("side", side), attribute.String("result", r)))
 		}
 	}
