@@ -196,7 +196,7 @@ func (e *env) apiClient(b *testing.B) *api.Client {
 	return c
 }
 
-func nativeService(b *testing.B, name string, client *api.Client) *connect.Service {
+func nativeService(b testing.TB, name string, client *api.Client) *connect.Service {
 	s, err := connect.NewServiceWithConfig(name, connect.Config{Client: client, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		b.Fatal(err)
@@ -210,7 +210,7 @@ func nativeService(b *testing.B, name string, client *api.Client) *connect.Servi
 	return s
 }
 
-func ztnService(b *testing.B, ctx context.Context, name string, opts ...ztnet.Option) *ztnet.Service {
+func ztnService(b testing.TB, ctx context.Context, name string, opts ...ztnet.Option) *ztnet.Service {
 	s, err := ztnet.New(ctx, name, append([]ztnet.Option{ztnet.WithLogger(quiet)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
@@ -219,7 +219,7 @@ func ztnService(b *testing.B, ctx context.Context, name string, opts ...ztnet.Op
 	return s
 }
 
-func tlsCert(b *testing.B, src *certs.Rotator) tls.Certificate {
+func tlsCert(b testing.TB, src *certs.Rotator) tls.Certificate {
 	svid, err := src.GetX509SVID()
 	if err != nil {
 		b.Fatal(err)
@@ -259,7 +259,7 @@ func spiffeClientConfig(cert tls.Certificate, roots *x509.CertPool) *tls.Config 
 
 // serve answers each connection with an echo of its first byte, then
 // closes it.
-func serve(b *testing.B, l net.Listener) {
+func serve(b testing.TB, l net.Listener) {
 	var wg sync.WaitGroup
 	b.Cleanup(func() { _ = l.Close(); wg.Wait() })
 	wg.Go(func() {
