@@ -16,6 +16,16 @@
 // A refused RPC fails with codes.PermissionDenied and the reason. Handlers
 // read the caller with PeerID(ctx).
 //
+// Order on the server: ztn's authorization runs first, then the
+// interceptors given with grpc.ChainUnaryInterceptor and
+// grpc.ChainStreamInterceptor (in the order given, whether before or after
+// ServerOptions), then the handler; a refused RPC reaches neither. ztn's
+// authorization holds grpc-go's single-interceptor slots, which grpc-go
+// runs ahead of every chained interceptor, so NewServer refuses (panics on)
+// grpc.UnaryInterceptor and grpc.StreamInterceptor. Stats handlers
+// (grpc.StatsHandler) and tap handles (grpc.InTapHandle) see every RPC,
+// refused ones included, as grpc-go calls them before any interceptor.
+//
 // Client:
 //
 //	cc, err := grpcztn.NewClient(svc, "greeter") // target ztn:///greeter, round robin
