@@ -32,6 +32,14 @@
 //	defer cc.Close()
 //	reply, err := pb.NewGreeterClient(cc).SayHello(ctx, req)
 //
+// A client the server's intentions refuse at the connection gets
+// codes.PermissionDenied with the server's reason, and DeniedError finds
+// the *ztnet.DeniedError in the error; a server that presents the wrong
+// identity fails the RPC with codes.Unavailable holding a
+// *ztnet.RejectedError; an RPC whose context ended holds the context's
+// error (errors.Is). gRPC backs off between connection attempts to an
+// instance that refused or failed (see NewClient).
+//
 // OpenTelemetry: NewServer and NewClient install otelgrpc with the Service's
 // tracer and meter providers, unless both are OpenTelemetry's no-op ones
 // (ztnet.WithTracerProvider(noop.NewTracerProvider()) and the metric
