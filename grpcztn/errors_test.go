@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/grpcztn"
@@ -32,7 +34,17 @@ func TestConnectionDenialIsPermissionDenied(t *testing.T) {
 	api := meshtest.Service(t, m, "api", ztnet.WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	intruder := meshtest.Service(t, m, "intruder")
 	healthServer(t, api)
-	hc := client(t, intruder, "api")
+	// The user's interceptors, outer to grpcztn's, see the same error.
+	userSaw := make(chan codes.Code, 1)
+	hc := client(t, intruder, "api", grpc.WithChainUnaryInterceptor(
+		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			select {
+			case userSaw <- status.Code(err):
+			default:
+			}
+			return err
+		}))
 	const reason = "no intention matches (default deny)"
 
 	wantDenied := func(err error) {
@@ -53,6 +65,9 @@ func TestConnectionDenialIsPermissionDenied(t *testing.T) {
 	start := time.Now()
 	_, err := hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	wantDenied(err)
+	if got := <-userSaw; got != codes.PermissionDenied {
+		t.Fatalf("the user's client interceptor saw %v, want PermissionDenied", got)
+	}
 	ws, err := hc.Watch(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	if err == nil {
 		_, err = ws.Recv()
@@ -184,5 +199,27 @@ func TestCredentialsWrongAuthorityIsRejectedError(t *testing.T) {
 	}
 	if _, _, err := grpcztn.Credentials().ClientHandshake(context.Background(), "api:443", c); err != nil {
 		t.Fatalf("ClientHandshake to api as api: %v", err)
+	}
+}
+
+// Listen's errors: a context that ended, and Accept on a closed listener.
+func TestListenErrorsReachable(t *testing.T) {
+	m := meshtest.Dev(t)
+	api := meshtest.Service(t, m, "api")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if l, err := grpcztn.Listen(ctx, api, "tcp", "127.0.0.1:0"); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "grpcztn: ") {
+		if l != nil {
+			_ = l.Close()
+		}
+		t.Errorf("Listen with a canceled context: err = %v, want a grpcztn error holding context.Canceled", err)
+	}
+	l, err := grpcztn.Listen(context.Background(), api, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Close()
+	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close: err = %v, want net.ErrClosed", err)
 	}
 }
