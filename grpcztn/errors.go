@@ -72,7 +72,7 @@ func (d *dialer) clientError(ctx context.Context, err error) error {
 		}
 		// grpc-go reports DeadlineExceeded as soon as the deadline has
 		// passed, which can be before the context's timer has fired.
-		if d, ok := ctx.Deadline(); ok && st.Code() == codes.DeadlineExceeded && !time.Now().Before(d) {
+		if dl, ok := ctx.Deadline(); ok && st.Code() == codes.DeadlineExceeded && !time.Now().Before(dl) {
 			return &statusError{st: st, cause: context.DeadlineExceeded}
 		}
 	}
