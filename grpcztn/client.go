@@ -1,10 +1,8 @@
 package grpcztn
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
@@ -26,9 +24,20 @@ const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 // OpenTelemetry's no-op providers (as in ServerOptions). opts come after these
 // defaults and can override them (grpc.WithDefaultServiceConfig, say).
 //
-// A refusal by the server's policy surfaces as codes.Unavailable with the
-// server's reason in the message; a refusal of one RPC by an L7 intention
-// as codes.PermissionDenied.
+// Errors: when the server's policy refuses this client's connection, RPCs
+// fail with codes.PermissionDenied and the server's reason, and the error
+// holds the *ztnet.DeniedError (DeniedError, errors.As); a refusal of one
+// RPC by an L7 intention is codes.PermissionDenied too, with the reason in
+// the message only. When this client rejects the server (it presented
+// another identity than service's, or one the mesh does not trust), RPCs
+// fail with codes.Unavailable, as another instance may do, and the error
+// holds the *ztnet.RejectedError. An RPC whose context ended fails with
+// codes.Canceled or codes.DeadlineExceeded and errors.Is finds the
+// context's error. After a failed or refused connection, gRPC backs off
+// before dialing that instance again (a second, growing 1.6 times per
+// failure, up to two minutes; grpc.WithConnectParams changes it). These
+// errors are set by the client's innermost interceptors, which run after
+// every interceptor given in opts, so those see them too.
 func NewClient(svc *ztnet.Service, service string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	if svc == nil {
 		return nil, errors.New("grpcztn: new client: nil Service")
@@ -36,20 +45,23 @@ func NewClient(svc *ztnet.Service, service string, opts ...grpc.DialOption) (*gr
 	if svc.Resolver() == nil {
 		return nil, fmt.Errorf("grpcztn: new client for %s: the Service has no resolver (ztnet.WithResolver)", service)
 	}
-	base := []grpc.DialOption{
+	d := newDialer(svc, service)
+	all := []grpc.DialOption{
 		grpc.WithTransportCredentials(Credentials()),
-		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			return svc.DialAddress(ctx, service, addr, ztnet.WithProtocols("h2"))
-		}),
+		grpc.WithContextDialer(d.dial),
 		grpc.WithResolvers(NewResolverBuilder(svc.Resolver(), 0)),
 		grpc.WithDefaultServiceConfig(roundRobin),
 	}
 	if !telemetry.Off(svc.TracerProvider(), svc.MeterProvider()) {
-		base = append(base, grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+		all = append(all, grpc.WithStatsHandler(otelgrpc.NewClientHandler(
 			otelgrpc.WithTracerProvider(svc.TracerProvider()),
 			otelgrpc.WithMeterProvider(svc.MeterProvider()))))
 	}
-	cc, err := grpc.NewClient(Scheme+":///"+service, append(base, opts...)...)
+	all = append(all, opts...)
+	// Last in the chains, so innermost: every interceptor of opts sees
+	// the errors they set.
+	all = append(all, grpc.WithChainUnaryInterceptor(d.unary), grpc.WithChainStreamInterceptor(d.stream))
+	cc, err := grpc.NewClient(Scheme+":///"+service, all...)
 	if err != nil {
 		return nil, fmt.Errorf("grpcztn: new client for %s: %w", service, err)
 	}

@@ -78,7 +78,7 @@ func TestConsulVaultL7(t *testing.T) {
 		t.Fatalf("web Check without x-tenant under default allow: %v (the \"*\" deny must not apply)", err)
 	}
 	wantStatus(t, watch(hc2, blue()), codes.PermissionDenied, "permission 1")
-	wantStatus(t, check(client(t, batch, "api"), blue()), codes.Unavailable, "intention * → api denies")
+	wantStatus(t, check(client(t, batch, "api"), blue()), codes.PermissionDenied, "intention * → api denies")
 
 	// A change in Consul decides the next RPCs on the open connection.
 	setIntentions("green")

@@ -62,7 +62,8 @@ func authInfoOf(c net.Conn) (*ztnet.Conn, AuthInfo, error) {
 }
 
 // ClientHandshake checks that the dialed connection is a ztn connection to
-// the service named by authority.
+// the service named by authority; when it is to another service, the error
+// holds a *ztnet.RejectedError.
 func (transportCreds) ClientHandshake(_ context.Context, authority string, c net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	zc, ai, err := authInfoOf(c)
 	if err != nil {
@@ -72,7 +73,7 @@ func (transportCreds) ClientHandshake(_ context.Context, authority string, c net
 		authority = host
 	}
 	if authority != "" && zc.Peer().Name != authority {
-		return nil, nil, fmt.Errorf("grpcztn: connected to %s, not service %q", zc.PeerID(), authority)
+		return nil, nil, fmt.Errorf("grpcztn: %w", &ztnet.RejectedError{Reason: fmt.Sprintf("server presented %s, not service %q", zc.PeerID(), authority)})
 	}
 	return c, ai, nil
 }

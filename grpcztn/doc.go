@@ -16,11 +16,29 @@
 // A refused RPC fails with codes.PermissionDenied and the reason. Handlers
 // read the caller with PeerID(ctx).
 //
+// Order on the server: ztn's authorization runs first, then the
+// interceptors given with grpc.ChainUnaryInterceptor and
+// grpc.ChainStreamInterceptor (in the order given, whether before or after
+// ServerOptions), then the handler; a refused RPC reaches neither. ztn's
+// authorization holds grpc-go's single-interceptor slots, which grpc-go
+// runs ahead of every chained interceptor, so NewServer refuses (panics on)
+// grpc.UnaryInterceptor and grpc.StreamInterceptor. Stats handlers
+// (grpc.StatsHandler) and tap handles (grpc.InTapHandle) see every RPC,
+// refused ones included, as grpc-go calls them before any interceptor.
+//
 // Client:
 //
 //	cc, err := grpcztn.NewClient(svc, "greeter") // target ztn:///greeter, round robin
 //	defer cc.Close()
 //	reply, err := pb.NewGreeterClient(cc).SayHello(ctx, req)
+//
+// A client the server's intentions refuse at the connection gets
+// codes.PermissionDenied with the server's reason, and DeniedError finds
+// the *ztnet.DeniedError in the error; a server that presents the wrong
+// identity fails the RPC with codes.Unavailable holding a
+// *ztnet.RejectedError; an RPC whose context ended holds the context's
+// error (errors.Is). gRPC backs off between connection attempts to an
+// instance that refused or failed (see NewClient).
 //
 // OpenTelemetry: NewServer and NewClient install otelgrpc with the Service's
 // tracer and meter providers, unless both are OpenTelemetry's no-op ones

@@ -95,7 +95,7 @@ func TestL7PerRPC(t *testing.T) {
 			}
 			// batch matches *→api deny: refused at connection level.
 			_, err = client(t, batch, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
-			wantStatus(t, err, codes.Unavailable, "denied: intention * → api denies")
+			wantStatus(t, err, codes.PermissionDenied, "denied: intention * → api denies")
 		})
 	}
 }
@@ -183,7 +183,7 @@ func TestDeniedClientGetsReason(t *testing.T) {
 	api, intruder := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "intruder")
 	healthServer(t, api)
 	_, err := client(t, intruder, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
-	wantStatus(t, err, codes.Unavailable, "intruder denied: no intention matches (default deny)")
+	wantStatus(t, err, codes.PermissionDenied, "intruder denied: no intention matches (default deny)")
 }
 
 // plainTLSClient returns a grpc-go client with its own TLS credentials.

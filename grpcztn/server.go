@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
@@ -30,11 +31,19 @@ func Listen(ctx context.Context, svc *ztnet.Service, network, addr string) (net.
 // using svc's tracer and meter providers. When both providers are
 // OpenTelemetry's no-op ones (trace/noop, metric/noop, given to ztnet.New),
 // no stats handler is installed, so telemetry that is off costs nothing.
+//
+// The authorization interceptors take grpc-go's single-interceptor slots
+// (grpc.UnaryInterceptor, grpc.StreamInterceptor), which grpc-go runs before
+// every chained interceptor: interceptors added with
+// grpc.ChainUnaryInterceptor and grpc.ChainStreamInterceptor run after the
+// authorization check, whether their options come before or after these.
+// grpc.NewServer panics if the options also hold grpc.UnaryInterceptor or
+// grpc.StreamInterceptor.
 func ServerOptions(svc *ztnet.Service) []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.Creds(Credentials()),
-		grpc.ChainUnaryInterceptor(UnaryServerInterceptor(svc)),
-		grpc.ChainStreamInterceptor(StreamServerInterceptor(svc)),
+		grpc.UnaryInterceptor(UnaryServerInterceptor(svc)),
+		grpc.StreamInterceptor(StreamServerInterceptor(svc)),
 	}
 	if !telemetry.Off(svc.TracerProvider(), svc.MeterProvider()) {
 		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
@@ -52,7 +61,24 @@ func ServerOptions(svc *ztnet.Service) []grpc.ServerOption {
 //	l, err := grpcztn.Listen(ctx, svc, "tcp", ":8443")
 //	go srv.Serve(l)
 //
-// Interceptors given in opts run after the authorization check.
+// Interceptors given in opts with grpc.ChainUnaryInterceptor and
+// grpc.ChainStreamInterceptor run after the authorization check, in the
+// order given, with the caller's identity in the context (PeerID); a refused
+// RPC never reaches them. grpc.UnaryInterceptor and grpc.StreamInterceptor
+// would run before it (grpc-go runs them ahead of every chained
+// interceptor, and grpc.ServerOption cannot be inspected to move them), so
+// ztn's authorization holds those slots and NewServer panics, as grpc-go
+// does for a slot set twice, if opts hold either.
 func NewServer(svc *ztnet.Service, opts ...grpc.ServerOption) *grpc.Server {
+	defer func() {
+		if r := recover(); r != nil {
+			if msg, ok := r.(string); ok && strings.Contains(msg, "interceptor was already set") {
+				panic("grpcztn: new server: grpc.UnaryInterceptor and grpc.StreamInterceptor would run before ztn's authorization, " +
+					"whose interceptors hold those slots; use grpc.ChainUnaryInterceptor and grpc.ChainStreamInterceptor, " +
+					"which run after it (grpc: " + msg + ")")
+			}
+			panic(r)
+		}
+	}()
 	return grpc.NewServer(append(ServerOptions(svc), opts...)...)
 }
