@@ -7,6 +7,7 @@ export ZTN_REQUIRE_TOOLS ?= 1
 
 test: fmt vet tools
 	$(GO) test -race -count=1 -timeout 30m ./...
+	cd bench/consulnative && $(GO) vet . && $(GO) test -race -count=1 -timeout 10m -run 'Test' .
 
 vet:
 	$(GO) vet ./...
