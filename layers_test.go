@@ -16,7 +16,7 @@ func TestLayers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	testSupport := []string{"internal/meshtest", "internal/logtest", "internal/testenv", "internal/benchpair"}
+	testSupport := []string{"internal/meshtest", "internal/logtest", "internal/testenv", "internal/benchpair", "internal/zerotest"}
 	layer := map[string][]string{ // package → module packages it must not import
 		"ztnet":     {"grpcztn", "httpztn"},
 		"certs":     {"ztnet", "grpcztn", "httpztn", "discovery", "authz"},

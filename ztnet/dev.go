@@ -94,6 +94,9 @@ func NewDev(opts ...DevOption) (*Dev, error) {
 // rotating certificate. Options override the mesh's defaults (policy,
 // catalog, logger). Closing the Service stops its certificate rotation.
 func (d *Dev) Service(ctx context.Context, name string, opts ...Option) (*Service, error) {
+	if d == nil || d.ca == nil {
+		return nil, errNotNew("Dev", "NewDev")
+	}
 	base := []Option{WithAuthorizer(d.policy), WithResolver(d.catalog), WithLogger(d.logger)}
 	var given config
 	for _, o := range opts {

@@ -29,6 +29,9 @@ import (
 // once with a *DeniedError carrying the server's reason. WithProtocols asks
 // for an application protocol.
 func (s *Service) Dial(ctx context.Context, service string, opts ...DialOption) (*Conn, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	if s.cfg.resolver == nil {
 		return nil, fmt.Errorf("ztnet: dial %s: no resolver (use WithResolver)", service)
 	}
@@ -138,6 +141,9 @@ func (s *Service) counter(service string) *atomic.Uint64 {
 // with the same checks as Dial. Adapters that do their own balancing, such as
 // grpcztn, use it.
 func (s *Service) DialAddress(ctx context.Context, service, address string, opts ...DialOption) (*Conn, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	c, err := s.dialInstance(ctx, service, discovery.Instance{ID: address, Address: address}, s.dialTLS(opts))
 	if err != nil {
 		return nil, fmt.Errorf("ztnet: dial %s at %s: %w", service, address, err)

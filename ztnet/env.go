@@ -368,6 +368,15 @@ func validDatacenter(dc string) error {
 // Dev returns the embedded dev mesh, or nil in mesh mode.
 func (e *Env) Dev() *Dev { return e.dev }
 
+// made reports whether e was made by NewEnv, and if not, why its methods
+// fail.
+func (e *Env) made() error {
+	if e == nil || e.cancel == nil {
+		return errNotNew("Env", "NewEnv")
+	}
+	return nil
+}
+
 // Consul returns mesh mode's Consul client, or nil for the dev mesh.
 func (e *Env) Consul() *consul.Client {
 	if e.mesh == nil {
@@ -381,6 +390,9 @@ func (e *Env) Consul() *consul.Client {
 // intentions from Consul, within ctx (at most 30s when ctx has no earlier
 // deadline); a failure is returned, and the next call tries again.
 func (e *Env) Service(ctx context.Context, name string) (*Service, error) {
+	if err := e.made(); err != nil {
+		return nil, err
+	}
 	for {
 		e.mu.Lock()
 		if e.closed {
@@ -465,6 +477,9 @@ func (e *Env) newService(ctx context.Context, name string) (*Service, *authz.Con
 // Consul as an instance of service, with a TTL health check, until it is
 // closed.
 func (e *Env) Listen(ctx context.Context, service, addr string) (net.Listener, error) {
+	if err := e.made(); err != nil {
+		return nil, err
+	}
 	s, err := e.Service(ctx, service)
 	if err != nil {
 		return nil, err
@@ -474,6 +489,9 @@ func (e *Env) Listen(ctx context.Context, service, addr string) (net.Listener, e
 
 // Dial connects to service as the service named by ZTN_SERVICE.
 func (e *Env) Dial(ctx context.Context, service string) (*Conn, error) {
+	if err := e.made(); err != nil {
+		return nil, err
+	}
 	if e.self == "" {
 		return nil, fmt.Errorf("ztnet: dial %s: set %s to the name of the calling service", service, EnvService)
 	}
@@ -487,6 +505,9 @@ func (e *Env) Dial(ctx context.Context, service string) (*Conn, error) {
 // Close closes every Service of the environment (which deregisters their
 // listeners) and, in mesh mode, stops watching Consul.
 func (e *Env) Close() error {
+	if err := e.made(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

@@ -32,3 +32,17 @@ func (e *RejectedError) Error() string { return "peer rejected: " + e.Reason }
 var ErrNoInstance = errors.New("no healthy instance")
 
 var errClosedListener = errors.New("ztnet: listener closed")
+
+// errNotNew is returned by the methods of a Service, Dev or Env that was not
+// made by its constructor (a zero value or a nil pointer).
+func errNotNew(what, constructor string) error {
+	return fmt.Errorf("ztnet: %s not created with %s", what, constructor)
+}
+
+// made reports whether s was made by New, and if not, why its methods fail.
+func (s *Service) made() error {
+	if s == nil || s.done == nil {
+		return errNotNew("Service", "New (or Dev.Service, Env.Service)")
+	}
+	return nil
+}

@@ -22,7 +22,7 @@ func (l7Option) applyListen(c *listenConfig) { c.l7 = true }
 // against the L7 intentions (path, method, headers), and counts the decision
 // in the ztn.authz.decisions metric. It never blocks on the network.
 func (s *Service) AuthorizeRequest(ctx context.Context, peer ServiceID, req *authz.HTTPRequest) authz.Decision {
-	if s.cfg.authorizer == nil {
+	if s.made() != nil || s.cfg.authorizer == nil {
 		return authz.Decision{} // denies
 	}
 	d := s.cfg.authorizer.Authorize(authz.Request{

@@ -30,6 +30,7 @@ type listener struct {
 	cancel context.CancelFunc
 
 	accepted chan *Conn
+	slots    chan struct{} // one per handshake in progress (WithMaxConcurrentHandshakes)
 	closeMu  sync.Mutex
 	closed   bool
 	wg       sync.WaitGroup
@@ -47,6 +48,9 @@ type listener struct {
 // it is closed. Options add application protocols (WithProtocols) or mark a
 // listener whose server authorizes each request (WithL7Enforced).
 func (s *Service) Listen(ctx context.Context, network, addr string, opts ...ListenOption) (net.Listener, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	if s.cfg.authorizer == nil {
 		return nil, fmt.Errorf("ztnet: listen %s: no authorizer (use WithAuthorizer): refusing to accept without a policy", s.name)
 	}
@@ -59,7 +63,7 @@ func (s *Service) Listen(ctx context.Context, network, addr string, opts ...List
 	for _, o := range opts {
 		o.applyListen(&lcfg)
 	}
-	l := &listener{svc: s, raw: raw, accepted: make(chan *Conn), admitL7: lcfg.l7}
+	l := &listener{svc: s, raw: raw, accepted: make(chan *Conn), slots: make(chan struct{}, s.cfg.maxHandshakes), admitL7: lcfg.l7}
 	l.tlsConf, l.noALPN = s.listenTLS(l, lcfg)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if s.cfg.registrar != nil {
@@ -152,8 +156,14 @@ func (l *listener) acceptLoop() {
 	defer l.wg.Done()
 	var delay time.Duration
 	for {
+		select {
+		case l.slots <- struct{}{}: // at most maxHandshakes at once
+		case <-l.ctx.Done():
+			return
+		}
 		raw, err := l.raw.Accept()
 		if err != nil {
+			<-l.slots
 			if l.ctx.Err() != nil {
 				return
 			}
@@ -177,6 +187,14 @@ func (l *listener) acceptLoop() {
 // ztn clients, and hands the connection to Accept.
 func (l *listener) handshake(raw net.Conn) {
 	defer l.wg.Done()
+	slot := true
+	release := func() {
+		if slot {
+			slot = false
+			<-l.slots
+		}
+	}
+	defer release()
 	s := l.svc
 	start := time.Now()
 	_ = raw.SetDeadline(start.Add(s.cfg.handshakeTimeout))
@@ -239,6 +257,7 @@ func (l *listener) handshake(raw net.Conn) {
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	s.m.handshake(l.ctx, "server", resultOK, start)
+	release() // waiting for Accept is not handshaking
 	select {
 	case l.accepted <- c:
 	case <-l.ctx.Done():

@@ -1,7 +1,10 @@
 package ztnet
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -26,6 +29,7 @@ type config struct {
 	tracerProvider   trace.TracerProvider
 	federated        []spiffeid.TrustDomain
 	handshakeTimeout time.Duration
+	maxHandshakes    int
 	resumption       bool
 	pqResumption     bool
 	sessionCacheSize int
@@ -76,12 +80,41 @@ func WithFederatedTrustDomains(tds ...spiffeid.TrustDomain) Option {
 	return func(c *config) { c.federated = append(c.federated, tds...) }
 }
 
-// WithHandshakeTimeout bounds each incoming handshake, including the
-// authorization verdict (default 10s). A silent client is dropped after it;
+// WithHandshakeTimeout bounds each handshake, incoming or made by Dial,
+// including the authorization verdict (default 10s; 0 means the default, a
+// negative duration makes New fail). A silent client is dropped after it;
 // it never delays other clients.
 func WithHandshakeTimeout(d time.Duration) Option {
-	return func(c *config) { c.handshakeTimeout = d }
+	return func(c *config) {
+		if d == 0 {
+			d = DefaultHandshakeTimeout
+		}
+		c.handshakeTimeout = d
+	}
 }
+
+// DefaultHandshakeTimeout bounds handshakes unless WithHandshakeTimeout says
+// otherwise.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// WithMaxConcurrentHandshakes bounds how many incoming handshakes each
+// listener runs at once (default DefaultMaxHandshakes; 0 means the
+// default). Beyond it the listener stops accepting until a handshake ends,
+// and new connections wait in the kernel's accept queue: a flood of silent
+// clients costs at most this many goroutines, each dropped after the
+// handshake timeout.
+func WithMaxConcurrentHandshakes(n int) Option {
+	return func(c *config) {
+		if n <= 0 {
+			n = DefaultMaxHandshakes
+		}
+		c.maxHandshakes = n
+	}
+}
+
+// DefaultMaxHandshakes is each listener's bound on concurrent incoming
+// handshakes unless WithMaxConcurrentHandshakes says otherwise.
+const DefaultMaxHandshakes = 1024
 
 // WithoutResumption makes Dial do a full handshake every time. Resumption is
 // on by default and safe: identity and authorization are re-checked on every
@@ -100,3 +133,39 @@ func WithPostQuantumResumption() Option { return func(c *config) { c.pqResumptio
 // WithSessionCacheSize sets how many TLS sessions Dial keeps for resumption
 // (default 1024, one per server instance).
 func WithSessionCacheSize(n int) Option { return func(c *config) { c.sessionCacheSize = n } }
+
+// checkNils refuses options given a nil pointer inside an interface (such as
+// WithAuthorizer((*authz.Policy)(nil))), which would otherwise fail later,
+// in the middle of a handshake or a background goroutine; and a negative
+// handshake timeout.
+func (c *config) checkNils() error {
+	for _, o := range []struct {
+		name string
+		v    any
+	}{
+		{"WithSource", c.source}, {"WithResolver", c.resolver}, {"WithRegistrar", c.registrar},
+		{"WithAuthorizer", c.authorizer}, {"WithLogger", c.logger},
+		{"WithMeterProvider", c.meterProvider}, {"WithTracerProvider", c.tracerProvider},
+	} {
+		if isNilValue(o.v) {
+			return fmt.Errorf("%s was given a nil %T", o.name, o.v)
+		}
+	}
+	if c.handshakeTimeout < 0 {
+		return errors.New("WithHandshakeTimeout was given a negative duration")
+	}
+	return nil
+}
+
+// isNilValue reports whether v is a non-nil interface holding a nil pointer,
+// map, slice, func or channel.
+func isNilValue(v any) bool {
+	if v == nil {
+		return false
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
+}

@@ -64,7 +64,8 @@ type ownCert struct {
 // name this service.
 func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	cfg := config{
-		handshakeTimeout: 10 * time.Second,
+		handshakeTimeout: DefaultHandshakeTimeout,
+		maxHandshakes:    DefaultMaxHandshakes,
 		resumption:       true,
 		sessionCacheSize: 1024,
 	}
@@ -72,6 +73,9 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 		o(&cfg)
 	}
 	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ztnet: new %s: %w", name, err)
+	}
+	if err := cfg.checkNils(); err != nil {
 		return nil, fmt.Errorf("ztnet: new %s: %w", name, err)
 	}
 	if cfg.source == nil {
@@ -163,6 +167,9 @@ func (s *Service) ID() spiffeid.ID { return s.sid }
 // authz.Policy). Serve it as a readiness probe. A listener's health check in
 // Consul follows it too.
 func (s *Service) Ready() error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -253,6 +260,9 @@ func (s *Service) authorize(peer ident.ServiceID, admitL7, record bool) authz.De
 // Close closes every listener and accepted connection of the service, stops
 // its background work, and closes the Source if WithSourceOwned was given.
 func (s *Service) Close() error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

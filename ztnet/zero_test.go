@@ -1,0 +1,109 @@
+package ztnet
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/zerotest"
+)
+
+// Values not made by their constructor fail with an error that names the
+// constructor; none panics.
+func TestZeroValuesFailCleanly(t *testing.T) {
+	errs := zerotest.Methods(t, &Service{}, &Dev{}, &Env{})
+	for _, name := range []string{"*ztnet.Service.Listen", "*ztnet.Service.Dial", "*ztnet.Service.DialAddress",
+		"*ztnet.Service.Ready", "*ztnet.Service.Close", "*ztnet.Dev.Service", "*ztnet.Env.Service",
+		"*ztnet.Env.Listen", "*ztnet.Env.Dial", "*ztnet.Env.Close"} {
+		if err := errs[name]; err == nil || !strings.Contains(err.Error(), "not created with") {
+			t.Errorf("%s: error %v, want one saying it was not created with its constructor", name, err)
+		}
+	}
+	if d := (&Service{}).AuthorizeRequest(context.Background(), ServiceID{}, &authz.HTTPRequest{Path: "/"}); d.Allowed {
+		t.Error("AuthorizeRequest on a zero Service allows")
+	}
+	var nilSvc *Service
+	if _, err := nilSvc.Dial(context.Background(), "api"); err == nil {
+		t.Error("Dial on a nil *Service succeeded")
+	}
+}
+
+// A typed nil given to an option is refused by New, not found later by a
+// background goroutine.
+func TestNewRefusesTypedNils(t *testing.T) {
+	m := newTestMesh(t)
+	for _, tc := range []struct {
+		name string
+		opt  Option
+	}{
+		{"WithAuthorizer", WithAuthorizer((*authz.Policy)(nil))},
+		{"WithResolver", WithResolver((*nilResolver)(nil))},
+		{"WithHandshakeTimeout", WithHandshakeTimeout(-time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := m.Service(context.Background(), "web", tc.opt)
+			if err == nil {
+				s.Close()
+				t.Fatal("New accepted it")
+			}
+			if !strings.Contains(err.Error(), tc.name) {
+				t.Fatalf("error %v does not name %s", err, tc.name)
+			}
+		})
+	}
+}
+
+type nilResolver struct{}
+
+func (*nilResolver) Resolve(context.Context, string) ([]discovery.Instance, error) { return nil, nil }
+
+// WithHandshakeTimeout(0) means the default, not "every handshake fails".
+func TestHandshakeTimeoutZeroIsDefault(t *testing.T) {
+	m := newTestMesh(t)
+	m.allow(t, "web->api")
+	api := m.service(t, "api", WithHandshakeTimeout(0))
+	web := m.service(t, "web", WithHandshakeTimeout(0))
+	serve(t, listen(t, api), echo)
+	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	if err != nil {
+		t.Fatalf("Dial with WithHandshakeTimeout(0) on both ends: %v", err)
+	}
+	roundTrip(t, c, "x")
+	c.Close()
+}
+
+// A listener runs at most WithMaxConcurrentHandshakes handshakes at once:
+// silent clients holding every slot keep a good client waiting until one
+// of them goes away.
+func TestMaxConcurrentHandshakes(t *testing.T) {
+	m := newTestMesh(t)
+	m.allow(t, "web->api")
+	api := m.service(t, "api", WithMaxConcurrentHandshakes(2))
+	web := m.service(t, "web")
+	l := listen(t, api)
+	serve(t, l, echo)
+	var silent []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent = append(silent, c)
+	}
+	time.Sleep(100 * time.Millisecond) // both accepted and handshaking
+	if _, err := web.Dial(ctxTimeout(t, 300*time.Millisecond), "api"); err == nil {
+		t.Fatal("a third handshake ran while two silent clients held both slots")
+	}
+	silent[0].Close() // its handshake fails at once and frees a slot
+	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	if err != nil {
+		t.Fatalf("Dial after a slot was freed: %v", err)
+	}
+	roundTrip(t, c, "x")
+	c.Close()
+}
