@@ -160,6 +160,9 @@ func NewFiles(ctx context.Context, cfg FilesConfig, opts ...Option) (*Files, err
 // (or is not valid yet) or the source is closed. It implements
 // x509svid.Source.
 func (f *Files) GetX509SVID() (*x509svid.SVID, error) {
+	if f.cancel == nil {
+		return nil, errNotNew("Files", "NewFiles")
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
@@ -175,6 +178,9 @@ func (f *Files) GetX509SVID() (*x509svid.SVID, error) {
 // SVID's trust domain. It implements x509bundle.Source. The returned bundle
 // must not be modified.
 func (f *Files) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
+	if f.cancel == nil {
+		return nil, errNotNew("Files", "NewFiles")
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
@@ -195,6 +201,9 @@ func (f *Files) Changed() <-chan struct{} {
 // Close stops polling and wakes the watchers. Afterwards the getters return
 // ErrClosed. Close is idempotent.
 func (f *Files) Close() error {
+	if f.cancel == nil {
+		return errNotNew("Files", "NewFiles")
+	}
 	f.closeOnce.Do(func() {
 		f.mu.Lock()
 		f.closed = true

@@ -104,6 +104,9 @@ func NewRotator(ctx context.Context, issuer Issuer, opts ...Option) (*Rotator, e
 // (or is not valid yet) or the Rotator is closed. It implements
 // x509svid.Source.
 func (r *Rotator) GetX509SVID() (*x509svid.SVID, error) {
+	if r.cancel == nil {
+		return nil, errNotNew("Rotator", "NewRotator (or NewVault, NewConsulCA, DevCA.Source)")
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
@@ -118,6 +121,9 @@ func (r *Rotator) GetX509SVID() (*x509svid.SVID, error) {
 // GetX509BundleForTrustDomain returns the current trust bundle of td. It
 // implements x509bundle.Source. The returned bundle must not be modified.
 func (r *Rotator) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
+	if r.cancel == nil {
+		return nil, errNotNew("Rotator", "NewRotator (or NewVault, NewConsulCA, DevCA.Source)")
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
@@ -140,6 +146,9 @@ func (r *Rotator) Changed() <-chan struct{} {
 // (0: now), e.g. after the CA changed; the normal schedule resumes after it.
 // It does not wait; watch Changed to see the result.
 func (r *Rotator) RenewSoon(maxDelay time.Duration) {
+	if r.cancel == nil {
+		return // not made by NewRotator: nothing renews
+	}
 	at := time.Now().Add(jitter(maxDelay))
 	r.mu.Lock()
 	if r.forceAt.IsZero() || at.Before(r.forceAt) {
@@ -155,6 +164,9 @@ func (r *Rotator) RenewSoon(maxDelay time.Duration) {
 // Close stops renewing, waits for the background goroutines to end and wakes
 // the watchers. Afterwards the getters return ErrClosed. Close is idempotent.
 func (r *Rotator) Close() error {
+	if r.cancel == nil {
+		return errNotNew("Rotator", "NewRotator (or NewVault, NewConsulCA, DevCA.Source)")
+	}
 	r.closeOnce.Do(func() {
 		r.mu.Lock()
 		r.closed = true

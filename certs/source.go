@@ -45,3 +45,9 @@ func svidTimeError(svid *x509svid.SVID, lastErr error, now time.Time) error {
 	}
 	return nil
 }
+
+// errNotNew is returned by the methods of a source that was not made by its
+// constructor (a zero value).
+func errNotNew(what, constructor string) error {
+	return fmt.Errorf("certs: %s not created with %s", what, constructor)
+}
