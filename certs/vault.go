@@ -28,6 +28,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/ztnlabs/ztn/internal/ident"
+	"github.com/ztnlabs/ztn/internal/plainhttp"
 )
 
 // Defaults of VaultConfig.
@@ -54,6 +55,11 @@ type VaultConfig struct {
 	// (https://127.0.0.1:8200). Likewise the TLS settings default to
 	// VAULT_CACERT, VAULT_CLIENT_CERT, ... (vault/api's own environment).
 	Address string
+	// AllowHTTP lets Address be a plain http:// URL to a host other than
+	// this machine. Without it NewVault refuses one: over plain HTTP anyone
+	// on the path can read the Vault token and inject a root into the trust
+	// bundle. Loopback addresses (a dev server) need no permission.
+	AllowHTTP bool
 	// TLS, if not nil, replaces the TLS settings from the environment.
 	TLS *api.TLSConfig
 	// Namespace is the Vault Enterprise namespace (default VAULT_NAMESPACE).
@@ -177,6 +183,9 @@ func newVaultIssuer(ctx context.Context, cfg VaultConfig, rc config) (*vaultIssu
 	}
 	if cfg.Address != "" {
 		ac.Address = cfg.Address
+	}
+	if err := plainhttp.Check(ac.Address, false, cfg.AllowHTTP, "VaultConfig.Address", "set VaultConfig.AllowHTTP"); err != nil {
+		return nil, fmt.Errorf("certs: vault: %w", err)
 	}
 	if cfg.TLS != nil {
 		if err := ac.ConfigureTLS(cfg.TLS); err != nil {

@@ -294,3 +294,24 @@ func TestVaultMalformedResponses(t *testing.T) {
 		}
 	})
 }
+
+// A plain http:// Vault address to another machine is refused before any
+// request (the token would cross the network in clear, and anyone on the
+// path could add a root to the trust bundle), unless AllowHTTP says so.
+func TestVaultRefusesRemotePlainHTTP(t *testing.T) {
+	td := spiffeid.RequireTrustDomainFromString("ztn.test")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := NewVault(ctx, VaultConfig{Service: "web", TrustDomain: td, Address: "http://192.0.2.1:8200", Auth: VaultToken("t")})
+	if err == nil || !strings.Contains(err.Error(), "plain HTTP to a host that is not this machine") || !strings.Contains(err.Error(), "AllowHTTP") {
+		t.Fatalf("NewVault over remote plain HTTP: %v", err)
+	}
+	// Allowed, it goes on to contact Vault (nothing answers at 192.0.2.1, a
+	// documentation address): the error is then about reaching it.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	_, err = NewVault(ctx2, VaultConfig{Service: "web", TrustDomain: td, Address: "http://192.0.2.1:8200", Auth: VaultToken("t"), AllowHTTP: true, RequestTimeout: 200 * time.Millisecond})
+	if err == nil || strings.Contains(err.Error(), "plain HTTP") {
+		t.Fatalf("NewVault with AllowHTTP: %v, want an error reaching Vault", err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/internal/ident"
+	"github.com/ztnlabs/ztn/internal/plainhttp"
 )
 
 // Environment variables read by NewEnv and the package-level Listen and Dial.
@@ -30,6 +31,7 @@ const (
 	EnvTrustDomain = "ZTN_TRUST_DOMAIN" // the SPIFFE trust domain (mesh: required; dev: default ztn.dev)
 	EnvDatacenter  = "ZTN_DATACENTER"   // the datacenter in SPIFFE IDs (mesh: required; dev: default dc1)
 	EnvCertTTL     = "ZTN_CERT_TTL"     // certificate lifetime, a Go duration (mesh: default the role's ttl; dev: 1h)
+	EnvAllowHTTP   = "ZTN_ALLOW_HTTP"   // "1": allow plain http:// to a Consul or Vault that is not on this machine
 	EnvPKIMount    = "ZTN_PKI_MOUNT"    // mesh: the Vault PKI mount that signs service certificates
 	EnvPKIRole     = "ZTN_PKI_ROLE"     // mesh: the PKI role that signs; "{service}" stands for the service name
 
@@ -57,7 +59,7 @@ const envSetupTimeout = 30 * time.Second
 // What each required setting is, for the errors that ask for it.
 var envHelp = map[string]string{
 	EnvConsulAddr:  "the Consul agent's HTTP API, e.g. 127.0.0.1:8500",
-	EnvVaultAddr:   "Vault's address, e.g. http://127.0.0.1:8200",
+	EnvVaultAddr:   "Vault's address, e.g. https://vault.example.com:8200 (plain http:// only to this machine)",
 	EnvVaultToken:  "a Vault token allowed to sign with the services' PKI roles",
 	EnvPKIMount:    "the Vault PKI mount that signs service certificates, e.g. pki",
 	EnvPKIRole:     "the PKI role that signs, " + roleService + " standing for the service name; vault-bootstrap names each role after its service: " + roleService,
@@ -165,6 +167,10 @@ func WithEnvLogger(l *slog.Logger) EnvOption { return func(c *envConfig) { c.log
 //	ZTN_DATACENTER    the datacenter in the services' SPIFFE IDs
 //
 // ZTN_CERT_TTL (default: the role's ttl) and VAULT_NAMESPACE are optional.
+// Plain http:// (or, for Consul, an address without https:// and without
+// CONSUL_HTTP_SSL=true) is accepted only to this machine (localhost, a
+// loopback IP): elsewhere anyone on the path could forge trust roots and
+// intentions. ZTN_ALLOW_HTTP=1 allows it anyway, for a test lab.
 // The datacenter is not taken from the Consul agent: it must match the
 // SPIFFE IDs the PKI roles allow (vault-bootstrap -datacenter), and reading
 // the agent's needs an ACL permission (agent:read) services seldom have.
@@ -298,6 +304,21 @@ func newMeshFromEnv(getenv func(string) string, cfg envConfig, invalid []string)
 			invalid = append(invalid, fmt.Sprintf("%s=%q: %v", EnvCertTTL, v, err))
 		}
 	}
+	allowHTTP := getenv(EnvAllowHTTP) == "1"
+	for _, a := range []struct {
+		name, addr   string
+		tlsByDefault bool
+	}{
+		{EnvConsulAddr, consulAddr, strings.EqualFold(getenv(consul.HTTPSSLEnvName), "true") || getenv(consul.HTTPSSLEnvName) == "1"},
+		{EnvVaultAddr, vaultAddr, false},
+	} {
+		if a.addr == "" {
+			continue
+		}
+		if err := plainhttp.Check(a.addr, a.tlsByDefault, allowHTTP, a.name, "set "+EnvAllowHTTP+"=1"); err != nil {
+			invalid = append(invalid, err.Error())
+		}
+	}
 	if f := getenv(EnvIntentions); f != "" {
 		invalid = append(invalid, fmt.Sprintf("%s=%q: only the dev mesh reads intentions from a file; with Consul they come from Consul (unset it)", EnvIntentions, f))
 	}
@@ -328,6 +349,7 @@ func newMeshFromEnv(getenv func(string) string, cfg envConfig, invalid []string)
 			TrustDomain: td,
 			Datacenter:  dc,
 			Address:     vaultAddr,
+			AllowHTTP:   allowHTTP,
 			Namespace:   getenv(EnvVaultNamespace),
 			Auth:        certs.VaultToken(vaultToken),
 			Mount:       mount,
