@@ -27,8 +27,19 @@
 // What Dial guarantees: the server proved it is the service asked for, and
 // between two ztn ends (ALPN "ztn/1") the server's authorization verdict
 // arrives before Dial returns, so a refusal is an error from Dial with the
-// server's reason. Dial resumes TLS sessions by default; that is safe here
-// because every resumed connection is re-verified and re-authorized.
+// server's reason. That holds between two ztn ends only: a server that is
+// not ztn (Consul's native package, go-spiffe, any TLS server with a mesh
+// certificate) sends no verdict, so, as with any TLS 1.3 client, its refusal
+// shows at the first Read ("remote error: tls: bad certificate"). Dial
+// resumes TLS sessions by default; that is safe here because every resumed
+// connection is re-verified and re-authorized.
+//
+// Listeners serve TLS clients that are not ztn too (curl, Consul's
+// Connect-native client, go-spiffe), whatever ALPN protocols they offer
+// besides ztn's: they are verified and authorized inside the handshake and
+// get no verdict. Clients that speak another protocol (plaintext, TLS below
+// 1.3, a ztn protocol the listener does not serve) are refused and logged at
+// Warn with what they offered.
 //
 // Key exchange: full handshakes use Go's default, the hybrid post-quantum
 // X25519MLKEM768. Resumed handshakes add a fresh X25519 exchange to the
