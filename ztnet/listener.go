@@ -219,6 +219,7 @@ func (l *listener) handshake(raw net.Conn) {
 		l.refused(span, tc, start, err)
 		return
 	}
+	ac.offered = nil // only refusals need it; don't keep it for the connection's life
 	cs := tc.ConnectionState()
 	peer, err := ident.ParseURI(cs.PeerCertificates[0].URIs[0]) // verified in verifyClient
 	if err != nil {
