@@ -56,6 +56,7 @@ const (
 	reasonBackslash    = "backslash"
 	reasonControl      = "control character"
 	reasonDoubleEscape = "double percent-encoding"
+	reasonNotClean     = "not in clean form"
 )
 
 // Clean returns the decoded, cleaned form of escaped, the path of a request
@@ -75,6 +76,20 @@ func Clean(escaped string) (string, error) {
 		return "", refuse(escaped, reason)
 	}
 	return decode(escaped)
+}
+
+// CheckClean returns nil when p is already in the form Clean gives (Clean
+// would return it unchanged), and an *Error otherwise. It is for paths that
+// are used as they are, without decoding: gRPC's method paths.
+func CheckClean(p string) error {
+	c, err := Clean(p)
+	if err != nil {
+		return err
+	}
+	if c != p {
+		return refuse(p, reasonNotClean)
+	}
+	return nil
 }
 
 // scanClean checks a path without decoding it: ok when it is clean as it is

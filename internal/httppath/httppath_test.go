@@ -169,3 +169,26 @@ func FuzzClean(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckClean(t *testing.T) {
+	for _, tc := range []struct {
+		in, reason string
+	}{
+		{"/grpc.health.v1.Health/Check", ""},
+		{"/a/b/", ""},
+		{"/x/../pkg.S/M", "dot segment"},
+		{"/pkg.S//M", "not in clean form"},
+		{"/pkg.S/M%41", "not in clean form"},
+		{"", "not in clean form"},
+		{"pkg.S/M", "no leading slash"},
+	} {
+		err := CheckClean(tc.in)
+		var pe *Error
+		if tc.reason == "" && err != nil || tc.reason != "" && (!errors.As(err, &pe) || pe.Reason != tc.reason) {
+			t.Errorf("CheckClean(%q) = %v, want reason %q", tc.in, err, tc.reason)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = CheckClean("/grpc.health.v1.Health/Check") }); n != 0 {
+		t.Errorf("CheckClean of a clean path: %v allocations", n)
+	}
+}
