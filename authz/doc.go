@@ -55,8 +55,8 @@
 // them.) A path that does not start with "/" matches no path condition.
 // gRPC paths are "/pkg.Service/Method".
 //
-// Methods compare exactly with the upper-case method names of the
-// permission. Header conditions follow Envoy: a header with several values
+// Methods compare without case with the permission's, and GET covers HEAD
+// (see HTTPMatch; Envoy compares exactly). Header conditions follow Envoy: a header with several values
 // is matched as the values joined by ","; a missing header matches no value
 // condition, even inverted, and only an inverted Present matches it;
 // IgnoreCase folds ASCII letters only; regexes (RE2, Go's regexp) must match

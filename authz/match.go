@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -71,7 +72,7 @@ type headerMatcher struct {
 
 // matches reports whether every condition of the permission holds for req.
 func (m *permMatcher) matches(req *HTTPRequest) bool {
-	if len(m.methods) > 0 && !slices.Contains(m.methods, req.Method) {
+	if len(m.methods) > 0 && !methodMatches(m.methods, req.Method) {
 		return false
 	}
 	if !m.path.matches(req.Path) {
@@ -83,6 +84,19 @@ func (m *permMatcher) matches(req *HTTPRequest) bool {
 		}
 	}
 	return true
+}
+
+// methodMatches reports whether method is one of methods (upper case),
+// compared without case, with GET covering HEAD: net/http answers HEAD with
+// the GET handler, and a handler that does not check the method serves
+// "get" as it serves "GET", so a deny naming GET must refuse both.
+func methodMatches(methods []string, method string) bool {
+	for _, m := range methods {
+		if method == m || equalFoldUpper(method, m) {
+			return true
+		}
+	}
+	return equalFoldUpper(method, http.MethodHead) && slices.Contains(methods, http.MethodGet)
 }
 
 func (m *pathMatcher) matches(path string) bool {
@@ -133,7 +147,7 @@ func (m *headerMatcher) matches(req *HTTPRequest) bool {
 func (m *headerMatcher) lookup(req *HTTPRequest) (string, bool) {
 	switch m.pseudo {
 	case pseudoMethod:
-		return req.Method, true
+		return upperASCII(req.Method), true
 	case pseudoPath:
 		return req.Path, true
 	}
@@ -170,6 +184,40 @@ func lowerASCII(s string) string {
 		}
 	}
 	return s
+}
+
+// upperASCII upper-cases ASCII letters only: methods are ASCII tokens.
+func upperASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'a' <= s[i] && s[i] <= 'z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'a' <= b[j] && b[j] <= 'z' {
+					b[j] -= 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// equalFoldUpper reports whether s equals upper (already upper case) with
+// ASCII letters compared without case.
+func equalFoldUpper(s, upper string) bool {
+	if len(s) != len(upper) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func lowerByte(c byte) byte {

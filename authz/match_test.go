@@ -70,8 +70,28 @@ func TestPermissionMatch(t *testing.T) {
 		{"methods", HTTPMatch{Methods: []string{"get", "POST"}}, []req{
 			{"GET", "/", nil, true},
 			{"POST", "", nil, true},
-			{"get", "/", nil, false},
 			{"PUT", "/", nil, false},
+			{"GETX", "/", nil, false},
+			{"GE", "/", nil, false},
+		}},
+		{"methods match whatever their case", HTTPMatch{Methods: []string{"POST", "DELETE"}}, []req{
+			{"post", "/", nil, true},
+			{"Delete", "/", nil, true},
+			{"dELETE", "/", nil, true},
+			{"put", "/", nil, false},
+		}},
+		{"GET covers HEAD", HTTPMatch{Methods: []string{"GET"}}, []req{
+			{"GET", "/", nil, true},
+			{"get", "/", nil, true},
+			{"HEAD", "/", nil, true},
+			{"head", "/", nil, true},
+			{"POST", "/", nil, false},
+			{"OPTIONS", "/", nil, false},
+		}},
+		{"HEAD does not cover GET", HTTPMatch{Methods: []string{"HEAD"}}, []req{
+			{"HEAD", "/", nil, true},
+			{"Head", "/", nil, true},
+			{"GET", "/", nil, false},
 		}},
 		{"all conditions must hold", HTTPMatch{PathPrefix: "/a", Methods: []string{"GET"}, Header: []HeaderMatch{{Name: "x-a", Present: true}}}, []req{
 			{"GET", "/a", hdr("X-A", ""), true},
@@ -163,6 +183,7 @@ func TestPermissionMatch(t *testing.T) {
 		}},
 		{"pseudo headers", HTTPMatch{Header: []HeaderMatch{{Name: ":method", Exact: "GET"}, {Name: ":path", Prefix: "/a"}}}, []req{
 			{"GET", "/a", nil, true},
+			{"get", "/a", nil, true}, // :method reads the method upper-cased
 			{"POST", "/a", nil, false},
 			{"GET", "/b", nil, false},
 		}},

@@ -67,6 +67,14 @@ type Permission struct {
 // condition, and Methods (the request method is one of them). At least one
 // condition must be set.
 //
+// Methods match without regard to case, and a list that names GET also
+// matches HEAD: net/http serves HEAD with the GET handler and hands "get" to
+// handlers as it is, so a rule denying GET must deny those too. Envoy, which
+// Consul's sidecars run, compares methods exactly; ztn's match is wider,
+// never narrower (every request Envoy's rule matches, ztn's matches). A
+// ":method" header condition reads the method upper-cased, without the HEAD
+// rule.
+//
 // Paths are compared as given in HTTPRequest.Path (no query string, no
 // normalization); a path that does not start with "/" never matches a path
 // condition. PathPrefix is a plain string prefix ("/api" matches "/apis").

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/internal/httppath"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -82,8 +83,12 @@ type rpcRequest struct {
 	ctx context.Context
 }
 
-// Values returns the incoming metadata under name (lower case).
+// Values returns the incoming metadata under name (lower case); "host"
+// reads ":authority", where gRPC puts a Host header, as Envoy does.
 func (r *rpcRequest) Values(name string) []string {
+	if name == "host" {
+		name = ":authority"
+	}
 	return metadata.ValueFromIncomingContext(r.ctx, name)
 }
 
@@ -93,6 +98,9 @@ func (a *authorizer) check(ctx context.Context, method string) (AuthInfo, authz.
 	ai, ok := peerAuthInfo(ctx)
 	if !ok {
 		return ai, authz.Decision{}, status.Error(codes.Unauthenticated, "grpcztn: the RPC did not come over a ztn connection")
+	}
+	if err := httppath.CheckClean(method); err != nil { // the path httpztn and the gateway would judge
+		return ai, authz.Decision{}, status.Error(codes.InvalidArgument, "grpcztn: "+err.Error())
 	}
 	r := &rpcRequest{ctx: ctx}
 	r.HTTPRequest = authz.HTTPRequest{Path: method, Method: http.MethodPost, HeaderSource: r}

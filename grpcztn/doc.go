@@ -13,8 +13,11 @@
 // "/pkg.Service/Method" and the request metadata as headers, as Consul's
 // Envoy does: permissions in order, the first match decides, and when an L7
 // intention matches but none of its permissions does, the default decides.
-// A refused RPC fails with codes.PermissionDenied and the reason. Handlers
-// read the caller with PeerID(ctx).
+// A refused RPC fails with codes.PermissionDenied and the reason. A header
+// condition on "host" reads ":authority" (gRPC moves Host there). An RPC
+// whose path is not clean as httpztn's paths must be (a dot segment, a
+// repeated slash, a percent-encoding) fails with codes.InvalidArgument
+// before any intention is read. Handlers read the caller with PeerID(ctx).
 //
 // Order on the server: ztn's authorization runs first, then the
 // interceptors given with grpc.ChainUnaryInterceptor and

@@ -5,24 +5,33 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path"
-	"strings"
+	"net/textproto"
 	"time"
 
 	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/internal/httppath"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
 // Authorize returns middleware that authorizes every request against svc's
 // L7 intentions (path without the query string, method, headers) before h
-// sees it. A refused request gets 403 Forbidden with the reason in a
-// text/plain body ("httpztn: <source> denied: <reason>"); a request that did
-// not come over a ztn connection gets 403 too. The path is normalized
-// first (dot segments resolved, repeated slashes merged), and h sees the
-// normalized path, so what is authorized is what is served. Each request
-// gets one access-log record on svc's logger: at Info when it was allowed,
-// at Warn when it was refused, with the status, the request body bytes the
-// handler read (bytes_in) and the response body bytes written (bytes_out).
+// sees it.
+//
+// The path is cleaned first by the one function the gateway and grpcztn use
+// too (see the package doc): a path with a dot segment, an encoded slash, a
+// backslash, a control character or a double percent-encoding gets 400 Bad
+// Request; any other is decoded and its repeated slashes merged, and h sees
+// that cleaned path (URL.Path, with URL.RawPath and RequestURI to match), so
+// what is authorized is what is served.
+//
+// A refused request gets 403 Forbidden with the reason in a text/plain body
+// ("httpztn: <source> denied: <reason>"); a request that did not come over
+// a ztn connection gets 403 too. Refusals carry the response header
+// Ztn-Refusal, by which the gateway knows to hide their body from the
+// public. Each request gets one access-log record on svc's logger: at Info
+// when it was allowed, at Warn when it was refused, with the status, the
+// request body bytes the handler read (bytes_in) and the response body bytes
+// written (bytes_out).
 func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 	al := accessLog{log: svc.Logger(), dest: slog.String("destination", svc.ID().String())}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -34,23 +43,28 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 		zc := connOf(r)
 		if zc == nil {
 			msg := "httpztn: the request did not come over a ztn connection"
-			http.Error(w, msg, http.StatusForbidden)
-			al.record(ctx, r, "", authz.Decision{}, http.StatusForbidden, 0, errorBodyLen(msg), start)
+			refuseRequest(w, "not-ztn", msg, http.StatusForbidden)
+			al.record(ctx, r, "", authz.Decision{}, msg, http.StatusForbidden, 0, errorBodyLen(msg), start)
 			return
 		}
-		if !isCleanPath(r.URL.Path) {
-			r2 := *r
-			u := *r.URL
-			u.Path, u.RawPath = cleanPath(r.URL.Path), ""
-			r2.URL = &u
-			r = &r2
+		p, err := httppath.Clean(r.URL.EscapedPath())
+		if err != nil {
+			msg := "httpztn: " + err.Error()
+			refuseRequest(w, "path", msg, http.StatusBadRequest)
+			al.record(ctx, r, zc.PeerID().String(), authz.Decision{}, msg, http.StatusBadRequest, 0, errorBodyLen(msg), start)
+			return
 		}
-		d := svc.AuthorizeRequest(ctx, zc.Peer(), &authz.HTTPRequest{Path: r.URL.Path, Method: r.Method, Header: r.Header})
+		if p != r.URL.Path || r.URL.RawPath != "" {
+			r = withPath(r, p)
+		}
+		q := &authzRequest{r: r}
+		q.HTTPRequest = authz.HTTPRequest{Path: p, Method: r.Method, HeaderSource: q}
+		d := svc.AuthorizeRequest(ctx, zc.Peer(), &q.HTTPRequest)
 		if !d.Allowed {
 			src := zc.PeerID().String()
 			msg := "httpztn: " + src + " denied: " + d.Reason()
-			http.Error(w, msg, http.StatusForbidden)
-			al.record(ctx, r, src, d, http.StatusForbidden, 0, errorBodyLen(msg), start)
+			refuseRequest(w, "denied", msg, http.StatusForbidden)
+			al.record(ctx, r, src, d, "", http.StatusForbidden, 0, errorBodyLen(msg), start)
 			return
 		}
 		if !al.log.Enabled(ctx, slog.LevelInfo) {
@@ -60,47 +74,42 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 		r, body := countBody(r)
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
-		al.record(ctx, r, zc.PeerID().String(), d, sw.code(), body.count(), sw.n, start)
+		al.record(ctx, r, zc.PeerID().String(), d, "", sw.code(), body.count(), sw.n, start)
 	})
 }
 
-// isCleanPath reports whether p is already what cleanPath makes of it, so
-// that the common case costs a scan and no allocation.
-func isCleanPath(p string) bool {
-	if p == "" || p[0] != '/' {
-		return false
-	}
-	for i := 1; i < len(p); i++ {
-		if p[i-1] != '/' {
-			continue
-		}
-		// p[i] starts a segment: it must not be empty, "." or "..".
-		switch {
-		case p[i] == '/':
-			return false
-		case p[i] == '.' && (i+1 == len(p) || p[i+1] == '/'):
-			return false
-		case p[i] == '.' && p[i+1] == '.' && (i+2 == len(p) || p[i+2] == '/'):
-			return false
-		}
-	}
-	return true
+// refusalHeader marks Authorize's refusals ("not-ztn", "path", "denied"),
+// whose bodies name the caller and the intention: the gateway replaces them
+// with a generic answer.
+const refusalHeader = "Ztn-Refusal"
+
+// refuseRequest answers a refusal with msg, marked with refusalHeader.
+func refuseRequest(w http.ResponseWriter, kind, msg string, code int) {
+	w.Header().Set(refusalHeader, kind)
+	http.Error(w, msg, code)
 }
 
-// cleanPath resolves dot segments and merges slashes, keeping a trailing
-// slash.
-func cleanPath(p string) string {
-	if p == "" {
-		return "/"
+// authzRequest is what authz judges of a request. Its headers are read in
+// place, when a permission has a header condition; "host" and ":authority"
+// read the request's authority (Request.Host: net/http takes the Host
+// header, or HTTP/2's :authority, out of Request.Header), as Envoy maps
+// both names to :authority.
+type authzRequest struct {
+	authz.HTTPRequest
+	r    *http.Request
+	host [1]string
+}
+
+// Values returns the request's values of the header name (lower case).
+func (q *authzRequest) Values(name string) []string {
+	if name == "host" || name == ":authority" {
+		if q.r.Host == "" {
+			return nil
+		}
+		q.host[0] = q.r.Host
+		return q.host[:]
 	}
-	c := path.Clean(p)
-	if strings.HasSuffix(p, "/") && c != "/" {
-		c += "/"
-	}
-	if !strings.HasPrefix(c, "/") {
-		c = "/" + c
-	}
-	return c
+	return q.r.Header[textproto.CanonicalMIMEHeaderKey(name)]
 }
 
 // accessLog writes the per-request access records of one service.
@@ -110,16 +119,19 @@ type accessLog struct {
 }
 
 // record writes the access record of r: at Info when it was allowed, at
-// Warn when it was refused. in and out are the body bytes read and written.
-// start is zero when the logger was not enabled at Warn when the request
-// began.
-func (al accessLog) record(ctx context.Context, r *http.Request, src string, d authz.Decision, code int, in, out int64, start time.Time) {
+// Warn when it was refused; the reason is d's, or reason when it is set. in
+// and out are the body bytes read and written. start is zero when the
+// logger was not enabled at Warn when the request began.
+func (al accessLog) record(ctx context.Context, r *http.Request, src string, d authz.Decision, reason string, code int, in, out int64, start time.Time) {
 	level, decision := slog.LevelWarn, "deny"
 	if d.Allowed {
 		level, decision = slog.LevelInfo, "allow"
 	}
 	if start.IsZero() || !al.log.Enabled(ctx, level) {
 		return
+	}
+	if reason == "" {
+		reason = d.Reason()
 	}
 	al.log.LogAttrs(ctx, level, "ztn request",
 		slog.String("protocol", r.Proto),
@@ -128,7 +140,7 @@ func (al accessLog) record(ctx context.Context, r *http.Request, src string, d a
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.String("decision", decision),
-		slog.String("reason", d.Reason()),
+		slog.String("reason", reason),
 		slog.Int("status", code),
 		slog.Int64("bytes_in", in),
 		slog.Int64("bytes_out", out),

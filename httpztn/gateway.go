@@ -2,15 +2,20 @@ package httpztn
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/httppath"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -21,11 +26,13 @@ type Route struct {
 	// "*.example.com" matches any subdomain of example.com.
 	Host string
 	// PathPrefix matches the path by prefix, at a segment boundary ("/api"
-	// matches "/api" and "/api/x", not "/apix").
+	// matches "/api" and "/api/x", not "/apix"). It is compared with the
+	// cleaned path (see Gateway), and must itself be clean.
 	PathPrefix string
 	// Methods lists the allowed methods.
 	Methods []string
-	// Headers maps header names to the exact value each must have.
+	// Headers maps header names to the exact value each must have ("Host"
+	// is the request's host as sent, port included).
 	Headers map[string]string
 	// Service is the mesh service the request goes to (required).
 	Service string
@@ -66,7 +73,11 @@ func (rt *Route) matches(r *http.Request) bool {
 		}
 	}
 	for name, v := range rt.Headers {
-		if r.Header.Get(name) != v {
+		got := r.Header.Get(name)
+		if strings.EqualFold(name, "Host") {
+			got = r.Host // net/http moves Host out of the headers
+		}
+		if got != v {
 			return false
 		}
 	}
@@ -77,14 +88,39 @@ func (rt *Route) matches(r *http.Request) bool {
 // a public server (TLS with an ordinary server certificate, or plain HTTP in
 // development) that sends each request to the mesh service of the first
 // matching Route, over ztn under the gateway's own identity (so intentions
-// name the gateway's service as the source). It sets X-Forwarded-For,
-// X-Forwarded-Host and X-Forwarded-Proto (replacing any the client sent),
-// and strips hop-by-hop headers. A request no route matches gets 404; a
-// refusal by the mesh 403 with the reason; an unreachable service 502 (503
-// when it has no instance). Each request gets one access record on the
-// gateway Service's logger ("ztn gateway request": client, host, method,
-// path, service, status, bytes, duration), at Info when the service
-// answered, at Warn with the reason when the gateway answered itself.
+// name the gateway's service as the source).
+//
+// Paths: the gateway cleans each request's path with the one function the
+// back ends use (see the httpztn package doc): a path with a dot segment,
+// an encoded slash, a backslash, a control character or a double
+// percent-encoding is refused with 400; any other is decoded, its repeated
+// slashes merged, and it is that cleaned path that routes match and that is
+// forwarded. A route's PathPrefix therefore holds for what the service
+// authorizes and serves.
+//
+// Headers: the gateway sets X-Forwarded-For, X-Forwarded-Host and
+// X-Forwarded-Proto, and drops what the client sent that claims an origin
+// or a path (Forwarded, every X-Forwarded-*, X-Real-IP, X-Client-IP,
+// True-Client-IP, X-Cluster-Client-IP, CF-Connecting-IP, Fastly-Client-IP,
+// X-Original-URL, X-Rewrite-URL), along with hop-by-hop headers.
+//
+// Refusals: the public client gets a generic answer, its status text and a
+// request id ("forbidden (request id 7f3a09c2d4e1b5a8)"): 404 when no route
+// matches, 400 for a refused path, 403 when the mesh refused the gateway
+// (at the connection, or a request the service's httpztn authorization
+// denied), 502 when the service could not be reached or failed, 503 when it
+// has no instance. The details (addresses, identities, intentions) go only
+// to the access record with the same request id. Each request gets one
+// access record on the gateway Service's logger ("ztn gateway request":
+// client, host, method, path, service, status, bytes, duration, and for a
+// refusal request_id and reason), at Info when the service answered, at
+// Warn when the gateway refused.
+//
+// The public http.Server is the caller's: give it timeouts, since anyone
+// can connect to it (for example ReadHeaderTimeout 10 s, ReadTimeout 30 s,
+// IdleTimeout 2 min, and a MaxHeaderBytes below the 1 MiB default).
+//
+// Use NewGateway: a zero Gateway answers every request with 500.
 type Gateway struct {
 	routes  []Route
 	tr      *Transport
@@ -94,15 +130,23 @@ type Gateway struct {
 
 type routeKey struct{}
 
+// errNoGateway is what a Gateway not made by NewGateway reports.
+var errNoGateway = errors.New("httpztn: Gateway not created with NewGateway")
+
 // NewGateway returns a Gateway that reaches the mesh as svc, with routes
 // tried in order. Close it to release its connections.
 func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
+	if svc == nil {
+		return nil, errors.New("httpztn: gateway: nil Service")
+	}
 	for i, rt := range routes {
 		if rt.Service == "" {
 			return nil, fmt.Errorf("httpztn: gateway: route %d has no Service", i+1)
 		}
-		if rt.PathPrefix != "" && !strings.HasPrefix(rt.PathPrefix, "/") {
-			return nil, fmt.Errorf("httpztn: gateway: route %d: PathPrefix %q must start with /", i+1, rt.PathPrefix)
+		if rt.PathPrefix != "" {
+			if err := httppath.CheckClean(rt.PathPrefix); err != nil {
+				return nil, fmt.Errorf("httpztn: gateway: route %d: PathPrefix %q must be a clean path starting with /: %w", i+1, rt.PathPrefix, err)
+			}
 		}
 	}
 	g := &Gateway{routes: append([]Route(nil), routes...), tr: NewTransport(svc)}
@@ -112,10 +156,12 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = rt.Service
 			pr.Out.Host = ""
+			dropForwarding(pr.Out.Header)
 			pr.SetXForwarded()
 		},
-		Transport:    instrumentTransport(svc, g.tr),
-		ErrorHandler: gatewayError,
+		Transport:      instrumentTransport(svc, g.tr),
+		ModifyResponse: serviceRefusal,
+		ErrorHandler:   gatewayError,
 	}
 	log := svc.Logger()
 	g.handler = instrumentHandler(svc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -133,9 +179,18 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 	return g, nil
 }
 
-// route sends r to the service of the first matching route, recording in
-// rec (when not nil) where it went and why the gateway refused it.
+// route cleans r's path and sends r to the service of the first matching
+// route, recording in rec (when not nil) where it went and why the gateway
+// refused it.
 func (g *Gateway) route(w http.ResponseWriter, r *http.Request, rec *gatewayRecord) {
+	p, err := httppath.Clean(r.URL.EscapedPath())
+	if err != nil {
+		refuse(w, rec, http.StatusBadRequest, err.Error())
+		return
+	}
+	if p != r.URL.Path || r.URL.RawPath != "" {
+		r = withPath(r, p)
+	}
 	for i := range g.routes {
 		if g.routes[i].matches(r) {
 			ctx := context.WithValue(r.Context(), routeKey{}, &g.routes[i])
@@ -147,11 +202,35 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, rec *gatewayReco
 			return
 		}
 	}
-	msg := "httpztn: gateway: no route for " + r.Method + " " + r.Host + r.URL.Path
-	if rec != nil {
-		rec.reason = "no route"
+	refuse(w, rec, http.StatusNotFound, "no route")
+}
+
+// withPath returns a shallow copy of r whose URL has the cleaned path p
+// (and no RawPath, so that p is what is forwarded, escaped as needed).
+func withPath(r *http.Request, p string) *http.Request {
+	r2 := *r
+	u := *r.URL
+	u.Path, u.RawPath = p, ""
+	r2.URL = &u
+	r2.RequestURI = u.RequestURI()
+	return &r2
+}
+
+// dropForwarding deletes the headers a client could send to claim another
+// origin or path: Forwarded, every X-Forwarded-*, and the client-IP and
+// path-override headers proxies and frameworks honour.
+func dropForwarding(h http.Header) {
+	for name := range h {
+		if strings.HasPrefix(name, "X-Forwarded-") {
+			delete(h, name)
+			continue
+		}
+		switch name {
+		case "Forwarded", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip",
+			"Cf-Connecting-Ip", "Fastly-Client-Ip", "X-Original-Url", "X-Rewrite-Url", "X-Original-Forwarded-For":
+			delete(h, name)
+		}
 	}
-	http.Error(w, msg, http.StatusNotFound)
 }
 
 type recordKey struct{}
@@ -159,12 +238,13 @@ type recordKey struct{}
 // gatewayRecord is what the access record of one gateway request needs
 // beyond the request and response.
 type gatewayRecord struct {
-	service string // the route's service; "" when none matched
-	reason  string // why the gateway answered itself (no route, refused, unreachable)
+	service   string // the route's service; "" when none matched
+	reason    string // why the gateway refused (no route, refused, unreachable)
+	requestID string // the id the refusal's public answer gave
 }
 
 // log writes the access record of a gateway request: at Info when the
-// service answered, at Warn when the gateway answered itself.
+// service answered, at Warn when the gateway refused.
 func (rec *gatewayRecord) log(ctx context.Context, log *slog.Logger, r *http.Request, code int, in, out int64, start time.Time) {
 	level := slog.LevelInfo
 	if rec.reason != "" {
@@ -173,7 +253,7 @@ func (rec *gatewayRecord) log(ctx context.Context, log *slog.Logger, r *http.Req
 	if !log.Enabled(ctx, level) {
 		return
 	}
-	log.LogAttrs(ctx, level, "ztn gateway request",
+	attrs := []slog.Attr{
 		slog.String("client", r.RemoteAddr),
 		slog.String("protocol", r.Proto),
 		slog.String("host", r.Host),
@@ -184,29 +264,100 @@ func (rec *gatewayRecord) log(ctx context.Context, log *slog.Logger, r *http.Req
 		slog.Int("status", code),
 		slog.Int64("bytes_in", in),
 		slog.Int64("bytes_out", out),
-		slog.Duration("duration", time.Since(start)))
+		slog.Duration("duration", time.Since(start)),
+	}
+	if rec.requestID != "" {
+		attrs = append(attrs, slog.String("request_id", rec.requestID))
+	}
+	log.LogAttrs(ctx, level, "ztn gateway request", attrs...)
 }
 
-func gatewayError(w http.ResponseWriter, r *http.Request, err error) {
-	if rec, ok := r.Context().Value(recordKey{}).(*gatewayRecord); ok {
-		rec.reason = err.Error()
+// refuse answers a refusal with a generic public body (status text and a
+// new request id) and notes the reason and id in rec, when not nil, for the
+// access record.
+func refuse(w http.ResponseWriter, rec *gatewayRecord, code int, reason string) {
+	id := newRequestID()
+	if rec != nil {
+		rec.reason, rec.requestID = reason, id
 	}
+	http.Error(w, publicText(code, id), code)
+}
+
+// publicText is the body of a public refusal, without http.Error's newline:
+// "forbidden (request id 7f3a09c2d4e1b5a8)".
+func publicText(code int, id string) string {
+	return strings.ToLower(http.StatusText(code)) + " (request id " + id + ")"
+}
+
+// newRequestID returns 16 random hex digits.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// gatewayError is the proxy's ErrorHandler: the mesh refused the gateway,
+// or the service could not be reached or failed.
+func gatewayError(w http.ResponseWriter, r *http.Request, err error) {
+	rec, _ := r.Context().Value(recordKey{}).(*gatewayRecord)
 	var denied *ztnet.DeniedError
 	switch {
 	case errors.As(err, &denied):
-		http.Error(w, "httpztn: gateway: "+err.Error(), http.StatusForbidden)
+		refuse(w, rec, http.StatusForbidden, err.Error())
 	case errors.Is(err, ztnet.ErrNoInstance):
-		http.Error(w, "httpztn: gateway: "+err.Error(), http.StatusServiceUnavailable)
+		refuse(w, rec, http.StatusServiceUnavailable, err.Error())
 	default:
-		http.Error(w, "httpztn: gateway: "+err.Error(), http.StatusBadGateway)
+		refuse(w, rec, http.StatusBadGateway, err.Error())
 	}
 }
 
+// maxRefusalReason bounds how much of a service's refusal body the access
+// record keeps.
+const maxRefusalReason = 1 << 10
+
+// serviceRefusal is the proxy's ModifyResponse: a refusal by the service's
+// httpztn authorization (marked with the refusal header) carries the
+// caller's identity and the intention in its body; the public client gets
+// the generic answer instead, and the access record the service's reason.
+func serviceRefusal(resp *http.Response) error {
+	if resp.Header.Get(refusalHeader) == "" {
+		return nil
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxRefusalReason))
+	_ = resp.Body.Close()
+	id := newRequestID()
+	if rec, ok := resp.Request.Context().Value(recordKey{}).(*gatewayRecord); ok {
+		rec.reason, rec.requestID = "service refused: "+strings.TrimSpace(string(b)), id
+	}
+	text := publicText(resp.StatusCode, id) + "\n"
+	resp.Header = http.Header{
+		"Content-Type":           {"text/plain; charset=utf-8"},
+		"X-Content-Type-Options": {"nosniff"},
+		"Content-Length":         {strconv.Itoa(len(text))},
+	}
+	resp.Body = io.NopCloser(strings.NewReader(text))
+	resp.ContentLength = int64(len(text))
+	resp.Trailer = nil
+	return nil
+}
+
 // ServeHTTP routes r into the mesh.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.handler == nil {
+		id := newRequestID()
+		slog.Default().LogAttrs(r.Context(), slog.LevelError, "ztn gateway request",
+			slog.String("reason", errNoGateway.Error()), slog.String("request_id", id))
+		http.Error(w, publicText(http.StatusInternalServerError, id), http.StatusInternalServerError)
+		return
+	}
+	g.handler.ServeHTTP(w, r)
+}
 
 // Close closes the gateway's idle mesh connections.
 func (g *Gateway) Close() error {
+	if g.tr == nil {
+		return errNoGateway
+	}
 	g.tr.CloseIdleConnections()
 	return nil
 }

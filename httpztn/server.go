@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -45,6 +46,15 @@ type httpConn struct {
 // NetConn returns the ztn connection (for ztnet.PeerID and the like).
 func (c httpConn) NetConn() net.Conn { return c.zc }
 
+// Default timeouts of the server NewServer returns: a connection admitted
+// by the listener (even one whose every request is denied) is closed when
+// it sends no complete request header within defaultReadHeaderTimeout, or
+// stays idle between requests for defaultIdleTimeout.
+const (
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultIdleTimeout       = 2 * time.Minute
+)
+
 // NewServer returns an http.Server that serves h over ztn connections of
 // svc: every request is authorized by Authorize(svc, h) and traced and
 // measured by otelhttp with svc's providers (not at all when both are
@@ -59,6 +69,11 @@ func (c httpConn) NetConn() net.Conn { return c.zc }
 //	go srv.Serve(l)
 //	defer srv.Shutdown(ctx)
 //
+// The server's ReadHeaderTimeout is 10 s and its IdleTimeout 2 min, so that
+// a connection that sends nothing does not hold a goroutine forever; change
+// them (or set ReadTimeout, WriteTimeout, MaxHeaderBytes) on the returned
+// server before serving.
+//
 // Requests that do not arrive over a ztn connection are refused with 403, so
 // serving a plain net.Listener fails closed.
 func NewServer(svc *ztnet.Service, h http.Handler) *http.Server {
@@ -66,18 +81,27 @@ func NewServer(svc *ztnet.Service, h http.Handler) *http.Server {
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true) // the ztn connection is the encryption
 	return &http.Server{
-		Handler:     instrumentHandler(svc, Authorize(svc, h), svc.Name()),
-		Protocols:   &p,
-		ConnContext: withConn,
+		Handler:           instrumentHandler(svc, Authorize(svc, h), svc.Name()),
+		Protocols:         &p,
+		ConnContext:       withConn,
+		ReadHeaderTimeout: defaultReadHeaderTimeout,
+		IdleTimeout:       defaultIdleTimeout,
 	}
 }
 
 // Serve serves h on l for svc with NewServer until l is closed; it returns
-// the error from http.Server.Serve. l should come from Listen (a listener
-// from (*ztnet.Service).Listen is wrapped the same way).
+// the error from http.Server.Serve. l must come from Listen: a listener
+// from (*ztnet.Service).Listen offers no HTTP protocol by ALPN, so every
+// client would fail its handshake ("no application protocol"). Serve
+// refuses any other listener at once, closing it, with an error (and a Warn
+// record on svc's logger) that names Listen; a server over another kind of
+// listener is NewServer(svc, h).Serve(l).
 func Serve(svc *ztnet.Service, l net.Listener, h http.Handler) error {
 	if _, ok := l.(httpListener); !ok {
-		l = httpListener{l}
+		err := fmt.Errorf("httpztn: Serve needs a listener from httpztn.Listen, not a %T (a (*ztnet.Service).Listen listener negotiates no HTTP protocol; for another listener use NewServer(svc, h).Serve(l))", l)
+		svc.Logger().Warn("ztn serve refused", "error", err.Error())
+		_ = l.Close()
+		return err
 	}
 	return NewServer(svc, h).Serve(l)
 }

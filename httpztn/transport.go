@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -38,9 +39,20 @@ import (
 // request's URL keeps the service name, which is also the Host header
 // unless Request.Host says otherwise; the request is sent to the instance
 // as it is, or as a shallow copy with the scheme the pools use.
+//
+// Redirects: when an http.Client follows a redirect, the Transport refuses
+// the next request if it goes to another service (its URL names another
+// host) or to a scheme other than http and https, with an error and a Warn
+// record ("ztn redirect refused"): following it would send the caller's
+// identity, and its request, to a service the caller did not name. A
+// redirect within the service is followed. WithCrossServiceRedirects allows
+// redirects to other services.
+//
+// Use NewTransport: a zero Transport fails every request.
 type Transport struct {
-	svc   *ztnet.Service
-	http1 bool
+	svc            *ztnet.Service
+	http1          bool
+	crossRedirects bool
 
 	mu       sync.Mutex                                   // serializes changes to services
 	services atomic.Pointer[map[string]*serviceTransport] // copied on write
@@ -77,6 +89,13 @@ type TransportOption func(*Transport)
 // instead of HTTP/2.
 func WithHTTP1() TransportOption { return func(t *Transport) { t.http1 = true } }
 
+// WithCrossServiceRedirects lets the Transport follow a redirect from one
+// service to another (under the caller's identity, as any request it
+// makes); by default such a redirect is refused.
+func WithCrossServiceRedirects() TransportOption {
+	return func(t *Transport) { t.crossRedirects = true }
+}
+
 // NewTransport returns a Transport that makes requests as svc.
 func NewTransport(svc *ztnet.Service, opts ...TransportOption) *Transport {
 	t := &Transport{svc: svc}
@@ -92,6 +111,9 @@ func NewTransport(svc *ztnet.Service, opts ...TransportOption) *Transport {
 // providers (none when both are no-op providers):
 //
 //	resp, err := httpztn.NewClient(svc).Get("http://yelb-appserver/api/getvotes")
+//
+// The client's CloseIdleConnections reaches the Transport's. It follows
+// redirects within a service only, unless WithCrossServiceRedirects.
 func NewClient(svc *ztnet.Service, opts ...TransportOption) *http.Client {
 	return &http.Client{Transport: instrumentTransport(svc, NewTransport(svc, opts...))}
 }
@@ -224,9 +246,23 @@ func (st *serviceTransport) newInstance(in discovery.Instance) *instanceTranspor
 
 // RoundTrip sends req to an instance of the service named by its URL host.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.svc == nil {
+		closeBody(req)
+		return nil, errors.New("httpztn: Transport not created with NewTransport")
+	}
 	if req.URL == nil || req.URL.Hostname() == "" {
 		closeBody(req)
 		return nil, errors.New("httpztn: request URL has no host (want http://<service>/...)")
+	}
+	if req.Response != nil { // an http.Client following a redirect
+		if err := t.checkRedirect(req); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+	}
+	if s := req.URL.Scheme; s != "http" && s != "https" {
+		closeBody(req)
+		return nil, fmt.Errorf("httpztn: unsupported scheme %q (want http or https)", s)
 	}
 	service := req.URL.Hostname()
 	st := t.forService(service)
@@ -273,9 +309,36 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, fmt.Errorf("httpztn: %s: every instance failed: %w", service, errors.Join(errs...))
 }
 
+// checkRedirect refuses req, a redirect the client is following, when it
+// leaves http(s) or, unless allowed, the service that answered with it.
+func (t *Transport) checkRedirect(req *http.Request) error {
+	var from string
+	if prev := req.Response.Request; prev != nil && prev.URL != nil {
+		from = prev.URL.Hostname()
+	}
+	to := req.URL.Hostname()
+	var err error
+	switch s := req.URL.Scheme; {
+	case s != "http" && s != "https":
+		err = fmt.Errorf("httpztn: redirect to scheme %q refused (only http and https go over ztn)", s)
+	case !t.crossRedirects && from != to:
+		err = fmt.Errorf("httpztn: redirect from service %q to service %q refused: it would carry %s's identity to another service (WithCrossServiceRedirects allows it)", from, to, t.svc.Name())
+	default:
+		return nil
+	}
+	t.svc.Logger().LogAttrs(req.Context(), slog.LevelWarn, "ztn redirect refused",
+		slog.String("from", from), slog.String("to", to), slog.String("location", req.URL.Redacted()),
+		slog.String("error", err.Error()))
+	return err
+}
+
 // CloseIdleConnections closes the idle connections of every pool.
 func (t *Transport) CloseIdleConnections() {
-	for _, st := range *t.services.Load() {
+	services := t.services.Load()
+	if services == nil {
+		return // a zero Transport has no connections
+	}
+	for _, st := range *services {
 		st.mu.Lock()
 		for _, it := range st.byAddr {
 			it.rt.CloseIdleConnections()
