@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ztnlabs/ztn/authz"
-	"github.com/ztnlabs/ztn/certs"
 )
 
 func TestProtocolsNegotiated(t *testing.T) {
@@ -82,25 +81,7 @@ func TestProtocolsPlainTLSClient(t *testing.T) {
 	}
 	serverProto := make(chan string, 1)
 	serve(t, l, func(c net.Conn) { serverProto <- c.(*Conn).NegotiatedProtocol(); echo(c) })
-	src, err := m.CA().Source(context.Background(), "dc1", "web", time.Hour, certs.WithLogger(discardLogger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	svid, err := src.GetX509SVID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := tls.Certificate{PrivateKey: svid.PrivateKey}
-	for _, c := range svid.Certificates {
-		cert.Certificate = append(cert.Certificate, c.Raw)
-	}
-	cfg := &tls.Config{
-		MinVersion:         tls.VersionTLS13,
-		Certificates:       []tls.Certificate{cert},
-		InsecureSkipVerify: true, // the test checks only ALPN
-		NextProtos:         []string{"h2"},
-	}
+	cfg := plainClientConfig(t, m, "web", "h2")
 	c, err := tls.Dial("tcp", l.Addr().String(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -179,36 +160,16 @@ func TestProtocolsRefusedByServerWithoutALPN(t *testing.T) {
 	web := m.service(t, "web", WithoutResumption())
 	noALPN := api.serverTLS.Clone()
 	noALPN.NextProtos = nil
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			tc := tls.Server(raw, noALPN)
-			_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
-			if tc.Handshake() == nil {
-				_, _ = tc.Read(make([]byte, 1))
-			}
-			_ = tc.Close()
-		}
-	}()
-	defer func() { _ = ln.Close(); <-done }()
+	addr := tlsServer(t, noALPN, func(tc *tls.Conn) { _, _ = tc.Read(make([]byte, 1)) })
 
-	_, err = web.DialAddress(ctxTimeout(t, 5*time.Second), "api", ln.Addr().String(), WithProtocols("h2"))
+	_, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", addr, WithProtocols("h2"))
 	if err == nil || !strings.Contains(err.Error(), "no application protocol") {
 		t.Fatalf("Dial h2 to a server without ALPN: err = %v, want no application protocol", err)
 	}
 	// Without WithProtocols the same server is a plain TLS server: Dial
 	// succeeds (it cannot learn a verdict; a refusal would show at the
 	// first read).
-	c, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", ln.Addr().String())
+	c, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", addr)
 	if err != nil {
 		t.Fatalf("Dial without protocols to a server without ALPN: %v", err)
 	}

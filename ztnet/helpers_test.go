@@ -2,6 +2,7 @@ package ztnet
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -245,4 +246,33 @@ func deadAddr(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// tlsServer accepts connections on a loopback port with cfg, one at a time,
+// and runs after on each once its handshake succeeded; then closes it. It
+// stands for a TLS server that is not a ztn listener.
+func tlsServer(t *testing.T, cfg *tls.Config, after func(*tls.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			tc := tls.Server(raw, cfg)
+			_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
+			if tc.Handshake() == nil {
+				after(tc)
+			}
+			_ = tc.Close()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); <-done })
+	return ln.Addr().String()
 }

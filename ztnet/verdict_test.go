@@ -4,41 +4,18 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 )
 
-// hostileServer accepts one connection at a time on a loopback port with the
-// api Service's own TLS configuration (so a ztn client accepts it), and
-// after the handshake writes the given bytes where the verdict belongs, then
-// closes.
+// hostileServer serves the api Service's own TLS configuration (so a ztn
+// client accepts it) and after the handshake writes the given bytes where
+// the verdict belongs, then closes.
 func hostileServer(t *testing.T, api *Service, verdict []byte) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			tc := tls.Server(raw, api.serverTLS)
-			_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
-			if tc.Handshake() == nil {
-				_, _ = tc.Write(verdict)
-			}
-			_ = tc.Close()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); <-done })
-	return ln.Addr().String()
+	return tlsServer(t, api.serverTLS, func(tc *tls.Conn) { _, _ = tc.Write(verdict) })
 }
 
 // A server may send a deny reason of the full 255 bytes (or lie about its
