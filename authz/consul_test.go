@@ -477,3 +477,38 @@ func TestConsulUnenforceableIntentions(t *testing.T) {
 		t.Fatalf("batch: %v", d)
 	}
 }
+
+// Sources of a cluster peer, as a real Consul's /match returns them, match
+// only callers of that peer; local names and "*" never match those callers.
+func TestConsulPeerSources(t *testing.T) {
+	srv := testenv.Consul(t)
+	client := consulClient(t, srv.Addr, "")
+	ctx := timeoutCtx(t, 20*time.Second)
+	// Consul takes intentions for a peer whether or not the peering exists
+	// yet (making one needs TLS on gRPC, which the test agent has not).
+	writeEntry(t, client, `{"Kind":"service-intentions","Name":"api","Sources":[
+		{"Name":"web","Action":"allow"},
+		{"Name":"web","Peer":"partner","Action":"deny"},
+		{"Name":"*","Peer":"partner","Action":"allow"},
+		{"Name":"*","Action":"deny"}]}`)
+	c := newConsulAuthz(t, client, "api")
+	if err := c.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		src     Service
+		allowed bool
+		reason  string
+	}{
+		{Service{Name: "web"}, true, "intention web → api allows (precedence 9)"},
+		{Service{Name: "web", Peer: "partner"}, false, "intention partner:web → api denies (precedence 9)"},
+		{Service{Name: "cron", Peer: "partner"}, true, "intention partner:* → api allows (precedence 8)"},
+		{Service{Name: "cron"}, false, "intention * → api denies (precedence 8)"},
+		{Service{Name: "web", Peer: "other"}, false, `no intention for peer "other" matches (default deny)`},
+	} {
+		d := c.Authorize(Request{Source: tc.src, Destination: Service{Name: "api"}})
+		if d.Allowed != tc.allowed || d.Reason() != tc.reason {
+			t.Errorf("%s → api: %v; want allowed=%v %q", tc.src, d, tc.allowed, tc.reason)
+		}
+	}
+}
