@@ -3,10 +3,20 @@ package authz
 import "net/http"
 
 // Service names a service the way intentions do.
+//
+// Peer is the cluster peer or federated trust domain the service belongs
+// to, as an intention's source names it (SourceIntention.Peer); "" means
+// the local one. A service of a peer is never the local service of the same
+// name: it matches only intentions whose source names its peer, and
+// wildcard sources match it only when they name its peer too. ztnet sets
+// Peer for callers from a federated trust domain (see
+// ztnet.WithFederatedTrustDomains). Destinations are always local, so a
+// Request's Destination.Peer must be "".
 type Service struct {
 	Partition string // "" means "default"
 	Namespace string // "" means "default"
 	Name      string
+	Peer      string // "" means local
 }
 
 // Request is what an Authorizer judges: a connection (HTTP == nil) or one

@@ -39,6 +39,7 @@ func BenchmarkAuthorizeL4_10k(b *testing.B) {
 		{"wildcard-source", Request{Source: Service{Name: "other"}, Destination: Service{Name: "svc-500"}}},
 		{"wildcard-destination", Request{Source: Service{Name: "monitor"}, Destination: Service{Name: "unknown"}}},
 		{"default", Request{Source: Service{Namespace: "dev", Name: "x"}, Destination: Service{Namespace: "dev", Name: "y"}}},
+		{"peer-default", Request{Source: Service{Name: "client-503", Peer: "partner"}, Destination: Service{Name: "svc-500"}}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

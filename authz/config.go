@@ -9,8 +9,7 @@ const KindServiceIntentions = "service-intentions"
 //
 // Parts of Consul's entry that ztn does not implement are rejected rather
 // than ignored, so that a policy never allows more than it says: JWT
-// requirements, and Peer and SamenessGroup sources (ztn does not support
-// cluster peering).
+// requirements and SamenessGroup sources.
 type ConfigEntry struct {
 	Kind      string // KindServiceIntentions; "" is accepted from Go code
 	Name      string
@@ -25,11 +24,19 @@ type ConfigEntry struct {
 //
 // A source's Partition defaults to the entry's; its Namespace defaults to
 // the entry's unless that is Wildcard, in which case it is "default".
+//
+// A source with a Peer names services of that cluster peer or federated
+// trust domain (ztnet names a federated trust domain's peer after it, e.g.
+// "partner.example"), and matches only callers of that peer: a source
+// without a Peer, even "*", never matches them. As in Consul, Peer cannot
+// be a wildcard nor be set with Partition, and a peered source inherits
+// nothing from the entry: its Namespace defaults to "default" and it
+// matches the peer's default partition.
 type SourceIntention struct {
 	Name      string
 	Namespace string `json:",omitempty"`
 	Partition string `json:",omitempty"`
-	Peer      string `json:",omitempty"` // not supported: rejected
+	Peer      string `json:",omitempty"`
 	// SamenessGroup is not supported: a source that sets it is rejected.
 	SamenessGroup string       `json:",omitempty"`
 	Action        Action       `json:",omitempty"`

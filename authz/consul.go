@@ -38,9 +38,11 @@ import (
 //
 // What ztn cannot enforce fails closed: a source whose intention carries a
 // JWT requirement (on the entry, the source or a permission), or that ztn's
-// model rejects, is denied (its Intention's Description says why), and
-// sources of other clusters (Peer) are left out, since they never match a
-// local caller.
+// model rejects, is denied (its Intention's Description says why). Sources
+// of a cluster peer (SourcePeer) keep their peer: they match only callers
+// of that peer, which ztnet names after their federated trust domain (see
+// ztnet.WithFederatedTrustDomains), never local callers. Sameness-group
+// sources are not supported: a sync that returns one fails.
 //
 // Requests for any other destination than the one given to NewConsul are
 // denied, as are all requests before the first sync, after the maximum

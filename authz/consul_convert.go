@@ -70,19 +70,16 @@ func (c *Consul) convert(ctx context.Context, ixns []*api.Intention) ([]ConfigEn
 		}
 		e := &entries[i]
 		for _, ixn := range g.ixns {
-			src, warn, skip, err := convertIntention(ixn, dst, jwt)
+			src, warn, err := convertIntention(ixn, dst, jwt)
 			if err != nil {
 				return nil, nil, fmt.Errorf("intention %s: %w", intentionLabel(ixn), err)
 			}
 			if warn != "" {
 				warnings = append(warnings, "intention "+intentionLabel(ixn)+": "+warn)
 			}
-			if !skip {
-				e.Sources = append(e.Sources, src)
-			}
+			e.Sources = append(e.Sources, src)
 		}
 	}
-	entries = slices.DeleteFunc(entries, func(e ConfigEntry) bool { return len(e.Sources) == 0 })
 	slices.Sort(warnings)
 	return entries, warnings, nil
 }
@@ -102,8 +99,17 @@ type entryJWT struct {
 	unverified string           // why the entry could not be read, if it could not
 }
 
-// sourceKey is the normalized name of a source of dst's entry.
-func sourceKey(partition, namespace, name string, dst Service) Service {
+// sourceKey is the normalized name of a source of dst's entry, as
+// compileSource normalizes it.
+func sourceKey(peer, partition, namespace, name string, dst Service) Service {
+	if peer != "" {
+		return Service{
+			Partition: orDefault(partition, DefaultPartition),
+			Namespace: orDefault(namespace, DefaultNamespace),
+			Name:      name,
+			Peer:      peer,
+		}
+	}
 	ns := dst.Namespace
 	if ns == Wildcard {
 		ns = DefaultNamespace
@@ -159,45 +165,51 @@ func (c *Consul) readEntryJWT(ctx context.Context, dst Service) (entryJWT, error
 			if out.sources == nil {
 				out.sources = map[Service]bool{}
 			}
-			out.sources[sourceKey(s.Partition, s.Namespace, s.Name, dst)] = true
+			out.sources[sourceKey(s.Peer, s.Partition, s.Namespace, s.Name, dst)] = true
 		}
 	}
 	return out, nil
 }
 
 // convertIntention converts one intention to a source of dst's entry. An
-// intention ztn cannot enforce becomes a deny, with a warning; skip is set
-// for one that can never match a local caller.
-func convertIntention(ixn *api.Intention, dst Service, jwt entryJWT) (src SourceIntention, warn string, skip bool, err error) {
-	switch {
-	case ixn.SourcePeer != "":
-		return src, "", true, nil // only matches callers from a peered cluster
-	case ixn.SourceSamenessGroup != "":
-		return src, "", false, errors.New("sameness-group sources are not supported by ztn")
+// intention ztn cannot enforce becomes a deny, with a warning.
+//
+// A source of a peer (SourcePeer) keeps its peer: it matches only callers
+// of that peer (for ztnet, a federated trust domain it names so). Consul
+// returns such a source's partition empty or "default"; it is left out, as
+// an entry writes it.
+func convertIntention(ixn *api.Intention, dst Service, jwt entryJWT) (src SourceIntention, warn string, err error) {
+	if ixn.SourceSamenessGroup != "" {
+		return src, "", errors.New("sameness-group sources are not supported by ztn")
 	}
 	src = SourceIntention{
 		Name:        ixn.SourceName,
 		Namespace:   ixn.SourceNS,
 		Partition:   ixn.SourcePartition,
+		Peer:        ixn.SourcePeer,
 		Action:      Action(ixn.Action),
 		Type:        string(ixn.SourceType),
 		Description: ixn.Description,
 	}
-	denyAll := func(why string) (SourceIntention, string, bool, error) {
+	if src.Peer != "" && src.Partition == DefaultPartition {
+		src.Partition = ""
+	}
+	denyAll := func(why string) (SourceIntention, string, error) {
 		deny := SourceIntention{
 			Name:        src.Name,
 			Namespace:   src.Namespace,
 			Partition:   src.Partition,
+			Peer:        src.Peer,
 			Action:      ActionDeny,
 			Description: truncate("ztn: treated as deny: "+why, metaValueMaxLength),
 		}
 		if err := (ConfigEntry{Name: dst.Name, Namespace: dst.Namespace, Partition: dst.Partition, Sources: []SourceIntention{deny}}).Validate(); err != nil {
-			return deny, "", false, fmt.Errorf("cannot be represented, even as a deny: %w", err)
+			return deny, "", fmt.Errorf("cannot be represented, even as a deny: %w", err)
 		}
-		return deny, why + ": treated as deny", false, nil
+		return deny, why + ": treated as deny", nil
 	}
 	if src.Action != ActionDeny || len(ixn.Permissions) > 0 { // a deny stays a deny whatever else it carries
-		key := sourceKey(src.Partition, src.Namespace, src.Name, dst)
+		key := sourceKey(src.Peer, src.Partition, src.Namespace, src.Name, dst)
 		switch {
 		case jwt.unverified != "":
 			return denyAll(jwt.unverified)
@@ -249,7 +261,7 @@ func convertIntention(ixn *api.Intention, dst Service, jwt entryJWT) (src Source
 		warn = fmt.Sprintf("permissions %v require a JWT, which ztn cannot check: they deny instead", jwtPerms)
 		src.Description = truncate("ztn: "+warn, metaValueMaxLength)
 	}
-	return src, warn, false, nil
+	return src, warn, nil
 }
 
 // truncate cuts s to at most n bytes, on a UTF-8 boundary.

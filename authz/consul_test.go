@@ -22,9 +22,9 @@ import (
 
 func TestParseDestination(t *testing.T) {
 	for in, want := range map[string]Service{
-		"api":          {DefaultPartition, DefaultNamespace, "api"},
-		"prod/api":     {DefaultPartition, "prod", "api"},
-		"ap1/prod/api": {"ap1", "prod", "api"},
+		"api":          {Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "api"},
+		"prod/api":     {Partition: DefaultPartition, Namespace: "prod", Name: "api"},
+		"ap1/prod/api": {Partition: "ap1", Namespace: "prod", Name: "api"},
 	} {
 		if got, err := parseDestination(in); err != nil || got != want {
 			t.Errorf("parseDestination(%q) = %+v, %v", in, got, err)
@@ -46,7 +46,7 @@ func TestParseDestination(t *testing.T) {
 // Conversion of what /match returns: what ztn cannot enforce becomes a
 // deny, never an allow.
 func TestConsulConvertIntention(t *testing.T) {
-	dst := Service{DefaultPartition, DefaultNamespace, "api"}
+	dst := Service{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "api"}
 	base := func(mod func(*api.Intention)) *api.Intention {
 		ixn := &api.Intention{SourceNS: "default", SourceName: "web", DestinationNS: "default", DestinationName: "api",
 			SourceType: api.IntentionSourceConsul, Action: api.IntentionActionAllow, Precedence: 9}
@@ -66,18 +66,32 @@ func TestConsulConvertIntention(t *testing.T) {
 		wantAction Action
 		wantPerms  []Action
 		wantWarn   string
-		wantSkip   bool
+		wantPeer   string
 		wantErr    string
 	}{
 		{name: "allow", ixn: base(nil), wantAction: ActionAllow},
 		{name: "deny", ixn: base(func(i *api.Intention) { i.Action = api.IntentionActionDeny }), wantAction: ActionDeny},
 		{name: "L7", ixn: base(l7(&api.IntentionPermission{Action: "allow", HTTP: get})), wantPerms: []Action{ActionAllow}},
-		{name: "peer source", ixn: base(func(i *api.Intention) { i.SourcePeer = "other-cluster" }), wantSkip: true},
+		{name: "peer source", ixn: base(func(i *api.Intention) { i.SourcePeer = "other-cluster" }), wantAction: ActionAllow, wantPeer: "other-cluster"},
+		{name: "peer source, default partition", ixn: base(func(i *api.Intention) { i.SourcePeer, i.SourcePartition = "other-cluster", "default" }),
+			wantAction: ActionAllow, wantPeer: "other-cluster"},
+		{name: "peer source L7", ixn: base(func(i *api.Intention) {
+			i.SourcePeer = "other-cluster"
+			l7(&api.IntentionPermission{Action: "allow", HTTP: get})(i)
+		}), wantPerms: []Action{ActionAllow}, wantPeer: "other-cluster"},
+		{name: "peer source JWT", ixn: base(func(i *api.Intention) { i.SourcePeer = "other-cluster" }),
+			jwt:        entryJWT{sources: map[Service]bool{{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "web", Peer: "other-cluster"}: true}},
+			wantAction: ActionDeny, wantWarn: "source requires a JWT", wantPeer: "other-cluster"},
+		{name: "local source's JWT, peer source", ixn: base(func(i *api.Intention) { i.SourcePeer = "other-cluster" }),
+			jwt:        entryJWT{sources: map[Service]bool{{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "web"}: true}},
+			wantAction: ActionAllow, wantPeer: "other-cluster"},
+		{name: "peer source with a partition", ixn: base(func(i *api.Intention) { i.SourcePeer, i.SourcePartition = "other-cluster", "ap1" }),
+			wantErr: "Peer and Partition"},
 		{name: "sameness group", ixn: base(func(i *api.Intention) { i.SourceSamenessGroup = "sg" }), wantErr: "sameness-group"},
 		{name: "entry JWT", ixn: base(nil), jwt: entryJWT{entry: true}, wantAction: ActionDeny, wantWarn: "entry requires a JWT"},
-		{name: "source JWT", ixn: base(nil), jwt: entryJWT{sources: map[Service]bool{{DefaultPartition, DefaultNamespace, "web"}: true}},
+		{name: "source JWT", ixn: base(nil), jwt: entryJWT{sources: map[Service]bool{{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "web"}: true}},
 			wantAction: ActionDeny, wantWarn: "source requires a JWT"},
-		{name: "other source's JWT", ixn: base(nil), jwt: entryJWT{sources: map[Service]bool{{DefaultPartition, DefaultNamespace, "db"}: true}},
+		{name: "other source's JWT", ixn: base(nil), jwt: entryJWT{sources: map[Service]bool{{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "db"}: true}},
 			wantAction: ActionAllow},
 		{name: "deny with JWT", ixn: base(func(i *api.Intention) { i.Action = api.IntentionActionDeny }), jwt: entryJWT{entry: true}, wantAction: ActionDeny},
 		{name: "unverifiable entry", ixn: base(nil), jwt: entryJWT{unverified: "no intentions:read"}, wantAction: ActionDeny, wantWarn: "no intentions:read"},
@@ -95,18 +109,18 @@ func TestConsulConvertIntention(t *testing.T) {
 		{name: "partial wildcard", ixn: base(func(i *api.Intention) { i.SourceName = "we*" }), wantErr: "cannot be represented"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			src, warn, skip, err := convertIntention(tc.ixn, dst, tc.jwt)
+			src, warn, err := convertIntention(tc.ixn, dst, tc.jwt)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
 				}
 				return
 			}
-			if err != nil || skip != tc.wantSkip {
-				t.Fatalf("skip %v, err %v", skip, err)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if skip {
-				return
+			if src.Peer != tc.wantPeer || (src.Peer != "" && src.Partition != "") {
+				t.Fatalf("peer %q partition %q, want peer %q and no partition", src.Peer, src.Partition, tc.wantPeer)
 			}
 			if !strings.Contains(warn, tc.wantWarn) || (tc.wantWarn == "") != (warn == "") {
 				t.Fatalf("warning %q, want %q", warn, tc.wantWarn)
@@ -189,7 +203,7 @@ func TestConsulSync(t *testing.T) {
 		t.Fatalf("web → db: %v", d)
 	}
 	// Explicit default namespace and partition are the same destination.
-	if d := c.Authorize(Request{Source: Service{Name: "web"}, Destination: Service{DefaultPartition, DefaultNamespace, "api"}}); !d.Allowed {
+	if d := c.Authorize(Request{Source: Service{Name: "web"}, Destination: Service{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "api"}}); !d.Allowed {
 		t.Fatalf("explicit defaults: %v", d)
 	}
 
@@ -461,5 +475,40 @@ func TestConsulUnenforceableIntentions(t *testing.T) {
 	}
 	if d := dbAuthz.Authorize(l4req("batch", "db")); !d.Allowed {
 		t.Fatalf("batch: %v", d)
+	}
+}
+
+// Sources of a cluster peer, as a real Consul's /match returns them, match
+// only callers of that peer; local names and "*" never match those callers.
+func TestConsulPeerSources(t *testing.T) {
+	srv := testenv.Consul(t)
+	client := consulClient(t, srv.Addr, "")
+	ctx := timeoutCtx(t, 20*time.Second)
+	// Consul takes intentions for a peer whether or not the peering exists
+	// yet (making one needs TLS on gRPC, which the test agent has not).
+	writeEntry(t, client, `{"Kind":"service-intentions","Name":"api","Sources":[
+		{"Name":"web","Action":"allow"},
+		{"Name":"web","Peer":"partner","Action":"deny"},
+		{"Name":"*","Peer":"partner","Action":"allow"},
+		{"Name":"*","Action":"deny"}]}`)
+	c := newConsulAuthz(t, client, "api")
+	if err := c.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		src     Service
+		allowed bool
+		reason  string
+	}{
+		{Service{Name: "web"}, true, "intention web → api allows (precedence 9)"},
+		{Service{Name: "web", Peer: "partner"}, false, "intention partner:web → api denies (precedence 9)"},
+		{Service{Name: "cron", Peer: "partner"}, true, "intention partner:* → api allows (precedence 8)"},
+		{Service{Name: "cron"}, false, "intention * → api denies (precedence 8)"},
+		{Service{Name: "web", Peer: "other"}, false, `no intention for peer "other" matches (default deny)`},
+	} {
+		d := c.Authorize(Request{Source: tc.src, Destination: Service{Name: "api"}})
+		if d.Allowed != tc.allowed || d.Reason() != tc.reason {
+			t.Errorf("%s → api: %v; want allowed=%v %q", tc.src, d, tc.allowed, tc.reason)
+		}
 	}
 }

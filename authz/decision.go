@@ -54,8 +54,9 @@ type Decision struct {
 	Allowed bool
 
 	kind reasonKind
-	perm int32 // index of the deciding permission (reasonL7Permission)
-	rule *rule // the matched intention, if any
+	perm int32  // index of the deciding permission (reasonL7Permission)
+	rule *rule  // the matched intention, if any
+	peer string // the source's peer, named by a default reason
 }
 
 // Kind returns the category of the reason, one of the Kind* constants.
@@ -80,13 +81,20 @@ func (d Decision) Intention() (Intention, bool) {
 // "intention web → api allows (precedence 9)",
 // "no intention matches (default deny)" or
 // "L7 intention web → api: permission 2 (GET /admin) denies"
-// (permissions are counted from 1). The reasons of an intention are
-// formatted the first time one is asked for and kept, so Reason allocates
-// nothing after that: access logs can carry it on every request.
+// (permissions are counted from 1). A source of a peer is named with its
+// peer ("intention partner.example:web → api allows (precedence 9)"), and
+// the default's reason names the peer of such a source:
+// `no intention for peer "partner.example" matches (default deny)`.
+// The reasons of an intention are formatted the first time one is asked
+// for and kept, so Reason allocates nothing after that (except a default
+// reason naming a peer): access logs can carry it on every request.
 func (d Decision) Reason() string {
 	a := b2i(d.Allowed)
 	switch d.kind {
 	case reasonDefault:
+		if d.peer != "" {
+			return "no intention for peer " + strconv.Quote(d.peer) + " matches (default " + noun(d.Allowed) + ")"
+		}
 		return defaultReasons[a]
 	case reasonNotSynced:
 		return "policy not synced yet (deny)"

@@ -12,10 +12,26 @@
 // requests by path, method and headers.
 //
 // Names and namespaces may be the wildcard "*" (the whole value only, and
-// "*/name" is invalid); partitions may not. Validation follows Consul's
-// (agent/structs/config_entry_intentions.go); what ztn cannot enforce is
-// rejected rather than ignored: JWT requirements, and Peer and
+// "*/name" is invalid); partitions and peers may not. Validation follows
+// Consul's (agent/structs/config_entry_intentions.go); what ztn cannot
+// enforce is rejected rather than ignored: JWT requirements and
 // SamenessGroup sources.
+//
+// # Peers and federated trust domains
+//
+// A caller from another cluster or trust domain is a Service with a Peer
+// (ztnet sets it for a federated trust domain, named after the trust domain
+// unless ztnet.WithFederatedPeer names it otherwise). It is never the local
+// service of the same name: it matches only sources that name its peer, as
+// in Consul's peering, so neither "web" nor "*" written for local callers
+// admits the partner's web; `{"Name": "web", "Peer": "partner.example"}` or
+// `{"Name": "*", "Peer": "partner.example"}` does. A peered source
+// inherits nothing from the entry: it matches the peer's default partition
+// and, unless it says otherwise, namespace. Reasons name the peer
+// ("intention partner.example:web → api allows (precedence 9)"; `no
+// intention for peer "partner.example" matches (default deny)`). The
+// default (deny, or WithDefaultAllow's allow) applies to peers as to local
+// callers.
 //
 // # Evaluation
 //

@@ -13,9 +13,14 @@ package authz
 // from the most specific to the least: at most nine lookups, whatever the
 // number of intentions. FuzzAuthorize checks this against the sorted list.
 //
-// Lookups use small integer keys: every partition, namespace and name the
-// intentions mention is numbered once, so a request costs one string lookup
-// per name (none for "default") and a few integer-keyed map lookups.
+// Peers take part in the keys: a source of a peer can only be found under
+// its own peer, so neither a local name nor a local wildcard ever matches
+// it (Consul's IntentionMatch compares SourcePeer first).
+//
+// Lookups use small integer keys: every peer, partition, namespace and name
+// the intentions mention is numbered once, so a request costs one string
+// lookup per name (none for "default" or the local peer) and a few
+// integer-keyed map lookups.
 type snapshot struct {
 	symbols map[string]symbol
 	byPair  map[pairKey]*rule
@@ -33,6 +38,7 @@ const (
 	symUnknown symbol = iota
 	symWildcard
 	symDefault
+	symLocal // the peer "": the local cluster / trust domain
 )
 
 // pairKey is a (source, destination) pair as written in an intention.
@@ -41,25 +47,25 @@ type pairKey struct {
 }
 
 type symKey struct {
-	partition, namespace, name symbol
+	peer, partition, namespace, name symbol
 }
 
 func newSnapshot(rules []*rule) *snapshot {
 	s := &snapshot{
-		symbols: map[string]symbol{Wildcard: symWildcard, DefaultNamespace: symDefault},
+		symbols: map[string]symbol{Wildcard: symWildcard, DefaultNamespace: symDefault, "": symLocal},
 		byPair:  make(map[pairKey]*rule, len(rules)),
 		rules:   rules,
 	}
 	intern := func(str string) symbol {
 		sym, ok := s.symbols[str]
 		if !ok {
-			sym = symbol(len(s.symbols) + 1) // symUnknown is never used
+			sym = symbol(len(s.symbols) + 1) // symUnknown is never used; the constants are 1..len
 			s.symbols[str] = sym
 		}
 		return sym
 	}
 	key := func(svc Service) symKey {
-		return symKey{intern(svc.Partition), intern(svc.Namespace), intern(svc.Name)}
+		return symKey{intern(svc.Peer), intern(svc.Partition), intern(svc.Namespace), intern(svc.Name)}
 	}
 	for _, r := range rules {
 		s.byPair[pairKey{key(r.Source), key(r.Destination)}] = r
@@ -68,11 +74,14 @@ func newSnapshot(rules []*rule) *snapshot {
 	return s
 }
 
-// key returns the symbols of a request's service; ok is false if its
-// partition is unknown, in which case no intention can match it.
+// key returns the symbols of a request's service; ok is false if its peer
+// or partition is unknown, in which case no intention can match it.
 func (s *snapshot) key(svc Service) (k symKey, ok bool) {
-	k = symKey{s.scope(svc.Partition), s.scope(svc.Namespace), s.symbols[svc.Name]}
-	return k, k.partition != symUnknown
+	k = symKey{symLocal, s.scope(svc.Partition), s.scope(svc.Namespace), s.symbols[svc.Name]}
+	if svc.Peer != "" {
+		k.peer = s.symbols[svc.Peer]
+	}
+	return k, k.partition != symUnknown && k.peer != symUnknown
 }
 
 // scope returns the symbol of a partition or namespace, "" meaning
@@ -131,7 +140,7 @@ func (s *snapshot) authorize(req *Request, defaultAllow bool) Decision {
 	r := s.match(req.Source, req.Destination)
 	switch {
 	case r == nil:
-		return Decision{Allowed: defaultAllow, kind: reasonDefault}
+		return Decision{Allowed: defaultAllow, kind: reasonDefault, peer: req.Source.Peer}
 	case len(r.perms) == 0:
 		return Decision{Allowed: r.Action == ActionAllow, kind: reasonIntention, rule: r}
 	case req.HTTP == nil:

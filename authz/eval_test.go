@@ -279,7 +279,7 @@ func TestDecision(t *testing.T) {
 	p := newTestPolicy(t, false, entry("api", l4("web", allow), l7("batch", perm(deny, HTTPMatch{Methods: []string{"DELETE"}}))))
 	d := p.Authorize(Request{Source: svc("web"), Destination: svc("api")})
 	ixn, ok := d.Intention()
-	if !ok || ixn.Source != (Service{"default", "default", "web"}) || ixn.Destination != (Service{"default", "default", "api"}) ||
+	if !ok || ixn.Source != (Service{Partition: "default", Namespace: "default", Name: "web"}) || ixn.Destination != (Service{Partition: "default", Namespace: "default", Name: "api"}) ||
 		ixn.Precedence != 9 || ixn.Action != allow {
 		t.Errorf("Intention() = %+v, %v", ixn, ok)
 	}

@@ -44,8 +44,8 @@ func readFile(path string) ([]ConfigEntry, error) {
 // array of them. Keys are matched as Consul matches them: without regard to
 // case, in CamelCase ("PathPrefix") or snake_case ("path_prefix"). Unknown
 // keys are errors, and so are a Kind other than "service-intentions", JWT
-// requirements, Peer and SamenessGroup sources, and a destination with more
-// than one entry. Read-only and legacy keys Consul returns (Precedence,
+// requirements, SamenessGroup sources, and a destination with more than one
+// entry. Peer sources are accepted (see SourceIntention). Read-only and legacy keys Consul returns (Precedence,
 // CreateIndex, ModifyIndex, Hash, LegacyID, LegacyCreateTime,
 // LegacyUpdateTime) are accepted and ignored; a non-empty LegacyMeta is an
 // error, as in Consul. Value types are strict (no "true" for true).

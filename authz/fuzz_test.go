@@ -15,6 +15,7 @@ func FuzzParseConfigEntries(f *testing.F) {
 		`{"Kind":"service-intentions","Name":"*","Namespace":"*","Sources":[{"Name":"*","Namespace":"*","Action":"deny"}]}`,
 		`{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathExact":"/","Methods":["get"]}}]}]}`,
 		`{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"web","Permissions":[{"Action":"allow","HTTP":{"Header":[{"Name":"a","Regex":"\\Q(x"}]}}]}]}`,
+		`{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"*","Peer":"partner.example","Action":"allow"},{"name":"web","peer":"partner.example","action":"deny"}]}`,
 		`{"Kind":"service-intentions","Name":"api","JWT":{},"Sources":[]}`, `[]`, `{}`, `[null]`, `"x"`, ``,
 	} {
 		f.Add([]byte(s))
@@ -65,9 +66,11 @@ func FuzzParseConfigEntries(f *testing.F) {
 // Vocabularies FuzzAuthorize draws from.
 var (
 	fuzzDests = []string{"api", "db", "prod/api", "prod/*", "*", "*/*", "p1/default/api", "p1/*/*", "p1/ns/*"}
-	fuzzSrcs  = []string{"web", "api", "prod/web", "prod/*", "*", "*/*", "p1/default/web", "p1/*/*", "dev/web", "p1/ns/*"}
-	fuzzReqs  = []string{"web", "api", "db", "prod/web", "prod/api", "prod/db", "dev/web", "x",
-		"p1/default/web", "p1/default/api", "p1/ns/x", "p2/default/web"}
+	fuzzSrcs  = []string{"web", "api", "prod/web", "prod/*", "*", "*/*", "p1/default/web", "p1/*/*", "dev/web", "p1/ns/*",
+		"partner:web", "partner:*", "partner:*/*", "partner:prod/web", "other:web"}
+	fuzzReqs = []string{"web", "api", "db", "prod/web", "prod/api", "prod/db", "dev/web", "x",
+		"p1/default/web", "p1/default/api", "p1/ns/x", "p2/default/web",
+		"partner:web", "partner:prod/web", "partner:x", "other:web", "partner:p1/default/web", "unknown:web"}
 	fuzzPerms = [][]Permission{
 		{perm(allow, HTTPMatch{PathPrefix: "/", Methods: []string{"GET"}})},
 		{perm(deny, HTTPMatch{PathPrefix: "/admin"}), perm(allow, HTTPMatch{PathPrefix: "/"})},
@@ -107,7 +110,7 @@ func fuzzPolicy(t *testing.T, data []byte, defaultAllow bool) *Policy {
 	for _, dst := range order {
 		e := byDest[dst]
 		// Drop sources that normalize to one already there.
-		d := Service{orDefault(e.Partition, DefaultPartition), orDefault(e.Namespace, DefaultNamespace), e.Name}
+		d := Service{Partition: orDefault(e.Partition, DefaultPartition), Namespace: orDefault(e.Namespace, DefaultNamespace), Name: e.Name}
 		seen := map[Service]bool{}
 		var kept []SourceIntention
 		for _, s := range e.Sources {
@@ -152,12 +155,12 @@ func reference(ixns []Intention, defaultAllow bool, req Request) (allowed bool, 
 		if prec(a) != prec(b) {
 			return prec(b) - prec(a)
 		}
-		ka := []string{a.Source.Partition, a.Source.Namespace, a.Source.Name, a.Destination.Partition, a.Destination.Namespace, a.Destination.Name}
-		kb := []string{b.Source.Partition, b.Source.Namespace, b.Source.Name, b.Destination.Partition, b.Destination.Namespace, b.Destination.Name}
+		ka := []string{a.Source.Peer, a.Source.Partition, a.Source.Namespace, a.Source.Name, a.Destination.Partition, a.Destination.Namespace, a.Destination.Name}
+		kb := []string{b.Source.Peer, b.Source.Partition, b.Source.Namespace, b.Source.Name, b.Destination.Partition, b.Destination.Namespace, b.Destination.Name}
 		return slices.Compare(ka, kb)
 	})
 	matches := func(pattern, s Service) bool {
-		return pattern.Partition == s.Partition &&
+		return pattern.Peer == s.Peer && pattern.Partition == s.Partition &&
 			(pattern.Namespace == "*" || pattern.Namespace == s.Namespace) &&
 			(pattern.Name == "*" || pattern.Name == s.Name)
 	}
@@ -195,6 +198,9 @@ func FuzzAuthorize(f *testing.F) {
 	f.Add([]byte{0, 0, 2, 0, 4, 1, 5, 5, 0}, uint8(0), uint8(1), uint8(1), "/x", "1", true, true, true)
 	f.Add([]byte{2, 2, 3, 2, 3, 1, 3, 2, 0, 5, 5, 1}, uint8(3), uint8(4), uint8(0), "/admin", "", true, false, false)
 	f.Add([]byte{6, 6, 0, 7, 7, 1, 8, 9, 0}, uint8(8), uint8(9), uint8(0), "/v1", "", false, false, true)
+	// Peers: "web" and "*" allowed locally, "partner:web" allowed, "partner:*" denied.
+	f.Add([]byte{0, 0, 0, 0, 4, 0, 0, 10, 0, 0, 11, 1}, uint8(12), uint8(1), uint8(0), "/", "", false, false, false)
+	f.Add([]byte{0, 4, 0, 0, 12, 2, 0, 13, 1}, uint8(12), uint8(1), uint8(0), "/x", "", true, false, true)
 	f.Fuzz(func(t *testing.T, data []byte, srcIdx, dstIdx, method uint8, path, hdr string, l7, admit, defaultAllow bool) {
 		p := fuzzPolicy(t, data, defaultAllow)
 		req := Request{
@@ -218,6 +224,16 @@ func FuzzAuthorize(f *testing.F) {
 		}
 		if d.Reason() == "" {
 			t.Fatal("empty reason")
+		}
+		// A caller of a peer is only ever decided by an intention naming
+		// that peer, and a reason always names the peer.
+		if p := req.Source.Peer; p != "" {
+			if x != nil && x.Source.Peer != p {
+				t.Fatalf("%+v decided by %+v", req, x)
+			}
+			if !strings.Contains(d.Reason(), p) {
+				t.Fatalf("%+v: reason %q does not name the peer", req, d.Reason())
+			}
 		}
 	})
 }

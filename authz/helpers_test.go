@@ -5,16 +5,21 @@ import (
 	"testing"
 )
 
-// svc parses "name", "ns/name" or "ap/ns/name".
+// svc parses "name", "ns/name" or "ap/ns/name", each optionally prefixed
+// by "peer:" (as Service.String writes them).
 func svc(s string) Service {
+	peer, s, ok := strings.Cut(s, ":")
+	if !ok {
+		peer, s = "", peer
+	}
 	parts := strings.Split(s, "/")
 	switch len(parts) {
 	case 1:
-		return Service{Name: parts[0]}
+		return Service{Name: parts[0], Peer: peer}
 	case 2:
-		return Service{Namespace: parts[0], Name: parts[1]}
+		return Service{Namespace: parts[0], Name: parts[1], Peer: peer}
 	default:
-		return Service{Partition: parts[0], Namespace: parts[1], Name: parts[2]}
+		return Service{Partition: parts[0], Namespace: parts[1], Name: parts[2], Peer: peer}
 	}
 }
 
@@ -24,10 +29,10 @@ func entry(dst string, sources ...SourceIntention) ConfigEntry {
 	return ConfigEntry{Kind: KindServiceIntentions, Name: d.Name, Namespace: d.Namespace, Partition: d.Partition, Sources: sources}
 }
 
-// l4 builds an L4 source; src is "name", "ns/name" or "ap/ns/name".
+// l4 builds an L4 source; src is as svc takes it.
 func l4(src string, a Action) SourceIntention {
 	s := svc(src)
-	return SourceIntention{Name: s.Name, Namespace: s.Namespace, Partition: s.Partition, Action: a}
+	return SourceIntention{Name: s.Name, Namespace: s.Namespace, Partition: s.Partition, Peer: s.Peer, Action: a}
 }
 
 // l7 builds an L7 source.

@@ -23,18 +23,24 @@ const (
 
 // String formats s as Consul does, "[partition/]namespace/name", leaving
 // out a default partition and then a default namespace: "api",
-// "prod/api", "*/*", "part1/default/api".
+// "prod/api", "*/*", "part1/default/api". A service of a peer is prefixed
+// with the peer and a colon: "partner.example:web", "partner.example:*".
 func (s Service) String() string {
 	defP := s.Partition == "" || s.Partition == DefaultPartition
 	defNS := s.Namespace == "" || s.Namespace == DefaultNamespace
+	var name string
 	switch {
 	case defP && defNS:
-		return s.Name
+		name = s.Name
 	case defP:
-		return s.Namespace + "/" + s.Name
+		name = s.Namespace + "/" + s.Name
 	default:
-		return s.Partition + "/" + orDefault(s.Namespace, DefaultNamespace) + "/" + s.Name
+		name = s.Partition + "/" + orDefault(s.Namespace, DefaultNamespace) + "/" + s.Name
 	}
+	if s.Peer != "" {
+		return s.Peer + ":" + name
+	}
+	return name
 }
 
 // Intention is one validated and normalized (source, destination) rule, as
@@ -44,8 +50,9 @@ func (s Service) String() string {
 // An L4 intention has an Action; an L7 intention has Permissions instead and
 // an empty Action.
 type Intention struct {
-	Source      Service // Name or Namespace may be Wildcard
-	Destination Service // Name or Namespace may be Wildcard
+	// Source may name a Peer; its Name or Namespace may be Wildcard.
+	Source      Service
+	Destination Service // Name or Namespace may be Wildcard; never a Peer
 	Action      Action
 	Permissions []Permission
 	// Precedence orders intentions: higher first. It is 9, 8 or 7 for an

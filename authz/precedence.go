@@ -28,14 +28,15 @@ func precedence(src, dst Service) int {
 
 // comparePrecedence orders intentions as Consul's IntentionPrecedenceSorter
 // does: precedence descending, then lexicographically on the source
-// (partition, namespace, name) and destination (partition, namespace,
-// name). Peers and sameness groups, which Consul compares first, are always
-// empty here.
+// (peer, partition, namespace, name) and destination (partition,
+// namespace, name). Sameness groups, which Consul compares first, are
+// always empty here.
 func comparePrecedence(a, b *Intention) int {
 	if c := cmp.Compare(b.Precedence, a.Precedence); c != 0 {
 		return c
 	}
 	return cmp.Or(
+		cmp.Compare(a.Source.Peer, b.Source.Peer),
 		cmp.Compare(a.Source.Partition, b.Source.Partition),
 		cmp.Compare(a.Source.Namespace, b.Source.Namespace),
 		cmp.Compare(a.Source.Name, b.Source.Name),

@@ -55,7 +55,7 @@ func entryLabel(e *ConfigEntry, i int) string {
 	if e.Name == "" {
 		return fmt.Sprintf("entry %d", i+1)
 	}
-	return fmt.Sprintf("entry %q", Service{e.Partition, e.Namespace, e.Name}.String())
+	return fmt.Sprintf("entry %q", Service{Partition: e.Partition, Namespace: e.Namespace, Name: e.Name}.String())
 }
 
 // compileEntry normalizes, validates and compiles one entry into its rules
@@ -99,10 +99,14 @@ func compileEntry(e *ConfigEntry) ([]*rule, Service, error) {
 }
 
 func sourceLabel(s *SourceIntention, i int) string {
-	if s.Name == "" {
+	switch {
+	case s.Name == "":
 		return fmt.Sprintf("source %d", i+1)
+	case s.Peer != "":
+		return fmt.Sprintf("source %d (%q of peer %q)", i+1, s.Name, s.Peer)
+	default:
+		return fmt.Sprintf("source %d (%q)", i+1, s.Name)
 	}
-	return fmt.Sprintf("source %d (%q)", i+1, s.Name)
 }
 
 func orDefault(s, def string) string {
@@ -153,18 +157,28 @@ func compileSource(s *SourceIntention, dst Service) (*rule, error) {
 	if s.Name == "" {
 		return nil, errors.New("Name is required")
 	}
-	if s.Peer != "" {
-		return nil, fmt.Errorf("Peer %q: ztn does not support cluster peering, so it cannot enforce this source", s.Peer)
-	}
 	if s.SamenessGroup != "" {
-		return nil, fmt.Errorf("SamenessGroup %q: ztn does not support sameness groups (cluster peering), so it cannot enforce this source", s.SamenessGroup)
+		return nil, fmt.Errorf("SamenessGroup %q: ztn does not support sameness groups, so it cannot enforce this source (name each peer in a source of its own instead)", s.SamenessGroup)
 	}
-	src := Service{Partition: s.Partition, Namespace: s.Namespace, Name: s.Name}
-	if src.Partition == "" {
-		src.Partition = dst.Partition
-	}
-	if src.Namespace == "" && dst.Namespace != Wildcard {
-		src.Namespace = dst.Namespace
+	src := Service{Partition: s.Partition, Namespace: s.Namespace, Name: s.Name, Peer: s.Peer}
+	if s.Peer != "" {
+		// Consul's rules: a peer is never a wildcard and excludes a
+		// partition; a peered source inherits nothing from the
+		// destination, and matches the peer's default partition.
+		if strings.Contains(s.Peer, Wildcard) {
+			return nil, fmt.Errorf("Peer %q: a peer cannot be a wildcard", s.Peer)
+		}
+		if s.Partition != "" {
+			return nil, fmt.Errorf("Peer %q: Peer and Partition cannot both be set", s.Peer)
+		}
+		src.Partition = DefaultPartition
+	} else {
+		if src.Partition == "" {
+			src.Partition = dst.Partition
+		}
+		if src.Namespace == "" && dst.Namespace != Wildcard {
+			src.Namespace = dst.Namespace
+		}
 	}
 	src.Namespace = orDefault(src.Namespace, DefaultNamespace)
 	if err := checkWildcards(src); err != nil {

@@ -3,6 +3,8 @@ package ztnet
 import (
 	"crypto/tls"
 	"strings"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 // Application protocols. A ztn connection can carry an application protocol
@@ -61,7 +63,8 @@ type listenConfig struct {
 }
 
 type dialConfig struct {
-	protos []string
+	protos   []string
+	serverTD spiffeid.TrustDomain // WithServerTrustDomain; zero: the local one
 }
 
 // ProtocolsOption is the option WithProtocols returns; it is both a
@@ -118,6 +121,7 @@ func (s *Service) listenTLS(l *listener, cfg listenConfig) (own, noALPN *tls.Con
 // WithoutResumption), one for resumption attempts (nil WithoutResumption).
 type clientConfigs struct {
 	full, resume *tls.Config
+	serverTD     spiffeid.TrustDomain // WithServerTrustDomain; zero: the local one
 }
 
 // dialTLS returns the client TLS configurations for opts, built once per
@@ -131,11 +135,13 @@ func (s *Service) dialTLS(opts []DialOption) clientConfigs {
 		o.applyDial(&cfg)
 	}
 	if len(cfg.protos) == 0 {
-		return clientConfigs{full: s.clientTLS, resume: s.resumeTLS}
+		return clientConfigs{full: s.clientTLS, resume: s.resumeTLS, serverTD: cfg.serverTD}
 	}
 	key := strings.Join(cfg.protos, "\x00")
 	if v, ok := s.dialConfs.Load(key); ok {
-		return v.(clientConfigs)
+		cc := v.(clientConfigs)
+		cc.serverTD = cfg.serverTD
+		return cc
 	}
 	next := make([]string, len(cfg.protos))
 	for i, p := range cfg.protos {
@@ -145,5 +151,7 @@ func (s *Service) dialTLS(opts []DialOption) clientConfigs {
 	full.NextProtos = next
 	cc := clientConfigs{full: full, resume: s.resumeConfig(full)}
 	v, _ := s.dialConfs.LoadOrStore(key, cc)
-	return v.(clientConfigs)
+	cc = v.(clientConfigs)
+	cc.serverTD = cfg.serverTD
+	return cc
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -38,10 +39,14 @@ func (s *Service) Dial(ctx context.Context, service string, opts ...DialOption) 
 	if service == "" {
 		return nil, errors.New("ztnet: dial: empty service name")
 	}
+	cc := s.dialTLS(opts)
+	if err := s.checkServerTrustDomain(cc.serverTD); err != nil {
+		return nil, fmt.Errorf("ztnet: dial %s: %w", service, err)
+	}
 	ctx, span := s.tracer.Start(ctx, "ztnet.Dial", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("ztn.destination", service), attribute.String("ztn.source", s.name)))
 	defer span.End()
-	c, err := s.dial(ctx, service, s.dialTLS(opts))
+	c, err := s.dial(ctx, service, cc)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -144,7 +149,11 @@ func (s *Service) DialAddress(ctx context.Context, service, address string, opts
 	if err := s.made(); err != nil {
 		return nil, err
 	}
-	c, err := s.dialInstance(ctx, service, discovery.Instance{ID: address, Address: address}, s.dialTLS(opts))
+	cc := s.dialTLS(opts)
+	if err := s.checkServerTrustDomain(cc.serverTD); err != nil {
+		return nil, fmt.Errorf("ztnet: dial %s at %s: %w", service, address, err)
+	}
+	c, err := s.dialInstance(ctx, service, discovery.Instance{ID: address, Address: address}, cc)
 	if err != nil {
 		return nil, fmt.Errorf("ztnet: dial %s at %s: %w", service, address, err)
 	}
@@ -165,7 +174,7 @@ func (s *Service) dialInstance(ctx context.Context, service string, in discovery
 	if offered {
 		cfg = cc.resume
 	}
-	c, result, resumed, err := s.clientHandshake(ctx, raw, service, start, cfg)
+	c, result, resumed, err := s.clientHandshake(ctx, raw, service, cc.serverTD, start, cfg)
 	how := resumptionFull
 	switch {
 	case resumed:
@@ -184,7 +193,7 @@ func (s *Service) dialInstance(ctx context.Context, service string, in discovery
 		cc.full.ClientSessionCache.Put(key, nil)
 		how = resumptionFallback
 		if raw, err = d.DialContext(ctx, "tcp", in.Address); err == nil {
-			c, result, _, err = s.clientHandshake(ctx, raw, service, start, cc.full)
+			c, result, _, err = s.clientHandshake(ctx, raw, service, cc.serverTD, start, cc.full)
 		}
 	}
 	s.m.dials.Add(ctx, 1, s.m.set("client:"+result))
@@ -224,7 +233,8 @@ func (s *Service) logDialFailure(ctx context.Context, service string, in discove
 
 // clientHandshake runs the TLS handshake and reads the verdict. resumed
 // reports whether the server accepted a session resumption, even on failure.
-func (s *Service) clientHandshake(ctx context.Context, raw net.Conn, service string, start time.Time, cfg *tls.Config) (c *Conn, result string, resumed bool, err error) {
+// The server must be service in serverTD (zero: the local trust domain).
+func (s *Service) clientHandshake(ctx context.Context, raw net.Conn, service string, serverTD spiffeid.TrustDomain, start time.Time, cfg *tls.Config) (c *Conn, result string, resumed bool, err error) {
 	deadline := start.Add(s.cfg.handshakeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -251,8 +261,17 @@ func (s *Service) clientHandshake(ctx context.Context, raw net.Conn, service str
 	if err != nil {
 		return nil, resultRejected, resumed, &RejectedError{Reason: err.Error()}
 	}
-	if peer.Name != service || peer.TrustDomain != s.id.TrustDomain ||
-		peer.Namespace != s.id.Namespace || peer.Partition != s.id.Partition {
+	if serverTD.IsZero() {
+		serverTD = s.id.TrustDomain
+	}
+	if peer.TrustDomain != serverTD {
+		// A federated CA must not stand in for a local service, nor the
+		// reverse: the caller names the trust domain it expects.
+		return nil, resultRejected, resumed, &RejectedError{Reason: fmt.Sprintf(
+			"server presented %s, in trust domain %q, not %q (a federated server is dialed with WithServerTrustDomain)",
+			peer, peer.TrustDomain.Name(), serverTD.Name())}
+	}
+	if peer.Name != service || peer.Namespace != s.id.Namespace || peer.Partition != s.id.Partition {
 		return nil, resultRejected, resumed, &RejectedError{Reason: fmt.Sprintf("server presented %s, not service %q", peer, service)}
 	}
 	if wantsAppProtocol(cfg) && appProtocol(cs.NegotiatedProtocol) == "" {

@@ -18,21 +18,27 @@
 // What a listener guarantees: Accept returns only connections that completed
 // a TLS 1.3 handshake with a client certificate that chains to the current
 // trust bundle, carries exactly one URI SAN naming a service in the local (or
-// a federated) trust domain, and is allowed by the policy. Identity and
-// authorization are checked in tls.Config.VerifyConnection or right after
-// the handshake, so they hold for resumed sessions too; handshakes run off
-// the Accept path under a deadline. When the policy changes, open
-// connections whose pair is now denied are closed.
+// a federated) trust domain, and is allowed by the policy. A client of a
+// federated trust domain is authorized as a service of its peer (named after
+// its trust domain, see WithFederatedTrustDomains): only intentions whose
+// source names that peer admit it, never those of the local service of the
+// same name nor local wildcards. Identity and authorization are checked in
+// tls.Config.VerifyConnection or right after the handshake, so they hold
+// for resumed sessions too; handshakes run off the Accept path under a
+// deadline. When the policy changes, open connections whose pair is now
+// denied are closed.
 //
-// What Dial guarantees: the server proved it is the service asked for, and
-// between two ztn ends (ALPN "ztn/1") the server's authorization verdict
-// arrives before Dial returns, so a refusal is an error from Dial with the
-// server's reason. That holds between two ztn ends only: a server that is
-// not ztn (Consul's native package, go-spiffe, any TLS server with a mesh
-// certificate) sends no verdict, so, as with any TLS 1.3 client, its refusal
-// shows at the first Read ("remote error: tls: bad certificate"). Dial
-// resumes TLS sessions by default; that is safe here because every resumed
-// connection is re-verified and re-authorized.
+// What Dial guarantees: the server proved it is the service asked for, in
+// the local trust domain (or the federated one named with
+// WithServerTrustDomain), and between two ztn ends (ALPN "ztn/1") the
+// server's authorization verdict arrives before Dial returns, so a refusal
+// is an error from Dial with the server's reason. That holds between two
+// ztn ends only: a server that is not ztn (Consul's native package,
+// go-spiffe, any TLS server with a mesh certificate) sends no verdict, so,
+// as with any TLS 1.3 client, its refusal shows at the first Read ("remote
+// error: tls: bad certificate"). Dial resumes TLS sessions by default; that
+// is safe here because every resumed connection is re-verified and
+// re-authorized.
 //
 // Listeners serve TLS clients that are not ztn too (curl, Consul's
 // Connect-native client, go-spiffe), whatever ALPN protocols they offer

@@ -20,13 +20,15 @@ func (l7Option) applyListen(c *listenConfig) { c.l7 = true }
 
 // AuthorizeRequest judges one HTTP or gRPC request from peer to this service
 // against the L7 intentions (path, method, headers), and counts the decision
-// in the ztn.authz.decisions metric. It never blocks on the network.
+// in the ztn.authz.decisions metric. It never blocks on the network. A peer
+// of a federated trust domain is judged as a service of its peer (see
+// WithFederatedTrustDomains), never as the local service of its name.
 func (s *Service) AuthorizeRequest(ctx context.Context, peer ServiceID, req *authz.HTTPRequest) authz.Decision {
 	if s.made() != nil || s.cfg.authorizer == nil {
 		return authz.Decision{} // denies
 	}
 	d := s.cfg.authorizer.Authorize(authz.Request{
-		Source:      authz.Service{Partition: peer.Partition, Namespace: peer.Namespace, Name: peer.Name},
+		Source:      s.authzSource(peer),
 		Destination: authz.Service{Partition: s.id.Partition, Namespace: s.id.Namespace, Name: s.name},
 		HTTP:        req,
 	})

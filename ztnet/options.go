@@ -28,6 +28,7 @@ type config struct {
 	meterProvider    metric.MeterProvider
 	tracerProvider   trace.TracerProvider
 	federated        []spiffeid.TrustDomain
+	peerNames        map[spiffeid.TrustDomain]string // WithFederatedPeer
 	handshakeTimeout time.Duration
 	maxHandshakes    int
 	resumption       bool
@@ -76,8 +77,35 @@ func WithTracerProvider(p trace.TracerProvider) Option {
 
 // WithFederatedTrustDomains accepts peers from these trust domains as well as
 // the local one (the Source must have their bundles).
+//
+// A federated trust domain never borrows local names. Authorization sees a
+// client of a federated trust domain as a service of a peer named after the
+// trust domain (authz.Service.Peer = "partner.example", unless
+// WithFederatedPeer names it otherwise): it matches only intentions whose
+// source names that peer (`{"Name": "web", "Peer": "partner.example"}`),
+// never those written for the local service of the same name, nor local
+// wildcard sources ("*"). The same holds for every request AuthorizeRequest
+// judges and for re-checks of open connections. Dial accepts a server of a
+// federated trust domain only when asked to with WithServerTrustDomain; by
+// default the server must be in the local trust domain.
 func WithFederatedTrustDomains(tds ...spiffeid.TrustDomain) Option {
 	return func(c *config) { c.federated = append(c.federated, tds...) }
+}
+
+// WithFederatedPeer federates td as WithFederatedTrustDomains does, and
+// names its peer peer in authorization instead of the trust domain's name:
+// for intentions written for a Consul cluster peering (whose peer names,
+// such as "partner", are not trust domains). A peer cannot be "" or contain
+// the wildcard "*", and two trust domains cannot share a peer name; New
+// fails otherwise.
+func WithFederatedPeer(peer string, td spiffeid.TrustDomain) Option {
+	return func(c *config) {
+		c.federated = append(c.federated, td)
+		if c.peerNames == nil {
+			c.peerNames = make(map[spiffeid.TrustDomain]string)
+		}
+		c.peerNames[td] = peer
+	}
 }
 
 // WithHandshakeTimeout bounds each handshake, incoming or made by Dial,
@@ -169,3 +197,16 @@ func isNilValue(v any) bool {
 	}
 	return false
 }
+
+// WithServerTrustDomain makes Dial and DialAddress expect the server in trust
+// domain td: the local one (the default) or one federated with
+// WithFederatedTrustDomains or WithFederatedPeer; for another, they fail
+// at once. The server must still be the service asked for, in the
+// client's own namespace and partition, with a certificate that chains to
+// td's bundle. A server of any other trust domain is rejected, so that a
+// federated CA cannot stand in for a local service, nor the reverse.
+func WithServerTrustDomain(td spiffeid.TrustDomain) DialOption { return serverTDOption{td} }
+
+type serverTDOption struct{ td spiffeid.TrustDomain }
+
+func (o serverTDOption) applyDial(c *dialConfig) { c.serverTD = o.td }

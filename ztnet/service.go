@@ -28,7 +28,8 @@ import (
 type Service struct {
 	name   string
 	id     ident.ServiceID
-	sid    spiffeid.ID // id as a SPIFFE ID
+	sid    spiffeid.ID                     // id as a SPIFFE ID
+	peers  map[spiffeid.TrustDomain]string // federated trust domain → peer name (federation.go)
 	cfg    config
 	log    *slog.Logger
 	tracer trace.Tracer
@@ -92,6 +93,10 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	if id.Name != name {
 		return nil, fmt.Errorf("ztnet: new %s: the source's identity %s names service %q", name, svid.ID, id.Name)
 	}
+	peers, err := federatedPeers(id.TrustDomain, cfg.federated, cfg.peerNames)
+	if err != nil {
+		return nil, fmt.Errorf("ztnet: new %s: %w", name, err)
+	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
@@ -114,6 +119,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 		name:      name,
 		id:        id,
 		sid:       svid.ID,
+		peers:     peers,
 		cfg:       cfg,
 		log:       cfg.logger.With("service", name),
 		tracer:    cfg.tracerProvider.Tracer(instrumentationName),
@@ -244,10 +250,11 @@ func (s *Service) verifyServer(cs tls.ConnectionState) error {
 
 // authorize asks the policy whether peer may connect to this service, and
 // counts the decision in the metrics when record is set. admitL7 admits a
-// source whose intention has L7 permissions (see WithL7Enforced).
+// source whose intention has L7 permissions (see WithL7Enforced). A peer
+// of a federated trust domain is a source of its peer (authzSource).
 func (s *Service) authorize(peer ident.ServiceID, admitL7, record bool) authz.Decision {
 	d := s.cfg.authorizer.Authorize(authz.Request{
-		Source:      authz.Service{Partition: peer.Partition, Namespace: peer.Namespace, Name: peer.Name},
+		Source:      s.authzSource(peer),
 		Destination: authz.Service{Partition: s.id.Partition, Namespace: s.id.Namespace, Name: s.name},
 		AdmitL7:     admitL7,
 	})

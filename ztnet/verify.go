@@ -86,7 +86,7 @@ func (v *verifier) verify(chain []*x509.Certificate) (ident.ServiceID, error) {
 	}
 	td := id.TrustDomain()
 	if td != v.local && !v.federated[td] {
-		return ident.ServiceID{}, fmt.Errorf("peer %s is in trust domain %q, not the local %q", id, td.Name(), v.local.Name())
+		return ident.ServiceID{}, fmt.Errorf("peer %s is in trust domain %q, not the local %q nor a federated one", id, td.Name(), v.local.Name())
 	}
 	sid, err := ident.Parse(id)
 	if err != nil {

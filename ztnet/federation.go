@@ -1,0 +1,80 @@
+package ztnet
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/ztnlabs/ztn/authz"
+)
+
+// Federation: peers of other trust domains are authorized as services of a
+// peer (authz.Service.Peer), never as the local services of the same name,
+// and Dial reaches a server of a federated trust domain only when told to
+// (WithServerTrustDomain).
+
+// federatedPeers returns the peer name of each federated trust domain: the
+// one WithFederatedPeer gave, or the trust domain's name. Names must be
+// usable in intentions and tell the trust domains apart.
+func federatedPeers(local spiffeid.TrustDomain, tds []spiffeid.TrustDomain, names map[spiffeid.TrustDomain]string) (map[spiffeid.TrustDomain]string, error) {
+	peers := make(map[spiffeid.TrustDomain]string, len(tds))
+	byName := make(map[string]spiffeid.TrustDomain, len(tds))
+	for _, td := range tds {
+		if td.IsZero() {
+			return nil, fmt.Errorf("a federated trust domain is empty")
+		}
+		name, named := names[td]
+		if !named {
+			name = td.Name()
+		}
+		if td == local {
+			if named {
+				return nil, fmt.Errorf("WithFederatedPeer(%q): %q is the local trust domain", name, td.Name())
+			}
+			continue // federating the local trust domain changes nothing
+		}
+		switch {
+		case name == "":
+			return nil, fmt.Errorf("peer name of trust domain %q is empty", td.Name())
+		case strings.Contains(name, authz.Wildcard):
+			return nil, fmt.Errorf("peer name %q of trust domain %q contains the wildcard %q", name, td.Name(), authz.Wildcard)
+		}
+		if other, dup := byName[name]; dup && other != td {
+			pair := []string{other.Name(), td.Name()}
+			slices.Sort(pair)
+			return nil, fmt.Errorf("trust domains %q and %q have the same peer name %q", pair[0], pair[1], name)
+		}
+		byName[name] = td
+		peers[td] = name
+	}
+	return peers, nil
+}
+
+// authzSource is how authorization names peer: a local service, or a
+// service of the peer its federated trust domain maps to.
+func (s *Service) authzSource(peer ServiceID) authz.Service {
+	src := authz.Service{Partition: peer.Partition, Namespace: peer.Namespace, Name: peer.Name}
+	if peer.TrustDomain != s.id.TrustDomain {
+		var ok bool
+		if src.Peer, ok = s.peers[peer.TrustDomain]; !ok {
+			// Not federated (the verifier refuses those): still never local.
+			src.Peer = peer.TrustDomain.Name()
+		}
+	}
+	return src
+}
+
+// checkServerTrustDomain reports whether Dial may expect a server in td
+// (WithServerTrustDomain): the zero value and the local trust domain
+// always, another only when federated.
+func (s *Service) checkServerTrustDomain(td spiffeid.TrustDomain) error {
+	if td.IsZero() || td == s.id.TrustDomain {
+		return nil
+	}
+	if _, ok := s.peers[td]; ok {
+		return nil
+	}
+	return fmt.Errorf("server trust domain %q is neither the local one (%q) nor federated (WithFederatedTrustDomains)", td.Name(), s.id.TrustDomain.Name())
+}
