@@ -60,7 +60,7 @@ func WithRegistrar(r discovery.Registrar) Option { return func(c *config) { c.re
 func WithAuthorizer(a authz.Authorizer) Option { return func(c *config) { c.authorizer = a } }
 
 // WithLogger sets the logger for access records and refusals
-// (default slog.Default()).
+// (default, or given nil: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithMeterProvider sets the OpenTelemetry meter provider (default: otel's
@@ -172,7 +172,7 @@ func (c *config) checkNils() error {
 		v    any
 	}{
 		{"WithSource", c.source}, {"WithResolver", c.resolver}, {"WithRegistrar", c.registrar},
-		{"WithAuthorizer", c.authorizer}, {"WithLogger", c.logger},
+		{"WithAuthorizer", c.authorizer},
 		{"WithMeterProvider", c.meterProvider}, {"WithTracerProvider", c.tracerProvider},
 	} {
 		if isNilValue(o.v) {
