@@ -40,6 +40,9 @@ func (s *Service) Dial(ctx context.Context, service string, opts ...DialOption) 
 		return nil, errors.New("ztnet: dial: empty service name")
 	}
 	cc := s.dialTLS(opts)
+	if cc.serverTD.IsZero() {
+		cc.serverTD = s.cfg.remoteServices[service]
+	}
 	if err := s.checkServerTrustDomain(cc.serverTD); err != nil {
 		return nil, fmt.Errorf("ztnet: dial %s: %w", service, err)
 	}
@@ -150,6 +153,9 @@ func (s *Service) DialAddress(ctx context.Context, service, address string, opts
 		return nil, err
 	}
 	cc := s.dialTLS(opts)
+	if cc.serverTD.IsZero() {
+		cc.serverTD = s.cfg.remoteServices[service]
+	}
 	if err := s.checkServerTrustDomain(cc.serverTD); err != nil {
 		return nil, fmt.Errorf("ztnet: dial %s at %s: %w", service, address, err)
 	}

@@ -519,3 +519,33 @@ func TestWithFederatedPeer(t *testing.T) {
 		}
 	}
 }
+
+// WithRemoteService names the trust domain of a federated service once, for
+// every Dial and DialAddress to it (the adapters' clients dial through
+// DialAddress with no ztnet options); other services stay local.
+func TestWithRemoteService(t *testing.T) {
+	f := newFederation(t)
+	partnerAPI := f.partnerService(t, "api")
+	pl := listen(t, partnerAPI)
+	serve(t, pl, echo)
+	f.partner.intentions(t, `{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"web","Peer":"ztn.test","Action":"allow"}]}`)
+	ctx := ctxTimeout(t, 10*time.Second)
+
+	web := f.localService(t, "web", WithRemoteService("api", partnerTrustDomain))
+	c, err := web.DialAddress(ctx, "api", pl.Addr().String())
+	if err != nil {
+		t.Fatalf("DialAddress to the remote api: %v", err)
+	}
+	roundTrip(t, c, "remote")
+	c.Close()
+	// Another service name is still expected in the local trust domain.
+	var rejected *RejectedError
+	if err := noConn(web.DialAddress(ctx, "billing", pl.Addr().String())); !errors.As(err, &rejected) {
+		t.Fatalf("DialAddress billing at the partner: %v, want a RejectedError", err)
+	}
+	// A trust domain that is not federated is refused by New.
+	_, err = f.local.Service(ctx, "web2", WithRemoteService("api", spiffeid.RequireTrustDomainFromString("nowhere.test")))
+	if err == nil || !strings.Contains(err.Error(), "not federated") {
+		t.Fatalf("New with an unfederated remote service: %v", err)
+	}
+}

@@ -31,6 +31,7 @@ type config struct {
 	peerNames        map[spiffeid.TrustDomain]string // WithFederatedPeer
 	handshakeTimeout time.Duration
 	maxHandshakes    int
+	remoteServices   map[string]spiffeid.TrustDomain // WithRemoteService
 	resumption       bool
 	pqResumption     bool
 	sessionCacheSize int
@@ -196,6 +197,19 @@ func isNilValue(v any) bool {
 		return rv.IsNil()
 	}
 	return false
+}
+
+// WithRemoteService says that service lives in the federated trust domain
+// td: Dial and DialAddress to it (including the dials of the grpcztn and
+// httpztn clients) expect its servers there, as if given
+// WithServerTrustDomain(td). td must be federated; New fails otherwise.
+func WithRemoteService(service string, td spiffeid.TrustDomain) Option {
+	return func(c *config) {
+		if c.remoteServices == nil {
+			c.remoteServices = make(map[string]spiffeid.TrustDomain)
+		}
+		c.remoteServices[service] = td
+	}
 }
 
 // WithServerTrustDomain makes Dial and DialAddress expect the server in trust

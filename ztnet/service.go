@@ -97,6 +97,11 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ztnet: new %s: %w", name, err)
 	}
+	for svc, td := range cfg.remoteServices {
+		if _, ok := peers[td]; !ok {
+			return nil, fmt.Errorf("ztnet: new %s: WithRemoteService(%q, %q): the trust domain is not federated (WithFederatedTrustDomains)", name, svc, td.Name())
+		}
+	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
