@@ -2,8 +2,11 @@ package ztnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -27,6 +30,10 @@ type Dev struct {
 	dc      string
 	ttl     time.Duration
 	logger  *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	services map[*Service]struct{} // made by Service and maybe still open
 }
 
 // DevOption configures a Dev mesh.
@@ -87,6 +94,8 @@ func NewDev(opts ...DevOption) (*Dev, error) {
 		dc:      cfg.datacenter,
 		ttl:     cfg.ttl,
 		logger:  cfg.logger,
+
+		services: make(map[*Service]struct{}),
 	}, nil
 }
 
@@ -97,6 +106,44 @@ func (d *Dev) Service(ctx context.Context, name string, opts ...Option) (*Servic
 	if d == nil || d.ca == nil {
 		return nil, errNotNew("Dev", "NewDev")
 	}
+	s, err := d.newService(ctx, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		_ = s.Close()
+		return nil, fmt.Errorf("ztnet: dev service %s: %w", name, net.ErrClosed)
+	}
+	for o := range d.services { // forget those closed since
+		if o.isClosed() {
+			delete(d.services, o)
+		}
+	}
+	d.services[s] = struct{}{}
+	return s, nil
+}
+
+// Close closes every Service the mesh made that is still open; Service
+// fails afterwards with net.ErrClosed. Close is idempotent.
+func (d *Dev) Close() error {
+	if d == nil || d.ca == nil {
+		return errNotNew("Dev", "NewDev")
+	}
+	d.mu.Lock()
+	d.closed = true
+	services := d.services
+	d.services = nil
+	d.mu.Unlock()
+	var errs []error
+	for s := range services {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Dev) newService(ctx context.Context, name string, opts []Option) (*Service, error) {
 	base := []Option{WithAuthorizer(d.policy), WithResolver(d.catalog), WithLogger(d.logger)}
 	var given config
 	for _, o := range opts {

@@ -33,6 +33,9 @@ func (s *Service) Dial(ctx context.Context, service string, opts ...DialOption) 
 	if err := s.made(); err != nil {
 		return nil, err
 	}
+	if s.isClosed() {
+		return nil, fmt.Errorf("ztnet: dial %s: service %s closed: %w", service, s.name, net.ErrClosed)
+	}
 	if s.cfg.resolver == nil {
 		return nil, fmt.Errorf("ztnet: dial %s: no resolver (use WithResolver)", service)
 	}
@@ -151,6 +154,9 @@ func (s *Service) counter(service string) *atomic.Uint64 {
 func (s *Service) DialAddress(ctx context.Context, service, address string, opts ...DialOption) (*Conn, error) {
 	if err := s.made(); err != nil {
 		return nil, err
+	}
+	if s.isClosed() {
+		return nil, fmt.Errorf("ztnet: dial %s at %s: service %s closed: %w", service, address, s.name, net.ErrClosed)
 	}
 	cc := s.dialTLS(opts)
 	if cc.serverTD.IsZero() {

@@ -109,6 +109,7 @@ func newTestMesh(t testing.TB, opts ...DevOption) *testMesh {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = dev.Close() })
 	return &testMesh{Dev: dev, logs: logs}
 }
 

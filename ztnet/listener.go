@@ -51,6 +51,9 @@ func (s *Service) Listen(ctx context.Context, network, addr string, opts ...List
 	if err := s.made(); err != nil {
 		return nil, err
 	}
+	if s.isClosed() {
+		return nil, fmt.Errorf("ztnet: listen %s: service closed: %w", s.name, net.ErrClosed)
+	}
 	if s.cfg.authorizer == nil {
 		return nil, fmt.Errorf("ztnet: listen %s: no authorizer (use WithAuthorizer): refusing to accept without a policy", s.name)
 	}
@@ -86,7 +89,7 @@ func (s *Service) Listen(ctx context.Context, network, addr string, opts ...List
 		if l.deregister != nil {
 			_ = l.deregister(context.Background())
 		}
-		return nil, fmt.Errorf("ztnet: listen %s: service closed", s.name)
+		return nil, fmt.Errorf("ztnet: listen %s: service closed: %w", s.name, net.ErrClosed)
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()

@@ -269,6 +269,13 @@ func (s *Service) authorize(peer ident.ServiceID, admitL7, record bool) authz.De
 	return d
 }
 
+// isClosed reports whether Close has been called.
+func (s *Service) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // Close closes every listener and accepted connection of the service, stops
 // its background work, and closes the Source if WithSourceOwned was given.
 func (s *Service) Close() error {

@@ -2,6 +2,7 @@ package ztnet
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -106,4 +107,50 @@ func TestMaxConcurrentHandshakes(t *testing.T) {
 	}
 	roundTrip(t, c, "x")
 	c.Close()
+}
+
+// After Close, Dial, DialAddress and Listen fail with net.ErrClosed (not
+// "no trust bundle" or "no healthy instance"), and a closed Dev mesh closes
+// its services and makes no more.
+func TestClosedServiceAndDev(t *testing.T) {
+	m := newTestMesh(t)
+	m.allow(t, "web->api")
+	api := m.service(t, "api")
+	serve(t, listen(t, api), echo)
+	web, err := m.Service(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := web.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := web.Dial(ctxTimeout(t, 5*time.Second), "api"); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Dial after Close: %v, want net.ErrClosed", err)
+	}
+	if _, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", "127.0.0.1:1"); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("DialAddress after Close: %v, want net.ErrClosed", err)
+	}
+	if _, err := web.Listen(context.Background(), "tcp", "127.0.0.1:0"); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Listen after Close: %v, want net.ErrClosed", err)
+	}
+
+	other, err := m.Service(context.Background(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Ready(); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("api after Dev.Close: Ready = %v, want closed", err)
+	}
+	if err := other.Ready(); err == nil {
+		t.Error("other still ready after Dev.Close")
+	}
+	if _, err := m.Service(context.Background(), "late"); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Service after Dev.Close: %v, want net.ErrClosed", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
 }

@@ -31,6 +31,7 @@ func Dev(t testing.TB, opts ...ztnet.DevOption) *ztnet.Dev {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = m.Close() })
 	return m
 }
 
