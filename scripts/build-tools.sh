@@ -117,7 +117,7 @@ patch_once() {
 	[[ $n -eq 1 ]] || die "patch: expected exactly 1 occurrence in $file, found $n: $old"
 	content=${content/"$old"/"$new"}
 	printf '%s' "$content" >"$file"
-	log "  patched ${file#"$ROOT"/}"
+	PATCH_COUNT=$((PATCH_COUNT + 1))
 }
 
 # delete_lines FILE ERE N: delete the lines of FILE matching the extended
@@ -128,7 +128,7 @@ delete_lines() {
 	n=$(grep -cE -- "$re" "$file" || true)
 	[[ $n -eq $want ]] || die "patch: expected $want lines matching /$re/ in $file, found $n"
 	sed -i -E "\#$re#d" "$file"
-	log "  patched ${file#"$ROOT"/} (-$n lines)"
+	PATCH_COUNT=$((PATCH_COUNT + 1))
 }
 
 go_build() { # go_build DIR ARGS...: run go build in DIR, niced.
@@ -181,11 +181,12 @@ prepare_patched_source() {
 		if [[ $mod == "$T_MOD" ]]; then
 			for e in "${SRC_EXCLUDE[@]}"; do excl+=("--exclude=$e"); done
 		fi
-		log "  copying $mod to $src"
 		mkdir -p "$src"
 		(cd "$moddir" && tar cf - "${excl[@]}" .) | (cd "$src" && tar xf -)
 		chmod -R u+w "$src"
+		PATCH_COUNT=0
 		patch_source "$mod" "$src"
+		log "  $mod: $PATCH_COUNT patches applied to a copy in $src"
 		(cd "$T_DIR" && go mod edit -replace "$mod=$src" "$srcroot/ztn-build.mod")
 	done
 	MODFILE_ARGS=("-modfile=$srcroot/ztn-build.mod")
@@ -232,7 +233,10 @@ build_one() {
 	build_args
 	tmp=$dir/.$name.tmp.$$
 	trap 'rm -f "'"$tmp"'"' EXIT
-	go_build "$T_DIR" "${BUILD_ARGS[@]}" -o "$tmp" "$T_PKG" || die "$name: go build failed (patched sources kept in $dir/src)"
+	if ! go_build "$T_DIR" "${BUILD_ARGS[@]}" -o "$tmp" "$T_PKG"; then
+		[[ ! -e $dir/src ]] || die "$name: go build failed (patched sources kept in $dir/src)"
+		die "$name: go build failed"
+	fi
 	# consul and vault have a version command; SPIRE's binaries a --version flag.
 	"$tmp" version >/dev/null 2>&1 || "$tmp" --version >/dev/null 2>&1 ||
 		die "$name: built binary does not run ('$tmp version' and '$tmp --version' failed)"
