@@ -48,12 +48,15 @@ NICE=${ZTN_TOOLS_NICE:-19}
 # A new tool (e.g. SPIRE) gets its own module dir under internal/tools with a
 # committed go.mod/go.sum, and one line per binary here:
 #   spire-server|internal/tools/spire|github.com/spiffe/spire|github.com/spiffe/spire/cmd/spire-server
+# Built in this order, ZTN_TOOLS_JOBS at a time: the biggest first, and the two
+# SPIRE binaries (which share most packages) apart, so that spire-agent finds
+# spire-server's packages in Go's build cache instead of compiling them too.
 TOOLS=(
-	"consul|internal/tools|github.com/hashicorp/consul|github.com/hashicorp/consul"
 	"vault|internal/tools/vault|github.com/hashicorp/vault|github.com/hashicorp/vault"
+	"consul|internal/tools|github.com/hashicorp/consul|github.com/hashicorp/consul"
 	"spire-server|internal/tools/spire|github.com/spiffe/spire|github.com/spiffe/spire/cmd/spire-server"
-	"spire-agent|internal/tools/spire|github.com/spiffe/spire|github.com/spiffe/spire/cmd/spire-agent"
 	"grpcurl|internal/tools/grpcurl|github.com/fullstorydev/grpcurl|github.com/fullstorydev/grpcurl/cmd/grpcurl"
+	"spire-agent|internal/tools/spire|github.com/spiffe/spire|github.com/spiffe/spire/cmd/spire-agent"
 )
 
 log() { printf 'build-tools: %s\n' "$*" >&2; }
@@ -128,6 +131,21 @@ delete_lines() {
 	n=$(grep -cE -- "$re" "$file" || true)
 	[[ $n -eq $want ]] || die "patch: expected $want lines matching /$re/ in $file, found $n"
 	sed -i -E "\#$re#d" "$file"
+	PATCH_COUNT=$((PATCH_COUNT + 1))
+}
+
+# replace_func FILE SIGNATURE BODY: replace the Go function whose first line
+# starts with SIGNATURE (exactly one; gofmt'd, so it ends at the next line
+# that is "}") by SIGNATURE followed by BODY.
+replace_func() {
+	local file=$1 sig=$2 body=$3 n
+	[[ -f $file ]] || die "patch: $file does not exist"
+	n=$(awk -v s="$sig" 'index($0, s) == 1 { n++ } END { print n + 0 }' "$file")
+	[[ $n -eq 1 ]] || die "patch: expected 1 function starting '$sig' in $file, found $n"
+	awk -v s="$sig" -v b="$body" '
+		!skip && index($0, s) == 1 { print s b; skip = 1; next }
+		skip && $0 == "}" { skip = 0; next }
+		!skip { print }' "$file" >"$file.new" && mv "$file.new" "$file"
 	PATCH_COUNT=$((PATCH_COUNT + 1))
 }
 
