@@ -17,6 +17,7 @@
 #   - Added back what the tests use beyond that: the kubernetes auth method
 #     (certs' Vault auth tests) and the postgresql database plugin (examples
 #     with Postgres).
+#   - No Okta login MFA (the Okta SDK, 12 MB of Go source alone).
 #   - No kubernetes service registration, no `vault hcp` commands, and raft's
 #     cloud auto-join (go-discover) knows no provider: a dev server on loopback
 #     uses none of them.
@@ -79,6 +80,14 @@ patch_vault() {
 	patch_once "$src/command/commands.go" \
 		'for cmd, cmdFactory := range hcpvlib.InitHCPCommand(ui) {' \
 		'for cmd, cmdFactory := range map[string]cli.CommandFactory{} {'
+	# No Okta login MFA (the Okta SDK): configuring it still works, using it
+	# fails with an error.
+	patch_once "$src/vault/login_mfa.go" \
+		$'\t"github.com/okta/okta-sdk-golang/v5/okta"\n' ''
+	patch_once "$src/vault/login_mfa.go" $'\t"regexp"\n' '' # only validateOkta used it
+	replace_func "$src/vault/login_mfa.go" \
+		'func (c *Core) validateOkta(ctx context.Context, mConfig *mfa.Config, username string) error {' \
+		$'\n\treturn fmt.Errorf("okta MFA is not linked into this test build of vault (internal/tools/vault/patches.sh)")\n}'
 	# raft auto-join: no k8s provider (and go-discover below has no others).
 	patch_once "$src/vault/raft.go" \
 		$'\tdiscoverk8s "github.com/hashicorp/go-discover/provider/k8s"\n' ''
