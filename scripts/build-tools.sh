@@ -149,10 +149,13 @@ replace_func() {
 	PATCH_COUNT=$((PATCH_COUNT + 1))
 }
 
-go_build() { # go_build DIR ARGS...: run go build in DIR, niced.
+# go_build DIR ARGS...: run go build in DIR, niced. The binaries are stripped
+# (-s -w), so the compiler need not make DWARF either (-dwarf=false): 12% less
+# CPU for a cold grpcurl build (241 s instead of 275 s user+sys).
+go_build() {
 	local dir=$1
 	shift
-	(cd "$dir" && nice -n "$NICE" go build -buildvcs=false -trimpath -ldflags '-s -w' "$@")
+	(cd "$dir" && nice -n "$NICE" go build -buildvcs=false -trimpath -ldflags '-s -w' -gcflags 'all=-dwarf=false' "$@")
 }
 
 # load_patches: read T_DIR/patches.sh (if any) into PATCH_MODULES, SRC_EXCLUDE,
