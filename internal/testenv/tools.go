@@ -156,8 +156,13 @@ func toolBinary(t testing.TB, name string) string {
 		if _, err = os.Stat(p); err == nil {
 			return p
 		}
+		err = nil // not built: say where it goes, not the stat error
 	}
-	msg := fmt.Sprintf("testenv: no %s binary (%v); build it with scripts/build-tools.sh %s or set %s", name, err, name, tl.envVar)
+	where := p
+	if err != nil {
+		where = err.Error()
+	}
+	msg := fmt.Sprintf("testenv: needs %s, not built (%s); `make test` builds it (or scripts/build-tools.sh %s; %s overrides)", name, where, name, tl.envVar)
 	if requireTools() {
 		t.Fatal(msg + " (ZTN_REQUIRE_TOOLS is set)")
 	}
