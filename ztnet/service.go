@@ -269,11 +269,15 @@ func (s *Service) authorize(peer ident.ServiceID, admitL7, record bool) authz.De
 	return d
 }
 
-// isClosed reports whether Close has been called.
+// isClosed reports whether Close has been called. It takes no lock: Dial
+// calls it on every connection.
 func (s *Service) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Close closes every listener and accepted connection of the service, stops
