@@ -1,35 +1,47 @@
 package authz
 
-import "net/http"
+import (
+	"net/http"
 
-// Service names a service the way intentions do.
-//
-// Peer is the cluster peer or federated trust domain the service belongs
-// to, as an intention's source names it (SourceIntention.Peer); "" means
-// the local one. A service of a peer is never the local service of the same
-// name: it matches only intentions whose source names its peer, and
-// wildcard sources match it only when they name its peer too. ztnet sets
-// Peer for callers from a federated trust domain (see
-// ztnet.WithFederatedTrustDomains). Destinations are always local, so a
-// Request's Destination.Peer must be "".
-type Service struct {
-	Partition string // "" means "default"
-	Namespace string // "" means "default"
-	Name      string
-	Peer      string // "" means local
-}
+	"github.com/ztnlabs/ztn"
+)
 
 // Request is what an Authorizer judges: a connection (HTTP == nil) or one
 // HTTP/gRPC request (HTTP != nil) from Source to Destination.
+//
+// Intentions name services by partition, namespace and name (see
+// Selector); the trust domain and datacenter of Source and Destination are
+// not compared. What tells a federated caller from a local one is
+// SourcePeer, which the caller of Authorize sets from Source's trust domain
+// (ztnet does, see ztnet.WithFederatedPeer).
 type Request struct {
-	Source      Service
-	Destination Service
+	// Source is the caller's full identity.
+	Source ztn.ServiceID
+	// SourcePeer is the cluster peer or federated trust domain Source
+	// belongs to, as an intention's source names it
+	// (SourceIntention.Peer); "" means the local one. A service of a peer is
+	// never the local service of the same name: it matches only intentions
+	// whose source names its peer, and wildcard sources match it only when
+	// they name its peer too.
+	SourcePeer string
+	// Destination is the service being called; it is always local.
+	Destination ztn.ServiceID
 	// HTTP is set for a request-level (L7) decision.
 	HTTP *HTTPRequest
 	// AdmitL7 is set for a connection-level decision on a listener that will
 	// authorize every request itself (grpcztn, httpztn): a matching L7
 	// intention then admits the connection instead of denying it.
 	AdmitL7 bool
+}
+
+// source and destination return the request's parties as intentions name
+// them.
+func (r *Request) source() Selector {
+	return Selector{Partition: r.Source.Partition, Namespace: r.Source.Namespace, Name: r.Source.Name, Peer: r.SourcePeer}
+}
+
+func (r *Request) destination() Selector {
+	return Selector{Partition: r.Destination.Partition, Namespace: r.Destination.Namespace, Name: r.Destination.Name}
 }
 
 // HTTPRequest is the part of a request L7 permissions look at.

@@ -35,11 +35,11 @@ func BenchmarkAuthorizeL4_10k(b *testing.B) {
 		name string
 		req  Request
 	}{
-		{"exact", Request{Source: Service{Name: "client-503"}, Destination: Service{Name: "svc-500"}}},
-		{"wildcard-source", Request{Source: Service{Name: "other"}, Destination: Service{Name: "svc-500"}}},
-		{"wildcard-destination", Request{Source: Service{Name: "monitor"}, Destination: Service{Name: "unknown"}}},
-		{"default", Request{Source: Service{Namespace: "dev", Name: "x"}, Destination: Service{Namespace: "dev", Name: "y"}}},
-		{"peer-default", Request{Source: Service{Name: "client-503", Peer: "partner"}, Destination: Service{Name: "svc-500"}}},
+		{"exact", Request{Source: sid(Selector{Name: "client-503"}), Destination: sid(Selector{Name: "svc-500"})}},
+		{"wildcard-source", Request{Source: sid(Selector{Name: "other"}), Destination: sid(Selector{Name: "svc-500"})}},
+		{"wildcard-destination", Request{Source: sid(Selector{Name: "monitor"}), Destination: sid(Selector{Name: "unknown"})}},
+		{"default", Request{Source: sid(Selector{Namespace: "dev", Name: "x"}), Destination: sid(Selector{Namespace: "dev", Name: "y"})}},
+		{"peer-default", Request{Source: sid(Selector{Name: "client-503", Peer: "partner"}), SourcePeer: Selector{Name: "client-503", Peer: "partner"}.Peer, Destination: sid(Selector{Name: "svc-500"})}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -76,7 +76,7 @@ func BenchmarkAuthorizeL7(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			req := Request{Source: Service{Name: "web"}, Destination: Service{Name: "api"}, HTTP: &bc.req}
+			req := Request{Source: sid(Selector{Name: "web"}), Destination: sid(Selector{Name: "api"}), HTTP: &bc.req}
 			var d Decision
 			for b.Loop() {
 				d = p.Authorize(req)
@@ -108,7 +108,7 @@ func BenchmarkSet10k(b *testing.B) {
 
 func BenchmarkDecisionReason(b *testing.B) {
 	p := newTestPolicy(b, false, entry("api", l4("web", allow)))
-	d := p.Authorize(Request{Source: Service{Name: "web"}, Destination: Service{Name: "api"}})
+	d := p.Authorize(Request{Source: sid(Selector{Name: "web"}), Destination: sid(Selector{Name: "api"})})
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = d.Reason()

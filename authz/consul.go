@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/internal/consulx"
 
 	"github.com/hashicorp/consul/api"
@@ -49,8 +50,8 @@ import (
 // staleness and after Close: their Decision's Kind is KindNotSynced.
 type Consul struct {
 	client *api.Client
-	dest   Service // normalized
-	name   string  // the destination as /match takes it
+	dest   Selector // normalized
+	name   string   // the destination as /match takes it
 	cfg    consulConfig
 	log    *slog.Logger
 	policy *Policy
@@ -209,9 +210,9 @@ func NewConsul(client *api.Client, destination string, opts ...ConsulOption) (*C
 }
 
 // parseDestination parses "[[partition/]namespace/]name".
-func parseDestination(s string) (Service, error) {
+func parseDestination(s string) (Selector, error) {
 	parts := strings.Split(s, "/")
-	var svc Service
+	var svc Selector
 	switch len(parts) {
 	case 1:
 		svc.Name = parts[0]
@@ -220,34 +221,34 @@ func parseDestination(s string) (Service, error) {
 	case 3:
 		svc.Partition, svc.Namespace, svc.Name = parts[0], parts[1], parts[2]
 	default:
-		return Service{}, errors.New(`want "name", "namespace/name" or "partition/namespace/name"`)
+		return Selector{}, errors.New(`want "name", "namespace/name" or "partition/namespace/name"`)
 	}
 	for _, p := range parts {
 		switch {
 		case p == "":
-			return Service{}, errors.New("empty part")
+			return Selector{}, errors.New("empty part")
 		case strings.Contains(p, Wildcard):
-			return Service{}, errors.New("a destination to authorize cannot be a wildcard")
+			return Selector{}, errors.New("a destination to authorize cannot be a wildcard")
 		}
 	}
-	svc.Partition = orDefault(svc.Partition, DefaultPartition)
-	svc.Namespace = orDefault(svc.Namespace, DefaultNamespace)
+	svc.Partition = orDefault(svc.Partition, ztn.DefaultPartition)
+	svc.Namespace = orDefault(svc.Namespace, ztn.DefaultNamespace)
 	return svc, nil
 }
 
 // Authorize decides req from the intentions in force; see Consul.
 func (c *Consul) Authorize(req Request) Decision {
-	if c.expired.Load() || !sameService(req.Destination, c.dest) {
+	if c.expired.Load() || !sameService(req.destination(), c.dest) {
 		return Decision{kind: reasonNotSynced}
 	}
 	return c.policy.Authorize(req)
 }
 
 // sameService compares a request's service with a normalized one.
-func sameService(s, norm Service) bool {
+func sameService(s, norm Selector) bool {
 	return s.Name == norm.Name &&
-		(s.Namespace == norm.Namespace || s.Namespace == "" && norm.Namespace == DefaultNamespace) &&
-		(s.Partition == norm.Partition || s.Partition == "" && norm.Partition == DefaultPartition)
+		(s.Namespace == norm.Namespace || s.Namespace == "" && norm.Namespace == ztn.DefaultNamespace) &&
+		(s.Partition == norm.Partition || s.Partition == "" && norm.Partition == ztn.DefaultPartition)
 }
 
 // Changed returns a channel closed at the next change of the intentions in

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ztnlabs/ztn/internal/consulx"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/ztnlabs/ztn"
+	"github.com/ztnlabs/ztn/internal/consulx"
 
 	"github.com/hashicorp/consul/api"
 )
@@ -32,14 +34,14 @@ func (c *Consul) convert(ctx context.Context, ixns []*api.Intention) ([]ConfigEn
 		ixns     []*api.Intention
 		needsJWT bool // has intentions a JWT requirement would restrict
 	}
-	groups := map[Service]*group{}
+	groups := map[Selector]*group{}
 	for _, ixn := range ixns {
 		if ixn == nil {
 			return nil, nil, errors.New("malformed answer from Consul: a null intention")
 		}
-		dst := Service{
-			Partition: orDefault(ixn.DestinationPartition, DefaultPartition),
-			Namespace: orDefault(ixn.DestinationNS, DefaultNamespace),
+		dst := Selector{
+			Partition: orDefault(ixn.DestinationPartition, ztn.DefaultPartition),
+			Namespace: orDefault(ixn.DestinationNS, ztn.DefaultNamespace),
 			Name:      ixn.DestinationName,
 		}
 		g := groups[dst]
@@ -59,7 +61,7 @@ func (c *Consul) convert(ctx context.Context, ixns []*api.Intention) ([]ConfigEn
 		}
 	}
 	for i := range entries {
-		dst := Service{Partition: entries[i].Partition, Namespace: entries[i].Namespace, Name: entries[i].Name}
+		dst := Selector{Partition: entries[i].Partition, Namespace: entries[i].Namespace, Name: entries[i].Name}
 		g := groups[dst]
 		jwt := entryJWT{}
 		if g.needsJWT {
@@ -94,27 +96,27 @@ func intentionLabel(ixn *api.Intention) string {
 
 // entryJWT is what a service-intentions entry says about JWT requirements.
 type entryJWT struct {
-	entry      bool             // the entry requires a JWT for all its sources
-	sources    map[Service]bool // sources with their own requirement
-	unverified string           // why the entry could not be read, if it could not
+	entry      bool              // the entry requires a JWT for all its sources
+	sources    map[Selector]bool // sources with their own requirement
+	unverified string            // why the entry could not be read, if it could not
 }
 
 // sourceKey is the normalized name of a source of dst's entry, as
 // compileSource normalizes it.
-func sourceKey(peer, partition, namespace, name string, dst Service) Service {
+func sourceKey(peer, partition, namespace, name string, dst Selector) Selector {
 	if peer != "" {
-		return Service{
-			Partition: orDefault(partition, DefaultPartition),
-			Namespace: orDefault(namespace, DefaultNamespace),
+		return Selector{
+			Partition: orDefault(partition, ztn.DefaultPartition),
+			Namespace: orDefault(namespace, ztn.DefaultNamespace),
 			Name:      name,
 			Peer:      peer,
 		}
 	}
 	ns := dst.Namespace
 	if ns == Wildcard {
-		ns = DefaultNamespace
+		ns = ztn.DefaultNamespace
 	}
-	return Service{
+	return Selector{
 		Partition: orDefault(partition, dst.Partition),
 		Namespace: orDefault(namespace, ns),
 		Name:      name,
@@ -135,13 +137,13 @@ func hasJWT(raw json.RawMessage) bool {
 }
 
 // readEntryJWT reads the raw service-intentions entry of dst.
-func (c *Consul) readEntryJWT(ctx context.Context, dst Service) (entryJWT, error) {
+func (c *Consul) readEntryJWT(ctx context.Context, dst Selector) (entryJWT, error) {
 	q := c.cfg.query
 	q.WaitIndex, q.WaitTime = 0, 0
-	if dst.Namespace != DefaultNamespace {
+	if dst.Namespace != ztn.DefaultNamespace {
 		q.Namespace = dst.Namespace
 	}
-	if dst.Partition != DefaultPartition {
+	if dst.Partition != ztn.DefaultPartition {
 		q.Partition = dst.Partition
 	}
 	var raw rawEntry
@@ -163,7 +165,7 @@ func (c *Consul) readEntryJWT(ctx context.Context, dst Service) (entryJWT, error
 	for _, s := range raw.Sources {
 		if hasJWT(s.JWT) {
 			if out.sources == nil {
-				out.sources = map[Service]bool{}
+				out.sources = map[Selector]bool{}
 			}
 			out.sources[sourceKey(s.Peer, s.Partition, s.Namespace, s.Name, dst)] = true
 		}
@@ -178,7 +180,7 @@ func (c *Consul) readEntryJWT(ctx context.Context, dst Service) (entryJWT, error
 // of that peer (for ztnet, a federated trust domain it names so). Consul
 // returns such a source's partition empty or "default"; it is left out, as
 // an entry writes it.
-func convertIntention(ixn *api.Intention, dst Service, jwt entryJWT) (src SourceIntention, warn string, err error) {
+func convertIntention(ixn *api.Intention, dst Selector, jwt entryJWT) (src SourceIntention, warn string, err error) {
 	if ixn.SourceSamenessGroup != "" {
 		return src, "", errors.New("sameness-group sources are not supported by ztn")
 	}
@@ -191,7 +193,7 @@ func convertIntention(ixn *api.Intention, dst Service, jwt entryJWT) (src Source
 		Type:        string(ixn.SourceType),
 		Description: ixn.Description,
 	}
-	if src.Peer != "" && src.Partition == DefaultPartition {
+	if src.Peer != "" && src.Partition == ztn.DefaultPartition {
 		src.Partition = ""
 	}
 	denyAll := func(why string) (SourceIntention, string, error) {

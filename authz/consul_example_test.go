@@ -33,8 +33,8 @@ func ExampleNewConsul() {
 		log.Fatal(err) // denies everything until synced
 	}
 	d := az.Authorize(authz.Request{
-		Source:      authz.Service{Name: "web"},
-		Destination: authz.Service{Name: "api"},
+		Source:      svc("web"),
+		Destination: svc("api"),
 	})
 	fmt.Println(d) // e.g. "allow: intention web → api allows (precedence 9)"
 }

@@ -92,5 +92,5 @@ func retryWrite(write func() error) error {
 }
 
 func l4req(src, dst string) Request {
-	return Request{Source: Service{Name: src}, Destination: Service{Name: dst}}
+	return Request{Source: sid(Selector{Name: src}), Destination: sid(Selector{Name: dst})}
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/discovery"
-	"github.com/ztnlabs/ztn/internal/meshtest"
-	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 

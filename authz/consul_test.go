@@ -11,19 +11,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/logtest"
+	"github.com/ztnlabs/ztn"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 
 	"github.com/hashicorp/consul/api"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
 func TestParseDestination(t *testing.T) {
-	for in, want := range map[string]Service{
-		"api":          {Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "api"},
-		"prod/api":     {Partition: DefaultPartition, Namespace: "prod", Name: "api"},
+	for in, want := range map[string]Selector{
+		"api":          {Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "api"},
+		"prod/api":     {Partition: ztn.DefaultPartition, Namespace: "prod", Name: "api"},
 		"ap1/prod/api": {Partition: "ap1", Namespace: "prod", Name: "api"},
 	} {
 		if got, err := parseDestination(in); err != nil || got != want {
@@ -46,7 +47,7 @@ func TestParseDestination(t *testing.T) {
 // Conversion of what /match returns: what ztn cannot enforce becomes a
 // deny, never an allow.
 func TestConsulConvertIntention(t *testing.T) {
-	dst := Service{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "api"}
+	dst := Selector{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "api"}
 	base := func(mod func(*api.Intention)) *api.Intention {
 		ixn := &api.Intention{SourceNS: "default", SourceName: "web", DestinationNS: "default", DestinationName: "api",
 			SourceType: api.IntentionSourceConsul, Action: api.IntentionActionAllow, Precedence: 9}
@@ -80,18 +81,18 @@ func TestConsulConvertIntention(t *testing.T) {
 			l7(&api.IntentionPermission{Action: "allow", HTTP: get})(i)
 		}), wantPerms: []Action{ActionAllow}, wantPeer: "other-cluster"},
 		{name: "peer source JWT", ixn: base(func(i *api.Intention) { i.SourcePeer = "other-cluster" }),
-			jwt:        entryJWT{sources: map[Service]bool{{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "web", Peer: "other-cluster"}: true}},
+			jwt:        entryJWT{sources: map[Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "web", Peer: "other-cluster"}: true}},
 			wantAction: ActionDeny, wantWarn: "source requires a JWT", wantPeer: "other-cluster"},
 		{name: "local source's JWT, peer source", ixn: base(func(i *api.Intention) { i.SourcePeer = "other-cluster" }),
-			jwt:        entryJWT{sources: map[Service]bool{{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "web"}: true}},
+			jwt:        entryJWT{sources: map[Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "web"}: true}},
 			wantAction: ActionAllow, wantPeer: "other-cluster"},
 		{name: "peer source with a partition", ixn: base(func(i *api.Intention) { i.SourcePeer, i.SourcePartition = "other-cluster", "ap1" }),
 			wantErr: "Peer and Partition"},
 		{name: "sameness group", ixn: base(func(i *api.Intention) { i.SourceSamenessGroup = "sg" }), wantErr: "sameness-group"},
 		{name: "entry JWT", ixn: base(nil), jwt: entryJWT{entry: true}, wantAction: ActionDeny, wantWarn: "entry requires a JWT"},
-		{name: "source JWT", ixn: base(nil), jwt: entryJWT{sources: map[Service]bool{{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "web"}: true}},
+		{name: "source JWT", ixn: base(nil), jwt: entryJWT{sources: map[Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "web"}: true}},
 			wantAction: ActionDeny, wantWarn: "source requires a JWT"},
-		{name: "other source's JWT", ixn: base(nil), jwt: entryJWT{sources: map[Service]bool{{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "db"}: true}},
+		{name: "other source's JWT", ixn: base(nil), jwt: entryJWT{sources: map[Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "db"}: true}},
 			wantAction: ActionAllow},
 		{name: "deny with JWT", ixn: base(func(i *api.Intention) { i.Action = api.IntentionActionDeny }), jwt: entryJWT{entry: true}, wantAction: ActionDeny},
 		{name: "unverifiable entry", ixn: base(nil), jwt: entryJWT{unverified: "no intentions:read"}, wantAction: ActionDeny, wantWarn: "no intentions:read"},
@@ -203,7 +204,7 @@ func TestConsulSync(t *testing.T) {
 		t.Fatalf("web → db: %v", d)
 	}
 	// Explicit default namespace and partition are the same destination.
-	if d := c.Authorize(Request{Source: Service{Name: "web"}, Destination: Service{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "api"}}); !d.Allowed {
+	if d := c.Authorize(Request{Source: sid(Selector{Name: "web"}), Destination: sid(Selector{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "api"})}); !d.Allowed {
 		t.Fatalf("explicit defaults: %v", d)
 	}
 
@@ -458,12 +459,12 @@ func TestConsulUnenforceableIntentions(t *testing.T) {
 	}
 
 	req := func(src, path string) Request {
-		return Request{Source: Service{Name: src}, Destination: Service{Name: "db"}, HTTP: &HTTPRequest{Path: path, Method: "GET"}}
+		return Request{Source: sid(Selector{Name: src}), Destination: sid(Selector{Name: "db"}), HTTP: &HTTPRequest{Path: path, Method: "GET"}}
 	}
 	if d := dbAuthz.Authorize(req("web", "/x")); d.Allowed {
 		t.Fatalf("web GET /x under a JWT permission: %v", d)
 	}
-	admit := Request{Source: Service{Name: "cron"}, Destination: Service{Name: "db"}, AdmitL7: true}
+	admit := Request{Source: sid(Selector{Name: "cron"}), Destination: sid(Selector{Name: "db"}), AdmitL7: true}
 	if d := dbAuthz.Authorize(admit); d.Allowed {
 		t.Fatalf("cron (bad regex) admitted: %v", d)
 	}
@@ -496,17 +497,17 @@ func TestConsulPeerSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		src     Service
+		src     Selector
 		allowed bool
 		reason  string
 	}{
-		{Service{Name: "web"}, true, "intention web → api allows (precedence 9)"},
-		{Service{Name: "web", Peer: "partner"}, false, "intention partner:web → api denies (precedence 9)"},
-		{Service{Name: "cron", Peer: "partner"}, true, "intention partner:* → api allows (precedence 8)"},
-		{Service{Name: "cron"}, false, "intention * → api denies (precedence 8)"},
-		{Service{Name: "web", Peer: "other"}, false, `no intention for peer "other" matches (default deny)`},
+		{Selector{Name: "web"}, true, "intention web → api allows (precedence 9)"},
+		{Selector{Name: "web", Peer: "partner"}, false, "intention partner:web → api denies (precedence 9)"},
+		{Selector{Name: "cron", Peer: "partner"}, true, "intention partner:* → api allows (precedence 8)"},
+		{Selector{Name: "cron"}, false, "intention * → api denies (precedence 8)"},
+		{Selector{Name: "web", Peer: "other"}, false, `no intention for peer "other" matches (default deny)`},
 	} {
-		d := c.Authorize(Request{Source: tc.src, Destination: Service{Name: "api"}})
+		d := c.Authorize(Request{Source: sid(tc.src), SourcePeer: tc.src.Peer, Destination: sid(Selector{Name: "api"})})
 		if d.Allowed != tc.allowed || d.Reason() != tc.reason {
 			t.Errorf("%s → api: %v; want allowed=%v %q", tc.src, d, tc.allowed, tc.reason)
 		}

@@ -1,5 +1,7 @@
 package authz
 
+import "github.com/ztnlabs/ztn"
+
 // snapshot is an immutable compiled set of intentions.
 //
 // Consul's rule is: sort the intentions that apply to the destination
@@ -52,7 +54,7 @@ type symKey struct {
 
 func newSnapshot(rules []*rule) *snapshot {
 	s := &snapshot{
-		symbols: map[string]symbol{Wildcard: symWildcard, DefaultNamespace: symDefault, "": symLocal},
+		symbols: map[string]symbol{Wildcard: symWildcard, ztn.DefaultNamespace: symDefault, "": symLocal},
 		byPair:  make(map[pairKey]*rule, len(rules)),
 		rules:   rules,
 	}
@@ -64,7 +66,7 @@ func newSnapshot(rules []*rule) *snapshot {
 		}
 		return sym
 	}
-	key := func(svc Service) symKey {
+	key := func(svc Selector) symKey {
 		return symKey{intern(svc.Peer), intern(svc.Partition), intern(svc.Namespace), intern(svc.Name)}
 	}
 	for _, r := range rules {
@@ -76,7 +78,7 @@ func newSnapshot(rules []*rule) *snapshot {
 
 // key returns the symbols of a request's service; ok is false if its peer
 // or partition is unknown, in which case no intention can match it.
-func (s *snapshot) key(svc Service) (k symKey, ok bool) {
+func (s *snapshot) key(svc Selector) (k symKey, ok bool) {
 	k = symKey{symLocal, s.scope(svc.Partition), s.scope(svc.Namespace), s.symbols[svc.Name]}
 	if svc.Peer != "" {
 		k.peer = s.symbols[svc.Peer]
@@ -87,7 +89,7 @@ func (s *snapshot) key(svc Service) (k symKey, ok bool) {
 // scope returns the symbol of a partition or namespace, "" meaning
 // "default".
 func (s *snapshot) scope(str string) symbol {
-	if str == "" || str == DefaultNamespace {
+	if str == "" || str == ztn.DefaultNamespace {
 		return symDefault
 	}
 	return s.symbols[str]
@@ -109,7 +111,7 @@ func widen(k symKey, level int) (symKey, bool) {
 }
 
 // match returns the intention that decides traffic from src to dst, or nil.
-func (s *snapshot) match(src, dst Service) *rule {
+func (s *snapshot) match(src, dst Selector) *rule {
 	sk, ok1 := s.key(src)
 	dk, ok2 := s.key(dst)
 	if !ok1 || !ok2 {
@@ -137,10 +139,10 @@ func (s *snapshot) match(src, dst Service) *rule {
 // authorize evaluates req; defaultAllow is what applies when no intention
 // (or no permission of a matched L7 intention) decides.
 func (s *snapshot) authorize(req *Request, defaultAllow bool) Decision {
-	r := s.match(req.Source, req.Destination)
+	r := s.match(req.source(), req.destination())
 	switch {
 	case r == nil:
-		return Decision{Allowed: defaultAllow, kind: reasonDefault, peer: req.Source.Peer}
+		return Decision{Allowed: defaultAllow, kind: reasonDefault, peer: req.SourcePeer}
 	case len(r.perms) == 0:
 		return Decision{Allowed: r.Action == ActionAllow, kind: reasonIntention, rule: r}
 	case req.HTTP == nil:

@@ -126,12 +126,12 @@ func TestAuthorizeL4(t *testing.T) {
 			p := newTestPolicy(t, tc.defaultAllow, tc.entries...)
 			for _, c := range tc.checks {
 				for _, admit := range []bool{false, true} {
-					d := p.Authorize(Request{Source: svc(c.src), Destination: svc(c.dst), AdmitL7: admit})
+					d := p.Authorize(Request{Source: sid(svc(c.src)), SourcePeer: svc(c.src).Peer, Destination: sid(svc(c.dst)), AdmitL7: admit})
 					if d.Allowed != c.allowed || d.Reason() != c.reason {
 						t.Errorf("%s → %s: got %v, %q; want %v, %q", c.src, c.dst, d.Allowed, d.Reason(), c.allowed, c.reason)
 					}
 					// An L4 intention decides requests the same way.
-					d = p.Authorize(Request{Source: svc(c.src), Destination: svc(c.dst), HTTP: &HTTPRequest{Method: "GET", Path: "/"}})
+					d = p.Authorize(Request{Source: sid(svc(c.src)), SourcePeer: svc(c.src).Peer, Destination: sid(svc(c.dst)), HTTP: &HTTPRequest{Method: "GET", Path: "/"}})
 					if d.Allowed != c.allowed || d.Reason() != c.reason {
 						t.Errorf("%s → %s GET /: got %v, %q; want %v, %q", c.src, c.dst, d.Allowed, d.Reason(), c.allowed, c.reason)
 					}
@@ -144,9 +144,9 @@ func TestAuthorizeL4(t *testing.T) {
 func TestAuthorizeNotSynced(t *testing.T) {
 	for _, p := range []*Policy{NewPolicy(), NewPolicy(WithDefaultAllow()), new(Policy)} {
 		for _, req := range []Request{
-			{Source: svc("web"), Destination: svc("api")},
-			{Source: svc("web"), Destination: svc("api"), AdmitL7: true},
-			{Source: svc("web"), Destination: svc("api"), HTTP: &HTTPRequest{Method: "GET", Path: "/"}},
+			{Source: sid(svc("web")), Destination: sid(svc("api"))},
+			{Source: sid(svc("web")), Destination: sid(svc("api")), AdmitL7: true},
+			{Source: sid(svc("web")), Destination: sid(svc("api")), HTTP: &HTTPRequest{Method: "GET", Path: "/"}},
 		} {
 			d := p.Authorize(req)
 			if d.Allowed || d.Kind() != KindNotSynced || d.Reason() != "policy not synced yet (deny)" {
@@ -162,7 +162,7 @@ func TestAuthorizeNotSynced(t *testing.T) {
 		if !p.Synced() {
 			t.Error("not Synced after Set")
 		}
-		d := p.Authorize(Request{Source: svc("web"), Destination: svc("api")})
+		d := p.Authorize(Request{Source: sid(svc("web")), Destination: sid(svc("api"))})
 		if d.Kind() != KindDefault || d.Allowed != p.defaultAllow {
 			t.Errorf("after empty Set: got %v %s", d.Allowed, d.Kind())
 		}
@@ -257,7 +257,7 @@ func TestAuthorizeL7(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newTestPolicy(t, tc.defaultAllow, tc.entries...)
 			for _, c := range tc.checks {
-				d := p.Authorize(Request{Source: svc(c.src), Destination: svc("api"), HTTP: c.req, AdmitL7: c.admit})
+				d := p.Authorize(Request{Source: sid(svc(c.src)), SourcePeer: svc(c.src).Peer, Destination: sid(svc("api")), HTTP: c.req, AdmitL7: c.admit})
 				if d.Allowed != c.allowed || d.Kind() != c.kind || d.Reason() != c.reason {
 					t.Errorf("%s %+v admit=%v: got %v %s %q; want %v %s %q", c.src, c.req, c.admit,
 						d.Allowed, d.Kind(), d.Reason(), c.allowed, c.kind, c.reason)
@@ -277,9 +277,9 @@ func TestDecision(t *testing.T) {
 	}
 
 	p := newTestPolicy(t, false, entry("api", l4("web", allow), l7("batch", perm(deny, HTTPMatch{Methods: []string{"DELETE"}}))))
-	d := p.Authorize(Request{Source: svc("web"), Destination: svc("api")})
+	d := p.Authorize(Request{Source: sid(svc("web")), Destination: sid(svc("api"))})
 	ixn, ok := d.Intention()
-	if !ok || ixn.Source != (Service{Partition: "default", Namespace: "default", Name: "web"}) || ixn.Destination != (Service{Partition: "default", Namespace: "default", Name: "api"}) ||
+	if !ok || ixn.Source != (Selector{Partition: "default", Namespace: "default", Name: "web"}) || ixn.Destination != (Selector{Partition: "default", Namespace: "default", Name: "api"}) ||
 		ixn.Precedence != 9 || ixn.Action != allow {
 		t.Errorf("Intention() = %+v, %v", ixn, ok)
 	}
@@ -289,11 +289,11 @@ func TestDecision(t *testing.T) {
 	if s := d.String(); s != "allow: intention web → api allows (precedence 9)" {
 		t.Errorf("String() = %q", s)
 	}
-	d = p.Authorize(Request{Source: svc("x"), Destination: svc("api")})
+	d = p.Authorize(Request{Source: sid(svc("x")), Destination: sid(svc("api"))})
 	if !d.Default() || d.Kind() != KindDefault {
 		t.Errorf("default decision: %v %s", d.Default(), d.Kind())
 	}
-	d = p.Authorize(Request{Source: svc("batch"), Destination: svc("api"), HTTP: &HTTPRequest{Method: "GET", Path: "/"}})
+	d = p.Authorize(Request{Source: sid(svc("batch")), Destination: sid(svc("api")), HTTP: &HTTPRequest{Method: "GET", Path: "/"}})
 	if !d.Default() || d.Kind() != KindL7NoMatch || d.Allowed {
 		t.Errorf("l7 no match: %v %s %v", d.Default(), d.Kind(), d.Allowed)
 	}
@@ -308,12 +308,12 @@ func TestAuthorizeL4Allocs(t *testing.T) {
 		entry("*", l4("web", allow)),
 	)
 	for _, req := range []Request{
-		{Source: svc("web"), Destination: svc("api")},
-		{Source: svc("other"), Destination: svc("api")},
-		{Source: svc("web"), Destination: svc("db")},
-		{Source: svc("other"), Destination: svc("db")},
-		{Source: svc("batch"), Destination: svc("api")},
-		{Source: svc("batch"), Destination: svc("api"), HTTP: &HTTPRequest{Method: "GET", Path: "/x", Header: http.Header{"X-A": {"b"}}}},
+		{Source: sid(svc("web")), Destination: sid(svc("api"))},
+		{Source: sid(svc("other")), Destination: sid(svc("api"))},
+		{Source: sid(svc("web")), Destination: sid(svc("db"))},
+		{Source: sid(svc("other")), Destination: sid(svc("db"))},
+		{Source: sid(svc("batch")), Destination: sid(svc("api"))},
+		{Source: sid(svc("batch")), Destination: sid(svc("api")), HTTP: &HTTPRequest{Method: "GET", Path: "/x", Header: http.Header{"X-A": {"b"}}}},
 	} {
 		if n := testing.AllocsPerRun(100, func() { p.Authorize(req) }); n != 0 {
 			t.Errorf("%+v: %v allocs, want 0", req, n)
@@ -346,7 +346,7 @@ func TestIntentionsOrder(t *testing.T) {
 }
 
 func TestServiceString(t *testing.T) {
-	for s, want := range map[Service]string{
+	for s, want := range map[Selector]string{
 		{Name: "api"}: "api",
 		{Partition: "default", Namespace: "default", Name: "api"}: "api",
 		{Namespace: "prod", Name: "api"}:                          "prod/api",

@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 )
 
@@ -47,14 +50,14 @@ func Example() {
 
 	policy := authz.NewPolicy() // default deny
 	fmt.Println(policy.Authorize(authz.Request{
-		Source:      authz.Service{Name: "web"},
-		Destination: authz.Service{Name: "api"},
+		Source:      svc("web"),
+		Destination: svc("api"),
 	}))
 
 	if err := policy.LoadFile(path); err != nil {
 		log.Fatal(err)
 	}
-	web, api := authz.Service{Name: "web"}, authz.Service{Name: "api"}
+	web, api := svc("web"), svc("api")
 
 	// A plain connection: web's intention has L7 permissions only.
 	fmt.Println(policy.Authorize(authz.Request{Source: web, Destination: api}))
@@ -70,9 +73,9 @@ func Example() {
 		fmt.Printf("%s %s: %v [%s]\n", r.Method, r.Path, d, d.Kind())
 	}
 
-	fmt.Println(policy.Authorize(authz.Request{Source: authz.Service{Name: "batch"}, Destination: api}))
-	fmt.Println(policy.Authorize(authz.Request{Source: authz.Service{Name: "batch"}, Destination: authz.Service{Name: "metrics"}}))
-	fmt.Println(policy.Authorize(authz.Request{Source: web, Destination: authz.Service{Name: "db"}}))
+	fmt.Println(policy.Authorize(authz.Request{Source: svc("batch"), Destination: api}))
+	fmt.Println(policy.Authorize(authz.Request{Source: svc("batch"), Destination: svc("metrics")}))
+	fmt.Println(policy.Authorize(authz.Request{Source: web, Destination: svc("db")}))
 
 	// Output:
 	// deny: policy not synced yet (deny)
@@ -107,9 +110,9 @@ func ExamplePolicy_Set() {
 	}
 	<-changed
 
-	d := policy.Authorize(authz.Request{Source: authz.Service{Name: "web"}, Destination: authz.Service{Name: "api"}})
+	d := policy.Authorize(authz.Request{Source: svc("web"), Destination: svc("api")})
 	fmt.Println(d.Allowed, d.Reason())
-	d = policy.Authorize(authz.Request{Source: authz.Service{Name: "web"}, Destination: authz.Service{Name: "db"}})
+	d = policy.Authorize(authz.Request{Source: svc("web"), Destination: svc("db")})
 	fmt.Println(d.Allowed, d.Reason())
 
 	// An invalid entry changes nothing.
@@ -122,4 +125,10 @@ func ExamplePolicy_Set() {
 	// true intention web → * allows (precedence 6)
 	// authz: entry "api": source 1 ("we*"): Name "we*": the wildcard "*" can only be the whole value
 	// 2
+}
+
+// svc returns the identity of service name in trust domain example.org,
+// datacenter dc1, as ztnet reads it from a peer's certificate.
+func svc(name string) ztn.ServiceID {
+	return ztn.NewServiceID(spiffeid.RequireTrustDomainFromString("example.org"), "dc1", name)
 }

@@ -225,18 +225,18 @@ func TestLoadFile(t *testing.T) {
 	if err := p.LoadFile(path); err != nil {
 		t.Fatal(err)
 	}
-	web := Service{Namespace: "prod", Name: "web"}
-	api := Service{Namespace: "prod", Name: "api"}
-	check := func(src Service, path string, want bool) {
+	web := Selector{Namespace: "prod", Name: "web"}
+	api := Selector{Namespace: "prod", Name: "api"}
+	check := func(src Selector, path string, want bool) {
 		t.Helper()
-		d := p.Authorize(Request{Source: src, Destination: api, HTTP: &HTTPRequest{Method: "GET", Path: path, Header: map[string][]string{"X-Tenant": {"ACME-1"}}}})
+		d := p.Authorize(Request{Source: sid(src), SourcePeer: src.Peer, Destination: sid(api), HTTP: &HTTPRequest{Method: "GET", Path: path, Header: map[string][]string{"X-Tenant": {"ACME-1"}}}})
 		if d.Allowed != want {
 			t.Errorf("%v GET %s: %v", src, path, d)
 		}
 	}
 	check(web, "/v1/users", true)
 	check(web, "/admin", false)
-	check(Service{Namespace: "dev", Name: "x"}, "/v1/users", false)
+	check(Selector{Namespace: "dev", Name: "x"}, "/v1/users", false)
 
 	// A broken file keeps the policy in force, and says where it is.
 	changed := p.Changed()

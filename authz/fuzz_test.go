@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ztnlabs/ztn"
 )
 
 func FuzzParseConfigEntries(f *testing.F) {
@@ -55,7 +57,7 @@ func FuzzParseConfigEntries(f *testing.F) {
 		}
 		// And every intention can be evaluated.
 		for _, ixn := range p.Intentions() {
-			d := p.Authorize(Request{Source: ixn.Source, Destination: ixn.Destination, HTTP: &HTTPRequest{Method: "GET", Path: "/"}})
+			d := p.Authorize(Request{Source: sid(ixn.Source), SourcePeer: ixn.Source.Peer, Destination: sid(ixn.Destination), HTTP: &HTTPRequest{Method: "GET", Path: "/"}})
 			if d.Reason() == "" || d.Kind() == KindNone {
 				t.Fatalf("bad decision %v", d)
 			}
@@ -110,8 +112,8 @@ func fuzzPolicy(t *testing.T, data []byte, defaultAllow bool) *Policy {
 	for _, dst := range order {
 		e := byDest[dst]
 		// Drop sources that normalize to one already there.
-		d := Service{Partition: orDefault(e.Partition, DefaultPartition), Namespace: orDefault(e.Namespace, DefaultNamespace), Name: e.Name}
-		seen := map[Service]bool{}
+		d := Selector{Partition: orDefault(e.Partition, ztn.DefaultPartition), Namespace: orDefault(e.Namespace, ztn.DefaultNamespace), Name: e.Name}
+		seen := map[Selector]bool{}
 		var kept []SourceIntention
 		for _, s := range e.Sources {
 			r, err := compileSource(&s, d)
@@ -131,16 +133,16 @@ func fuzzPolicy(t *testing.T, data []byte, defaultAllow bool) *Policy {
 }
 
 // normalize fills in the default partition and namespace.
-func normalize(s Service) Service {
-	s.Partition = orDefault(s.Partition, DefaultPartition)
-	s.Namespace = orDefault(s.Namespace, DefaultNamespace)
+func normalize(s Selector) Selector {
+	s.Partition = orDefault(s.Partition, ztn.DefaultPartition)
+	s.Namespace = orDefault(s.Namespace, ztn.DefaultNamespace)
 	return s
 }
 
 // reference is Consul's algorithm read literally: sort every intention by
 // precedence, the first that matches source and destination decides.
 func reference(ixns []Intention, defaultAllow bool, req Request) (allowed bool, kind string, ixn *Intention, permIdx int) {
-	exact := func(s Service) int {
+	exact := func(s Selector) int {
 		switch {
 		case s.Namespace == "*":
 			return 0
@@ -159,12 +161,12 @@ func reference(ixns []Intention, defaultAllow bool, req Request) (allowed bool, 
 		kb := []string{b.Source.Peer, b.Source.Partition, b.Source.Namespace, b.Source.Name, b.Destination.Partition, b.Destination.Namespace, b.Destination.Name}
 		return slices.Compare(ka, kb)
 	})
-	matches := func(pattern, s Service) bool {
+	matches := func(pattern, s Selector) bool {
 		return pattern.Peer == s.Peer && pattern.Partition == s.Partition &&
 			(pattern.Namespace == "*" || pattern.Namespace == s.Namespace) &&
 			(pattern.Name == "*" || pattern.Name == s.Name)
 	}
-	src, dst := normalize(req.Source), normalize(req.Destination)
+	src, dst := normalize(req.source()), normalize(req.destination())
 	for i := range sorted {
 		x := &sorted[i]
 		if x.Precedence != prec(*x) {
@@ -204,8 +206,8 @@ func FuzzAuthorize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, srcIdx, dstIdx, method uint8, path, hdr string, l7, admit, defaultAllow bool) {
 		p := fuzzPolicy(t, data, defaultAllow)
 		req := Request{
-			Source:      svc(fuzzReqs[int(srcIdx)%len(fuzzReqs)]),
-			Destination: svc(fuzzReqs[int(dstIdx)%len(fuzzReqs)]),
+			Source: sid(svc(fuzzReqs[int(srcIdx)%len(fuzzReqs)])), SourcePeer: svc(fuzzReqs[int(srcIdx)%len(fuzzReqs)]).Peer,
+			Destination: sid(svc(fuzzReqs[int(dstIdx)%len(fuzzReqs)])),
 			AdmitL7:     admit,
 		}
 		if l7 {
@@ -227,7 +229,7 @@ func FuzzAuthorize(f *testing.F) {
 		}
 		// A caller of a peer is only ever decided by an intention naming
 		// that peer, and a reason always names the peer.
-		if p := req.Source.Peer; p != "" {
+		if p := req.SourcePeer; p != "" {
 			if x != nil && x.Source.Peer != p {
 				t.Fatalf("%+v decided by %+v", req, x)
 			}

@@ -3,11 +3,15 @@ package authz
 import (
 	"strings"
 	"testing"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/ztnlabs/ztn"
 )
 
 // svc parses "name", "ns/name" or "ap/ns/name", each optionally prefixed
 // by "peer:" (as Service.String writes them).
-func svc(s string) Service {
+func svc(s string) Selector {
 	peer, s, ok := strings.Cut(s, ":")
 	if !ok {
 		peer, s = "", peer
@@ -15,11 +19,11 @@ func svc(s string) Service {
 	parts := strings.Split(s, "/")
 	switch len(parts) {
 	case 1:
-		return Service{Name: parts[0], Peer: peer}
+		return Selector{Name: parts[0], Peer: peer}
 	case 2:
-		return Service{Namespace: parts[0], Name: parts[1], Peer: peer}
+		return Selector{Namespace: parts[0], Name: parts[1], Peer: peer}
 	default:
-		return Service{Partition: parts[0], Namespace: parts[1], Name: parts[2], Peer: peer}
+		return Selector{Partition: parts[0], Namespace: parts[1], Name: parts[2], Peer: peer}
 	}
 }
 
@@ -61,3 +65,9 @@ const (
 	allow = ActionAllow
 	deny  = ActionDeny
 )
+
+// sid returns the identity of the service s selects, in trust domain
+// ztn.test and datacenter dc1 (which authorization does not look at).
+func sid(s Selector) ztn.ServiceID {
+	return ztn.ServiceID{TrustDomain: spiffeid.RequireTrustDomainFromString("ztn.test"), Partition: s.Partition, Namespace: s.Namespace, Datacenter: "dc1", Name: s.Name}
+}

@@ -1,5 +1,7 @@
 package authz
 
+import "github.com/ztnlabs/ztn"
+
 // Action is what an intention, or one of its permissions, does with the
 // traffic it matches.
 type Action string
@@ -14,20 +16,28 @@ const (
 // never wildcards.
 const Wildcard = "*"
 
-// DefaultPartition and DefaultNamespace are what an empty Partition or
-// Namespace means.
-const (
-	DefaultPartition = "default"
-	DefaultNamespace = "default"
-)
+// Selector names services the way intentions do: a source or the
+// destination of an Intention, as "[peer:][partition/][namespace/]name".
+// Name and Namespace may be Wildcard; an empty Partition or Namespace means
+// ztn.DefaultPartition or ztn.DefaultNamespace.
+//
+// Peer is the cluster peer or federated trust domain a source belongs to
+// (see Request.SourcePeer); "" means the local one. Destinations are always
+// local.
+type Selector struct {
+	Partition string // "" means "default"
+	Namespace string // "" means "default"
+	Name      string
+	Peer      string // "" means local
+}
 
 // String formats s as Consul does, "[partition/]namespace/name", leaving
 // out a default partition and then a default namespace: "api",
 // "prod/api", "*/*", "part1/default/api". A service of a peer is prefixed
 // with the peer and a colon: "partner.example:web", "partner.example:*".
-func (s Service) String() string {
-	defP := s.Partition == "" || s.Partition == DefaultPartition
-	defNS := s.Namespace == "" || s.Namespace == DefaultNamespace
+func (s Selector) String() string {
+	defP := s.Partition == "" || s.Partition == ztn.DefaultPartition
+	defNS := s.Namespace == "" || s.Namespace == ztn.DefaultNamespace
 	var name string
 	switch {
 	case defP && defNS:
@@ -35,7 +45,7 @@ func (s Service) String() string {
 	case defP:
 		name = s.Namespace + "/" + s.Name
 	default:
-		name = s.Partition + "/" + orDefault(s.Namespace, DefaultNamespace) + "/" + s.Name
+		name = s.Partition + "/" + orDefault(s.Namespace, ztn.DefaultNamespace) + "/" + s.Name
 	}
 	if s.Peer != "" {
 		return s.Peer + ":" + name
@@ -51,8 +61,8 @@ func (s Service) String() string {
 // an empty Action.
 type Intention struct {
 	// Source may name a Peer; its Name or Namespace may be Wildcard.
-	Source      Service
-	Destination Service // Name or Namespace may be Wildcard; never a Peer
+	Source      Selector
+	Destination Selector // Name or Namespace may be Wildcard; never a Peer
 	Action      Action
 	Permissions []Permission
 	// Precedence orders intentions: higher first. It is 9, 8 or 7 for an

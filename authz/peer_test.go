@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ztnlabs/ztn"
 )
 
 // A caller of a peer (a federated trust domain) never gets the intentions
@@ -13,20 +15,20 @@ import (
 // that name its peer match it.
 func TestPeerSourcesMatchOnlyTheirPeer(t *testing.T) {
 	const peer = "partner.example"
-	partnerWeb := Service{Name: "web", Peer: peer}
+	partnerWeb := Selector{Name: "web", Peer: peer}
 	api := svc("api")
 
 	// Local intentions only: the partner's web is denied by default, and
 	// the reason says which peer it came from.
 	p := newTestPolicy(t, false, entry("api", l4("web", allow), l4("*", allow)), entry("*", l4("*", allow)))
-	if d := p.Authorize(Request{Source: svc("web"), Destination: api}); !d.Allowed {
+	if d := p.Authorize(Request{Source: sid(svc("web")), Destination: sid(api)}); !d.Allowed {
 		t.Fatalf("local web → api: %v", d)
 	}
 	for _, req := range []Request{
-		{Source: partnerWeb, Destination: api},
-		{Source: partnerWeb, Destination: api, AdmitL7: true},
-		{Source: partnerWeb, Destination: api, HTTP: &HTTPRequest{Method: "GET", Path: "/"}},
-		{Source: Service{Name: "db", Peer: peer}, Destination: svc("db")},
+		{Source: sid(partnerWeb), SourcePeer: partnerWeb.Peer, Destination: sid(api)},
+		{Source: sid(partnerWeb), SourcePeer: partnerWeb.Peer, Destination: sid(api), AdmitL7: true},
+		{Source: sid(partnerWeb), SourcePeer: partnerWeb.Peer, Destination: sid(api), HTTP: &HTTPRequest{Method: "GET", Path: "/"}},
+		{Source: sid(Selector{Name: "db", Peer: peer}), SourcePeer: Selector{Name: "db", Peer: peer}.Peer, Destination: sid(svc("db"))},
 	} {
 		d := p.Authorize(req)
 		if d.Allowed || d.Kind() != KindDefault || d.Default() != true {
@@ -39,7 +41,7 @@ func TestPeerSourcesMatchOnlyTheirPeer(t *testing.T) {
 	// Default allow still applies to peers (it is the user's choice), and
 	// says so.
 	pa := newTestPolicy(t, true, entry("api", l4("web", deny)))
-	if d := pa.Authorize(Request{Source: partnerWeb, Destination: api}); !d.Allowed || !strings.Contains(d.Reason(), `peer "partner.example"`) {
+	if d := pa.Authorize(Request{Source: sid(partnerWeb), SourcePeer: partnerWeb.Peer, Destination: sid(api)}); !d.Allowed || !strings.Contains(d.Reason(), `peer "partner.example"`) {
 		t.Fatalf("default allow: %v", d)
 	}
 
@@ -48,34 +50,34 @@ func TestPeerSourcesMatchOnlyTheirPeer(t *testing.T) {
 		entry("api", l4("web", deny), l4(peer+":web", allow), l4("other:*", allow), l4("*", deny)),
 		entry("db", l4(peer+":*/*", allow)),
 	)
-	d := p.Authorize(Request{Source: partnerWeb, Destination: api})
+	d := p.Authorize(Request{Source: sid(partnerWeb), SourcePeer: partnerWeb.Peer, Destination: sid(api)})
 	if !d.Allowed || d.Kind() != KindIntention {
 		t.Fatalf("partner web → api: %v", d)
 	}
 	if want := "intention partner.example:web → api allows (precedence 9)"; d.Reason() != want {
 		t.Fatalf("reason %q, want %q", d.Reason(), want)
 	}
-	if ixn, _ := d.Intention(); ixn.Source != (Service{Partition: DefaultPartition, Namespace: DefaultNamespace, Name: "web", Peer: peer}) {
+	if ixn, _ := d.Intention(); ixn.Source != (Selector{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "web", Peer: peer}) {
 		t.Fatalf("intention source %+v", ixn.Source)
 	}
 	for _, tc := range []struct {
-		src     Service
+		src     Selector
 		dst     string
 		allowed bool
 		reason  string
 	}{
 		{svc("web"), "api", false, "intention web → api denies (precedence 9)"},
-		{Service{Name: "x", Peer: peer}, "api", false, `no intention for peer "partner.example" matches (default deny)`},
-		{Service{Name: "web", Peer: "other"}, "api", true, "intention other:* → api allows (precedence 8)"},
-		{Service{Name: "web", Peer: "unknown"}, "api", false, `no intention for peer "unknown" matches (default deny)`},
-		{Service{Namespace: "prod", Name: "web", Peer: peer}, "api", false, `no intention for peer "partner.example" matches (default deny)`},
-		{Service{Namespace: "prod", Name: "x", Peer: peer}, "db", true, "intention partner.example:*/* → db allows (precedence 7)"},
+		{Selector{Name: "x", Peer: peer}, "api", false, `no intention for peer "partner.example" matches (default deny)`},
+		{Selector{Name: "web", Peer: "other"}, "api", true, "intention other:* → api allows (precedence 8)"},
+		{Selector{Name: "web", Peer: "unknown"}, "api", false, `no intention for peer "unknown" matches (default deny)`},
+		{Selector{Namespace: "prod", Name: "web", Peer: peer}, "api", false, `no intention for peer "partner.example" matches (default deny)`},
+		{Selector{Namespace: "prod", Name: "x", Peer: peer}, "db", true, "intention partner.example:*/* → db allows (precedence 7)"},
 		{svc("x"), "db", false, "no intention matches (default deny)"},
 		// A peered source names no partition: it matches the peer's
 		// default partition only (Consul's IntentionMatch).
-		{Service{Partition: "p1", Name: "web", Peer: peer}, "api", false, `no intention for peer "partner.example" matches (default deny)`},
+		{Selector{Partition: "p1", Name: "web", Peer: peer}, "api", false, `no intention for peer "partner.example" matches (default deny)`},
 	} {
-		d := p.Authorize(Request{Source: tc.src, Destination: svc(tc.dst)})
+		d := p.Authorize(Request{Source: sid(tc.src), SourcePeer: tc.src.Peer, Destination: sid(svc(tc.dst))})
 		if d.Allowed != tc.allowed || d.Reason() != tc.reason {
 			t.Errorf("%s → %s: %v; want allowed=%v %q", tc.src, tc.dst, d, tc.allowed, tc.reason)
 		}
@@ -91,9 +93,9 @@ func TestPeerSourceNormalization(t *testing.T) {
 		entry("p1/default/db", l4("partner:*", allow)),
 	)
 	want := []Intention{
-		{Source: Service{Partition: "default", Namespace: "prod", Name: "web"}, Destination: Service{Partition: "default", Namespace: "prod", Name: "api"}, Action: allow, Precedence: 9},
-		{Source: Service{Partition: "default", Namespace: "default", Name: "web", Peer: "partner"}, Destination: Service{Partition: "default", Namespace: "prod", Name: "api"}, Action: allow, Precedence: 9},
-		{Source: Service{Partition: "default", Namespace: "default", Name: "*", Peer: "partner"}, Destination: Service{Partition: "p1", Namespace: "default", Name: "db"}, Action: allow, Precedence: 8},
+		{Source: Selector{Partition: "default", Namespace: "prod", Name: "web"}, Destination: Selector{Partition: "default", Namespace: "prod", Name: "api"}, Action: allow, Precedence: 9},
+		{Source: Selector{Partition: "default", Namespace: "default", Name: "web", Peer: "partner"}, Destination: Selector{Partition: "default", Namespace: "prod", Name: "api"}, Action: allow, Precedence: 9},
+		{Source: Selector{Partition: "default", Namespace: "default", Name: "*", Peer: "partner"}, Destination: Selector{Partition: "p1", Namespace: "default", Name: "db"}, Action: allow, Precedence: 8},
 	}
 	got := p.Intentions()
 	if len(got) != len(want) {
@@ -104,16 +106,16 @@ func TestPeerSourceNormalization(t *testing.T) {
 			t.Errorf("intention %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	if d := p.Authorize(Request{Source: Service{Name: "web", Peer: "partner"}, Destination: svc("prod/api")}); !d.Allowed {
+	if d := p.Authorize(Request{Source: sid(Selector{Name: "web", Peer: "partner"}), SourcePeer: Selector{Name: "web", Peer: "partner"}.Peer, Destination: sid(svc("prod/api"))}); !d.Allowed {
 		t.Errorf("partner web → prod/api: %v", d)
 	}
-	if d := p.Authorize(Request{Source: Service{Namespace: "prod", Name: "web", Peer: "partner"}, Destination: svc("prod/api")}); d.Allowed {
+	if d := p.Authorize(Request{Source: sid(Selector{Namespace: "prod", Name: "web", Peer: "partner"}), SourcePeer: Selector{Namespace: "prod", Name: "web", Peer: "partner"}.Peer, Destination: sid(svc("prod/api"))}); d.Allowed {
 		t.Errorf("partner prod/web → prod/api: %v", d)
 	}
-	if d := p.Authorize(Request{Source: Service{Name: "x", Peer: "partner"}, Destination: svc("p1/default/db")}); !d.Allowed {
+	if d := p.Authorize(Request{Source: sid(Selector{Name: "x", Peer: "partner"}), SourcePeer: Selector{Name: "x", Peer: "partner"}.Peer, Destination: sid(svc("p1/default/db"))}); !d.Allowed {
 		t.Errorf("partner x → p1/default/db: %v", d)
 	}
-	if d := p.Authorize(Request{Source: Service{Partition: "p1", Name: "x"}, Destination: svc("p1/default/db")}); d.Allowed {
+	if d := p.Authorize(Request{Source: sid(Selector{Partition: "p1", Name: "x"}), Destination: sid(svc("p1/default/db"))}); d.Allowed {
 		t.Errorf("local p1 x → p1/default/db: %v", d)
 	}
 }
@@ -125,10 +127,10 @@ func TestPeerL7(t *testing.T) {
 		l7("web", perm(allow, HTTPMatch{PathPrefix: "/"})),
 		l7("partner:web", perm(deny, HTTPMatch{PathPrefix: "/admin"}), perm(allow, HTTPMatch{PathPrefix: "/", Methods: []string{"GET"}})),
 	))
-	req := func(src Service, method, path string) Request {
-		return Request{Source: src, Destination: svc("api"), HTTP: &HTTPRequest{Method: method, Path: path, Header: http.Header{}}}
+	req := func(src Selector, method, path string) Request {
+		return Request{Source: sid(src), SourcePeer: src.Peer, Destination: sid(svc("api")), HTTP: &HTTPRequest{Method: method, Path: path, Header: http.Header{}}}
 	}
-	partner := Service{Name: "web", Peer: "partner"}
+	partner := Selector{Name: "web", Peer: "partner"}
 	for _, tc := range []struct {
 		req     Request
 		allowed bool
@@ -138,8 +140,8 @@ func TestPeerL7(t *testing.T) {
 		{req(partner, "GET", "/x"), true, "L7 intention partner:web → api: permission 2 (GET prefix /) allows"},
 		{req(partner, "GET", "/admin"), false, "L7 intention partner:web → api: permission 1 (prefix /admin) denies"},
 		{req(partner, "POST", "/x"), false, "L7 intention partner:web → api: no permission matched (default deny)"},
-		{req(Service{Name: "web", Peer: "other"}, "GET", "/x"), false, `no intention for peer "other" matches (default deny)`},
-		{Request{Source: partner, Destination: svc("api"), AdmitL7: true}, true, "intention partner:web → api has L7 permissions, connection admitted for per-request checks"},
+		{req(Selector{Name: "web", Peer: "other"}, "GET", "/x"), false, `no intention for peer "other" matches (default deny)`},
+		{Request{Source: sid(partner), SourcePeer: partner.Peer, Destination: sid(svc("api")), AdmitL7: true}, true, "intention partner:web → api has L7 permissions, connection admitted for per-request checks"},
 	} {
 		d := p.Authorize(tc.req)
 		if d.Allowed != tc.allowed || d.Reason() != tc.reason {
@@ -173,19 +175,19 @@ func TestPeerPolicyFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		src     Service
+		src     Selector
 		dst     string
 		allowed bool
 		reason  string
 	}{
 		{svc("web"), "api", true, "intention web → api allows (precedence 9)"},
-		{Service{Name: "web", Peer: "partner.example"}, "api", false, "intention partner.example:web → api denies (precedence 9)"},
-		{Service{Name: "cron", Peer: "partner.example"}, "api", true, "intention partner.example:* → api allows (precedence 8)"},
+		{Selector{Name: "web", Peer: "partner.example"}, "api", false, "intention partner.example:web → api denies (precedence 9)"},
+		{Selector{Name: "cron", Peer: "partner.example"}, "api", true, "intention partner.example:* → api allows (precedence 8)"},
 		{svc("cron"), "api", false, "no intention matches (default deny)"},
 		{svc("cron"), "db", true, "intention * → db allows (precedence 8)"},
-		{Service{Name: "cron", Peer: "partner.example"}, "db", false, `no intention for peer "partner.example" matches (default deny)`},
+		{Selector{Name: "cron", Peer: "partner.example"}, "db", false, `no intention for peer "partner.example" matches (default deny)`},
 	} {
-		d := p.Authorize(Request{Source: tc.src, Destination: svc(tc.dst)})
+		d := p.Authorize(Request{Source: sid(tc.src), SourcePeer: tc.src.Peer, Destination: sid(svc(tc.dst))})
 		if d.Allowed != tc.allowed || d.Reason() != tc.reason {
 			t.Errorf("%s → %s: %v; want allowed=%v %q", tc.src, tc.dst, d, tc.allowed, tc.reason)
 		}

@@ -48,7 +48,7 @@ func TestSetAtomic(t *testing.T) {
 		t.Fatal("Set succeeded")
 	}
 	for _, dst := range []string{"api", "db"} {
-		if d := p.Authorize(Request{Source: svc("web"), Destination: svc(dst)}); !d.Allowed {
+		if d := p.Authorize(Request{Source: sid(svc("web")), Destination: sid(svc(dst))}); !d.Allowed {
 			t.Errorf("web → %s after a failed Set: %v", dst, d)
 		}
 	}
@@ -56,7 +56,7 @@ func TestSetAtomic(t *testing.T) {
 	if err := p.Set(entry("api", l4("web", deny))); err != nil {
 		t.Fatal(err)
 	}
-	if d := p.Authorize(Request{Source: svc("web"), Destination: svc("db")}); d.Allowed || d.Kind() != KindDefault {
+	if d := p.Authorize(Request{Source: sid(svc("web")), Destination: sid(svc("db"))}); d.Allowed || d.Kind() != KindDefault {
 		t.Errorf("web → db after replacing: %v", d)
 	}
 }
@@ -80,7 +80,7 @@ func TestConcurrentSetAndAuthorize(t *testing.T) {
 				default:
 				}
 				// Each decision comes whole from one snapshot or the other.
-				d := p.Authorize(Request{Source: svc("web"), Destination: svc("api")})
+				d := p.Authorize(Request{Source: sid(svc("web")), Destination: sid(svc("api"))})
 				if d.Kind() != KindIntention || d.Reason() == "" {
 					t.Errorf("bad decision %v", d)
 					return

@@ -8,7 +8,7 @@ import (
 // exactParts counts the exact (non-wildcard) parts of a normalized service
 // name: 2 for "ns/name", 1 for "ns/*", 0 for "*/*" (Consul's
 // intentionCountExact; "*/name" is invalid).
-func exactParts(s Service) int {
+func exactParts(s Selector) int {
 	switch {
 	case s.Namespace == Wildcard:
 		return 0
@@ -22,7 +22,7 @@ func exactParts(s Service) int {
 // precedence is Consul's computeIntentionPrecedence: 9, 6 or 3 for a
 // destination with 2, 1 or 0 exact parts, minus one for each wildcard part
 // of the source.
-func precedence(src, dst Service) int {
+func precedence(src, dst Selector) int {
 	return [...]int{3, 6, 9}[exactParts(dst)] - (2 - exactParts(src))
 }
 

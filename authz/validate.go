@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"strings"
+
+	"github.com/ztnlabs/ztn"
 )
 
 // Limits Consul puts on opaque values (validateConfigEntryMeta and the
@@ -32,7 +34,7 @@ func (e ConfigEntry) Validate() error {
 // entry. Errors name the entry but carry no "authz:" prefix.
 func compileAll(entries []ConfigEntry) ([]*rule, error) {
 	var rules []*rule
-	seen := make(map[Service]int, len(entries))
+	seen := make(map[Selector]int, len(entries))
 	for i := range entries {
 		e := &entries[i]
 		rs, dst, err := compileEntry(e)
@@ -55,21 +57,21 @@ func entryLabel(e *ConfigEntry, i int) string {
 	if e.Name == "" {
 		return fmt.Sprintf("entry %d", i+1)
 	}
-	return fmt.Sprintf("entry %q", Service{Partition: e.Partition, Namespace: e.Namespace, Name: e.Name}.String())
+	return fmt.Sprintf("entry %q", Selector{Partition: e.Partition, Namespace: e.Namespace, Name: e.Name}.String())
 }
 
 // compileEntry normalizes, validates and compiles one entry into its rules
 // (in source order) and returns its normalized destination.
-func compileEntry(e *ConfigEntry) ([]*rule, Service, error) {
+func compileEntry(e *ConfigEntry) ([]*rule, Selector, error) {
 	if e.Kind != "" && e.Kind != KindServiceIntentions {
-		return nil, Service{}, fmt.Errorf("Kind is %q, want %q", e.Kind, KindServiceIntentions)
+		return nil, Selector{}, fmt.Errorf("Kind is %q, want %q", e.Kind, KindServiceIntentions)
 	}
 	if e.Name == "" {
-		return nil, Service{}, errors.New("Name (the destination) is required")
+		return nil, Selector{}, errors.New("Name (the destination) is required")
 	}
-	dst := Service{
-		Partition: orDefault(e.Partition, DefaultPartition),
-		Namespace: orDefault(e.Namespace, DefaultNamespace),
+	dst := Selector{
+		Partition: orDefault(e.Partition, ztn.DefaultPartition),
+		Namespace: orDefault(e.Namespace, ztn.DefaultNamespace),
 		Name:      e.Name,
 	}
 	if err := checkWildcards(dst); err != nil {
@@ -82,7 +84,7 @@ func compileEntry(e *ConfigEntry) ([]*rule, Service, error) {
 		return nil, dst, errors.New("at least one source is required")
 	}
 	rules := make([]*rule, 0, len(e.Sources))
-	seen := make(map[Service]int, len(e.Sources))
+	seen := make(map[Selector]int, len(e.Sources))
 	for i := range e.Sources {
 		s := &e.Sources[i]
 		r, err := compileSource(s, dst)
@@ -118,7 +120,7 @@ func orDefault(s, def string) string {
 
 // checkWildcards is Consul's validateIntentionWildcards: a wildcard is a
 // whole name or namespace, "*/name" is invalid, partitions are exact.
-func checkWildcards(s Service) error {
+func checkWildcards(s Selector) error {
 	if s.Namespace != Wildcard && strings.Contains(s.Namespace, Wildcard) {
 		return fmt.Errorf("Namespace %q: the wildcard %q can only be the whole value", s.Namespace, Wildcard)
 	}
@@ -153,14 +155,14 @@ func checkMeta(meta map[string]string) error {
 
 // compileSource normalizes, validates and compiles one source of the entry
 // for dst.
-func compileSource(s *SourceIntention, dst Service) (*rule, error) {
+func compileSource(s *SourceIntention, dst Selector) (*rule, error) {
 	if s.Name == "" {
 		return nil, errors.New("Name is required")
 	}
 	if s.SamenessGroup != "" {
 		return nil, fmt.Errorf("SamenessGroup %q: ztn does not support sameness groups, so it cannot enforce this source (name each peer in a source of its own instead)", s.SamenessGroup)
 	}
-	src := Service{Partition: s.Partition, Namespace: s.Namespace, Name: s.Name, Peer: s.Peer}
+	src := Selector{Partition: s.Partition, Namespace: s.Namespace, Name: s.Name, Peer: s.Peer}
 	if s.Peer != "" {
 		// Consul's rules: a peer is never a wildcard and excludes a
 		// partition; a peered source inherits nothing from the
@@ -171,7 +173,7 @@ func compileSource(s *SourceIntention, dst Service) (*rule, error) {
 		if s.Partition != "" {
 			return nil, fmt.Errorf("Peer %q: Peer and Partition cannot both be set", s.Peer)
 		}
-		src.Partition = DefaultPartition
+		src.Partition = ztn.DefaultPartition
 	} else {
 		if src.Partition == "" {
 			src.Partition = dst.Partition
@@ -180,7 +182,7 @@ func compileSource(s *SourceIntention, dst Service) (*rule, error) {
 			src.Namespace = dst.Namespace
 		}
 	}
-	src.Namespace = orDefault(src.Namespace, DefaultNamespace)
+	src.Namespace = orDefault(src.Namespace, ztn.DefaultNamespace)
 	if err := checkWildcards(src); err != nil {
 		return nil, err
 	}

@@ -123,7 +123,7 @@ func TestValidateErrors(t *testing.T) {
 				t.Fatalf("Set: got %v, want an error containing %q", err, tc.err)
 			}
 			// Nothing changed.
-			if d := p.Authorize(Request{Source: svc("web"), Destination: svc("keep")}); !d.Allowed {
+			if d := p.Authorize(Request{Source: sid(svc("web")), Destination: sid(svc("keep"))}); !d.Allowed {
 				t.Errorf("after failed Set: %v", d)
 			}
 			select {
@@ -195,18 +195,18 @@ func TestPrecedenceTable(t *testing.T) {
 	// The table of Consul's docs (connect/intentions): destination then
 	// source as namespace/name.
 	for _, tc := range []struct {
-		src, dst Service
+		src, dst Selector
 		want     int
 	}{
-		{Service{Namespace: "a", Name: "b"}, Service{Namespace: "a", Name: "b"}, 9},
-		{Service{Namespace: "a", Name: "*"}, Service{Namespace: "a", Name: "b"}, 8},
-		{Service{Namespace: "*", Name: "*"}, Service{Namespace: "a", Name: "b"}, 7},
-		{Service{Namespace: "a", Name: "b"}, Service{Namespace: "a", Name: "*"}, 6},
-		{Service{Namespace: "a", Name: "*"}, Service{Namespace: "a", Name: "*"}, 5},
-		{Service{Namespace: "*", Name: "*"}, Service{Namespace: "a", Name: "*"}, 4},
-		{Service{Namespace: "a", Name: "b"}, Service{Namespace: "*", Name: "*"}, 3},
-		{Service{Namespace: "a", Name: "*"}, Service{Namespace: "*", Name: "*"}, 2},
-		{Service{Namespace: "*", Name: "*"}, Service{Namespace: "*", Name: "*"}, 1},
+		{Selector{Namespace: "a", Name: "b"}, Selector{Namespace: "a", Name: "b"}, 9},
+		{Selector{Namespace: "a", Name: "*"}, Selector{Namespace: "a", Name: "b"}, 8},
+		{Selector{Namespace: "*", Name: "*"}, Selector{Namespace: "a", Name: "b"}, 7},
+		{Selector{Namespace: "a", Name: "b"}, Selector{Namespace: "a", Name: "*"}, 6},
+		{Selector{Namespace: "a", Name: "*"}, Selector{Namespace: "a", Name: "*"}, 5},
+		{Selector{Namespace: "*", Name: "*"}, Selector{Namespace: "a", Name: "*"}, 4},
+		{Selector{Namespace: "a", Name: "b"}, Selector{Namespace: "*", Name: "*"}, 3},
+		{Selector{Namespace: "a", Name: "*"}, Selector{Namespace: "*", Name: "*"}, 2},
+		{Selector{Namespace: "*", Name: "*"}, Selector{Namespace: "*", Name: "*"}, 1},
 	} {
 		if got := precedence(tc.src, tc.dst); got != tc.want {
 			t.Errorf("%v → %v: %d, want %d", tc.src, tc.dst, got, tc.want)

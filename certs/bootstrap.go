@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/ztnlabs/ztn/internal/ident"
+	"github.com/ztnlabs/ztn"
 )
 
 // VaultBootstrap describes the Vault PKI setup that BootstrapVault makes.
@@ -86,7 +86,7 @@ func BootstrapVault(ctx context.Context, client *api.Client, b VaultBootstrap) (
 	}
 	ids := make(map[string]spiffeid.ID, len(b.Services))
 	for _, s := range b.Services {
-		id, err := ident.New(b.TrustDomain, b.Datacenter, s).ID()
+		id, err := ztn.NewServiceID(b.TrustDomain, b.Datacenter, s).SPIFFEID()
 		if err != nil {
 			return nil, fmt.Errorf("certs: vault bootstrap: service %q: %w", s, err)
 		}

@@ -18,8 +18,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"golang.org/x/time/rate"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/internal/consulx"
-	"github.com/ztnlabs/ztn/internal/ident"
 )
 
 // Defaults of ConsulCAConfig.
@@ -128,7 +128,7 @@ func newConsulIssuer(ctx context.Context, cfg ConsulCAConfig, rc config) (*consu
 	}
 	// Validate the name before any request (the trust domain is not known
 	// yet: any valid one will do).
-	if err := ident.New(spiffeid.RequireTrustDomainFromString("consul"), "dc", cfg.Service).Validate(); err != nil {
+	if err := ztn.NewServiceID(spiffeid.RequireTrustDomainFromString("consul"), "dc", cfg.Service).Validate(); err != nil {
 		return nil, fmt.Errorf("certs: consul: service %q: %w", cfg.Service, err)
 	}
 	if c.dc == "" {
@@ -143,7 +143,7 @@ func newConsulIssuer(ctx context.Context, cfg ConsulCAConfig, rc config) (*consu
 		return nil, err
 	}
 	c.td = roots.td
-	id, err := ident.New(c.td, c.dc, c.service).ID()
+	id, err := ztn.NewServiceID(c.td, c.dc, c.service).SPIFFEID()
 	if err != nil {
 		return nil, fmt.Errorf("certs: consul: service %q in datacenter %q: %w", c.service, c.dc, err)
 	}

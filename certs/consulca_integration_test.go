@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/logtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 
 	"github.com/hashicorp/consul/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/ztnlabs/ztn/certs"
-	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
 // consulActiveRoot reads the active root of Consul's CA.

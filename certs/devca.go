@@ -19,7 +19,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
-	"github.com/ztnlabs/ztn/internal/ident"
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/internal/notify"
 )
 
@@ -129,7 +129,7 @@ func (ca *DevCA) SignCertificate(tmpl *x509.Certificate, pub crypto.PublicKey) (
 // ttl makes Issue fail. The Issuer is a BundleWatcher: Rotators using it
 // follow RotateRoot.
 func (ca *DevCA) Issuer(datacenter, service string, ttl time.Duration) Issuer {
-	return &devIssuer{ca: ca, service: ident.New(ca.td, datacenter, service), ttl: ttl}
+	return &devIssuer{ca: ca, service: ztn.NewServiceID(ca.td, datacenter, service), ttl: ttl}
 }
 
 // Source returns a Rotator for the Issuer of datacenter, service and ttl,
@@ -237,7 +237,7 @@ func (ca *DevCA) newRoot(prev *devRoot) (*devRoot, error) {
 // devIssuer is the Issuer of one service of a DevCA.
 type devIssuer struct {
 	ca      *DevCA
-	service ident.ServiceID
+	service ztn.ServiceID
 	ttl     time.Duration
 }
 
@@ -246,7 +246,7 @@ func (i *devIssuer) Issue(ctx context.Context) (*Identity, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	id, err := i.service.ID()
+	id, err := i.service.SPIFFEID()
 	if err != nil {
 		return nil, fmt.Errorf("certs: dev CA: %w", err)
 	}

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/logtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/logtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 

@@ -27,7 +27,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
-	"github.com/ztnlabs/ztn/internal/ident"
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/internal/plainhttp"
 )
 
@@ -157,7 +157,7 @@ func newVaultIssuer(ctx context.Context, cfg VaultConfig, rc config) (*vaultIssu
 	if cfg.Datacenter == "" {
 		cfg.Datacenter = "dc1"
 	}
-	id, err := ident.New(cfg.TrustDomain, cfg.Datacenter, cfg.Service).ID()
+	id, err := ztn.NewServiceID(cfg.TrustDomain, cfg.Datacenter, cfg.Service).SPIFFEID()
 	if err != nil {
 		return nil, fmt.Errorf("certs: vault: service %q: %w", cfg.Service, err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
 // vaultEnv is a real Vault (dev mode) with a PKI mount set up by

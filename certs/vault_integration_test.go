@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/logtest"
-	"github.com/ztnlabs/ztn/internal/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
 
 	"github.com/hashicorp/vault/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -28,8 +28,8 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/discovery"
-	"github.com/ztnlabs/ztn/internal/benchpair"
-	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/internal/test/benchpair"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 

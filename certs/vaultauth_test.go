@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/logtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )

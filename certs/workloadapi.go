@@ -14,7 +14,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 
-	"github.com/ztnlabs/ztn/internal/ident"
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/internal/notify"
 )
 
@@ -97,7 +97,7 @@ func NewWorkloadAPI(ctx context.Context, cfg WorkloadAPIConfig, opts ...Option) 
 		return nil, fmt.Errorf("certs: workload API: address %q: %w", addr, err)
 	}
 	if cfg.Service != "" {
-		if err := ident.New(spiffeid.RequireTrustDomainFromString("example.org"), "dc", cfg.Service).Validate(); err != nil {
+		if err := ztn.NewServiceID(spiffeid.RequireTrustDomainFromString("example.org"), "dc", cfg.Service).Validate(); err != nil {
 			return nil, fmt.Errorf("certs: workload API: service %q: %w", cfg.Service, err)
 		}
 	}
@@ -159,7 +159,7 @@ func (w *WorkloadAPI) picker(service string) func([]*x509svid.SVID) *x509svid.SV
 					return s
 				}
 			case service != "":
-				if sid, err := ident.Parse(s.ID); err == nil && sid.Name == service {
+				if sid, err := ztn.ServiceIDFromSPIFFEID(s.ID); err == nil && sid.Name == service {
 					return s
 				}
 			default:

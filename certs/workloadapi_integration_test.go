@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/logtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 
 	"github.com/ztnlabs/ztn/certs"
-	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
 // TestWorkloadAPIMesh: two workloads of one process get their identities

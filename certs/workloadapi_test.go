@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/logtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -21,7 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ztnlabs/ztn/internal/notify"
-	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
 // wlTamper is a Workload API in front of a real SPIRE agent's: it passes

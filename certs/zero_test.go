@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ztnlabs/ztn/internal/zerotest"
+	"github.com/ztnlabs/ztn/internal/test/zerotest"
 )
 
 // Sources not made by their constructor fail with an error that names the

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/logtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 
 	"github.com/hashicorp/consul/api"
 )

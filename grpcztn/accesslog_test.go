@@ -8,8 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/ztnlabs/ztn/internal/logtest"
-	"github.com/ztnlabs/ztn/internal/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 

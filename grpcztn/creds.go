@@ -9,6 +9,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -24,7 +25,7 @@ type AuthInfo struct {
 	// ID is the peer's SPIFFE ID.
 	ID spiffeid.ID
 	// Service is the peer's parsed service identity.
-	Service ztnet.ServiceID
+	Service ztn.ServiceID
 }
 
 // AuthType returns "ztn".

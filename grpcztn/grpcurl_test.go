@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/meshtest"
-	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
 // TestGRPCurlRefused: grpcurl, an independent gRPC client, cannot reach a

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/logtest"
-	"github.com/ztnlabs/ztn/internal/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 

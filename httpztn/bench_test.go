@@ -13,9 +13,10 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
-	"github.com/ztnlabs/ztn/internal/benchpair"
-	"github.com/ztnlabs/ztn/internal/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/benchpair"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -152,7 +153,7 @@ func BenchmarkL7Decision(b *testing.B) {
 	m := meshtest.Dev(b)
 	meshtest.Intentions(b, m, l7Intentions)
 	api := meshtest.Service(b, m, "api")
-	peer := ztnet.ServiceID{TrustDomain: api.Self().TrustDomain, Namespace: "default", Partition: "default", Datacenter: "dc1", Name: "web"}
+	peer := ztn.ServiceID{TrustDomain: api.Self().TrustDomain, Namespace: "default", Partition: "default", Datacenter: "dc1", Name: "web"}
 	req := &authz.HTTPRequest{Path: "/upload", Method: "POST", Header: http.Header{"X-Tenant": {"blue"}}}
 	ctx := context.Background()
 	for b.Loop() {

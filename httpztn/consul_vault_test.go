@@ -12,7 +12,7 @@ import (
 	consul "github.com/hashicorp/consul/api"
 
 	"github.com/ztnlabs/ztn/httpztn"
-	"github.com/ztnlabs/ztn/internal/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 

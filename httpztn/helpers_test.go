@@ -17,7 +17,7 @@ import (
 
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/httpztn"
-	"github.com/ztnlabs/ztn/internal/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 

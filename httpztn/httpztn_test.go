@@ -18,8 +18,8 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/httpztn"
-	"github.com/ztnlabs/ztn/internal/logtest"
-	"github.com/ztnlabs/ztn/internal/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 

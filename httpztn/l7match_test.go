@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ztnlabs/ztn/httpztn"
-	"github.com/ztnlabs/ztn/internal/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ztnlabs/ztn/httpztn"
-	"github.com/ztnlabs/ztn/internal/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
 )
 
 // With both of a Service's providers no-op, NewServer and NewClient install

@@ -6,7 +6,7 @@
 #
 # <version> is the version pinned in the tool's go.mod; <key> is the first 12 hex
 # digits of sha256(go.mod + go.sum [+ patches.sh]) of the tool's module dir, so
-# any change to the pins or patches builds a new binary. internal/testenv
+# any change to the pins or patches builds a new binary. internal/test/testenv
 # computes the same path (keep the two in step).
 #
 # Usage:

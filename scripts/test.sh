@@ -5,7 +5,7 @@
 #   1. scripts/build-tools.sh starts in the background (niced; its log in
 #      $ZTN_TEST_LOGDIR/build-tools.log, its progress lines shown here);
 #   2. meanwhile, at normal priority: go vet, the tests of the packages whose
-#      tests cannot start a tool (they do not import internal/testenv), and a
+#      tests cannot start a tool (they do not import internal/test/testenv), and a
 #      compile of the other packages' race test binaries;
 #   3. once the tools are built: the tests of the other packages (and of the
 #      bench/consulnative module), with ZTN_REQUIRE_TOOLS=1: a missing tool
@@ -24,7 +24,7 @@ GO=${GO:-go}
 export ZTN_REQUIRE_TOOLS=${ZTN_REQUIRE_TOOLS:-1}
 LOGDIR=${ZTN_TEST_LOGDIR:-$(mktemp -d "${TMPDIR:-/tmp}/ztn-test.XXXXXX")}
 mkdir -p "$LOGDIR"
-TESTENV=github.com/ztnlabs/ztn/internal/testenv
+TESTENV=github.com/ztnlabs/ztn/internal/test/testenv
 
 status=0
 t0=$SECONDS
@@ -57,7 +57,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Which packages' tests can start a tool: those whose test binaries import
-# internal/testenv (and testenv's own).
+# internal/test/testenv (and testenv's own).
 mapfile -t all < <($GO list ./...)
 mapfile -t withtools < <($GO list -test -f '{{if .ForTest}}{{.ForTest}} {{join .Deps " "}}{{end}}' ./... |
 	awk -v te="$TESTENV" '{ for (i = 2; i <= NF; i++) if ($i == te) { print $1; break } } $1 == te { print $1 }' | sort -u)

@@ -8,11 +8,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/discovery"
 )
 
 // Self returns the service's own parsed identity.
-func (s *Service) Self() ServiceID { return s.id }
+func (s *Service) Self() ztn.ServiceID { return s.id }
 
 // Resolver returns how the service finds instances of others (nil without
 // WithResolver). Adapters that balance themselves, such as grpcztn, use it.

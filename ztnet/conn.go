@@ -13,13 +13,9 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
-	"github.com/ztnlabs/ztn/internal/ident"
 )
-
-// ServiceID is a service's identity parsed from its SPIFFE ID:
-// spiffe://<trust domain>[/ap/<partition>]/ns/<namespace>/dc/<dc>/svc/<name>.
-type ServiceID = ident.ServiceID
 
 // Conn is an authenticated, authorized connection to or from a peer service.
 // It is a net.Conn over TLS 1.3; reads and writes are counted for the access
@@ -28,7 +24,7 @@ type Conn struct {
 	tc       *tls.Conn
 	svc      *Service
 	server   bool // accepted by a listener (else dialed)
-	peer     ident.ServiceID
+	peer     ztn.ServiceID
 	peerID   spiffeid.ID
 	decision authz.Decision // server side: why the peer was admitted
 	admitL7  bool           // server side: accepted by a WithL7Enforced listener
@@ -42,8 +38,8 @@ type Conn struct {
 
 var _ net.Conn = (*Conn)(nil)
 
-func newConn(s *Service, tc *tls.Conn, server bool, peer ident.ServiceID, d authz.Decision, start time.Time) *Conn {
-	id, _ := peer.ID()
+func newConn(s *Service, tc *tls.Conn, server bool, peer ztn.ServiceID, d authz.Decision, start time.Time) *Conn {
+	id, _ := peer.SPIFFEID()
 	c := &Conn{tc: tc, svc: s, server: server, peer: peer, peerID: id, decision: d, start: start}
 	s.m.active.Add(context.Background(), 1, s.m.set("side:"+c.side()))
 	return c
@@ -143,7 +139,7 @@ func (c *Conn) CloseWrite() error { return c.tc.CloseWrite() }
 func (c *Conn) PeerID() spiffeid.ID { return c.peerID }
 
 // Peer returns the peer's parsed service identity.
-func (c *Conn) Peer() ServiceID { return c.peer }
+func (c *Conn) Peer() ztn.ServiceID { return c.peer }
 
 // ConnectionState returns the TLS state of the connection.
 func (c *Conn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }

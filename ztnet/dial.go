@@ -16,9 +16,9 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/discovery"
-	"github.com/ztnlabs/ztn/internal/ident"
 )
 
 // Dial connects to a healthy instance of service, authenticates it as that
@@ -269,7 +269,7 @@ func (s *Service) clientHandshake(ctx context.Context, raw net.Conn, service str
 	}
 	cs := tc.ConnectionState()
 	resumed = cs.DidResume
-	peer, err := ident.ParseURI(cs.PeerCertificates[0].URIs[0]) // verified in verifyServer
+	peer, err := ztn.ServiceIDFromURI(cs.PeerCertificates[0].URIs[0]) // verified in verifyServer
 	if err != nil {
 		return nil, resultRejected, resumed, &RejectedError{Reason: err.Error()}
 	}

@@ -16,10 +16,10 @@ import (
 	consul "github.com/hashicorp/consul/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/discovery"
-	"github.com/ztnlabs/ztn/internal/ident"
 	"github.com/ztnlabs/ztn/internal/plainhttp"
 )
 
@@ -372,7 +372,7 @@ func parseTTL(v string) (time.Duration, error) {
 
 // validServiceName checks a name the way SPIFFE IDs of services need it.
 func validServiceName(name string) error {
-	_, err := ident.New(spiffeid.RequireTrustDomainFromString("ztn.invalid"), "dc1", name).ID()
+	_, err := ztn.NewServiceID(spiffeid.RequireTrustDomainFromString("ztn.invalid"), "dc1", name).SPIFFEID()
 	if err != nil {
 		return errors.New("not a service name (letters, digits, '-', '_', '.')")
 	}
@@ -380,7 +380,7 @@ func validServiceName(name string) error {
 }
 
 func validDatacenter(dc string) error {
-	_, err := ident.New(spiffeid.RequireTrustDomainFromString("ztn.invalid"), dc, "x").ID()
+	_, err := ztn.NewServiceID(spiffeid.RequireTrustDomainFromString("ztn.invalid"), dc, "x").SPIFFEID()
 	if err != nil {
 		return errors.New("not a datacenter name (letters, digits, '-', '_', '.')")
 	}

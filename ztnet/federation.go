@@ -7,6 +7,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 )
 
@@ -52,18 +53,18 @@ func federatedPeers(local spiffeid.TrustDomain, tds []spiffeid.TrustDomain, name
 	return peers, nil
 }
 
-// authzSource is how authorization names peer: a local service, or a
-// service of the peer its federated trust domain maps to.
-func (s *Service) authzSource(peer ServiceID) authz.Service {
-	src := authz.Service{Partition: peer.Partition, Namespace: peer.Namespace, Name: peer.Name}
-	if peer.TrustDomain != s.id.TrustDomain {
-		var ok bool
-		if src.Peer, ok = s.peers[peer.TrustDomain]; !ok {
-			// Not federated (the verifier refuses those): still never local.
-			src.Peer = peer.TrustDomain.Name()
-		}
+// peerName is how authorization names the peer a caller belongs to: ""
+// for the local trust domain, else the peer its federated trust domain maps
+// to.
+func (s *Service) peerName(peer ztn.ServiceID) string {
+	if peer.TrustDomain == s.id.TrustDomain {
+		return ""
 	}
-	return src
+	if name, ok := s.peers[peer.TrustDomain]; ok {
+		return name
+	}
+	// Not federated (the verifier refuses those): still never local.
+	return peer.TrustDomain.Name()
 }
 
 // checkServerTrustDomain reports whether Dial may expect a server in td

@@ -16,6 +16,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/discovery"
@@ -244,7 +245,7 @@ func TestFederatedPeerL7(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.Close() })
-	peers := make(chan ServiceID, 4)
+	peers := make(chan ztn.ServiceID, 4)
 	serve(t, l, func(c net.Conn) { peers <- c.(*Conn).Peer(); echo(c) })
 	localWeb := f.localService(t, "web")
 	partnerWeb := f.partnerService(t, "web")
@@ -306,14 +307,14 @@ func TestFederatedPeerL7(t *testing.T) {
 	}
 }
 
-func recvPeer(t testing.TB, ch <-chan ServiceID) ServiceID {
+func recvPeer(t testing.TB, ch <-chan ztn.ServiceID) ztn.ServiceID {
 	t.Helper()
 	select {
 	case p := <-ch:
 		return p
 	case <-time.After(5 * time.Second):
 		t.Fatal("the server accepted no connection")
-		return ServiceID{}
+		return ztn.ServiceID{}
 	}
 }
 

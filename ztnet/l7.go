@@ -3,6 +3,7 @@ package ztnet
 import (
 	"context"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 )
 
@@ -23,13 +24,14 @@ func (l7Option) applyListen(c *listenConfig) { c.l7 = true }
 // in the ztn.authz.decisions metric. It never blocks on the network. A peer
 // of a federated trust domain is judged as a service of its peer (see
 // WithFederatedTrustDomains), never as the local service of its name.
-func (s *Service) AuthorizeRequest(ctx context.Context, peer ServiceID, req *authz.HTTPRequest) authz.Decision {
+func (s *Service) AuthorizeRequest(ctx context.Context, peer ztn.ServiceID, req *authz.HTTPRequest) authz.Decision {
 	if s.made() != nil || s.cfg.authorizer == nil {
 		return authz.Decision{} // denies
 	}
 	d := s.cfg.authorizer.Authorize(authz.Request{
-		Source:      s.authzSource(peer),
-		Destination: authz.Service{Partition: s.id.Partition, Namespace: s.id.Namespace, Name: s.name},
+		Source:      peer,
+		SourcePeer:  s.peerName(peer),
+		Destination: s.id,
 		HTTP:        req,
 	})
 	s.m.decision(ctx, d)

@@ -14,8 +14,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/discovery"
-	"github.com/ztnlabs/ztn/internal/ident"
 )
 
 // listener hands out only connections that completed a mutual TLS 1.3
@@ -224,7 +224,7 @@ func (l *listener) handshake(raw net.Conn) {
 	}
 	ac.offered = nil // only refusals need it; don't keep it for the connection's life
 	cs := tc.ConnectionState()
-	peer, err := ident.ParseURI(cs.PeerCertificates[0].URIs[0]) // verified in verifyClient
+	peer, err := ztn.ServiceIDFromURI(cs.PeerCertificates[0].URIs[0]) // verified in verifyClient
 	if err != nil {
 		_ = tc.Close()
 		l.refused(span, tc, start, &RejectedError{Reason: err.Error()})

@@ -6,11 +6,11 @@ import (
 	"net"
 	"testing"
 
-	"github.com/ztnlabs/ztn/internal/benchpair"
+	"github.com/ztnlabs/ztn/internal/test/benchpair"
 )
 
 // The paired benchmarks alternate short time slices of each contender (see
-// internal/benchpair), so background load hits them alike.
+// internal/test/benchpair), so background load hits them alike.
 
 // BenchmarkPairedNewConn reports new connections per second (dial +
 // handshake + authorization + 1-byte echo + close) for raw crypto/tls, ztnet

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/discovery"
-	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
 // Ready says why a Service cannot serve: a policy that denies everything

@@ -16,9 +16,9 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/discovery"
-	"github.com/ztnlabs/ztn/internal/ident"
 )
 
 // Service is one named service's view of the mesh: its identity, the trust
@@ -27,7 +27,7 @@ import (
 // for concurrent use; Close it when done.
 type Service struct {
 	name   string
-	id     ident.ServiceID
+	id     ztn.ServiceID
 	sid    spiffeid.ID                     // id as a SPIFFE ID
 	peers  map[spiffeid.TrustDomain]string // federated trust domain → peer name (federation.go)
 	cfg    config
@@ -86,7 +86,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ztnet: new %s: %w", name, err)
 	}
-	id, err := ident.Parse(svid.ID)
+	id, err := ztn.ServiceIDFromSPIFFEID(svid.ID)
 	if err != nil {
 		return nil, fmt.Errorf("ztnet: new %s: own identity: %w", name, err)
 	}
@@ -256,11 +256,12 @@ func (s *Service) verifyServer(cs tls.ConnectionState) error {
 // authorize asks the policy whether peer may connect to this service, and
 // counts the decision in the metrics when record is set. admitL7 admits a
 // source whose intention has L7 permissions (see WithL7Enforced). A peer
-// of a federated trust domain is a source of its peer (authzSource).
-func (s *Service) authorize(peer ident.ServiceID, admitL7, record bool) authz.Decision {
+// of a federated trust domain is a source of its peer (peerName).
+func (s *Service) authorize(peer ztn.ServiceID, admitL7, record bool) authz.Decision {
 	d := s.cfg.authorizer.Authorize(authz.Request{
-		Source:      s.authzSource(peer),
-		Destination: authz.Service{Partition: s.id.Partition, Namespace: s.id.Namespace, Name: s.name},
+		Source:      peer,
+		SourcePeer:  s.peerName(peer),
+		Destination: s.id,
 		AdmitL7:     admitL7,
 	})
 	if record {

@@ -11,7 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/ztnlabs/ztn/internal/ident"
+	"github.com/ztnlabs/ztn"
 )
 
 // verifier checks a peer's certificate chain: exactly one URI SAN, a service
@@ -41,7 +41,7 @@ type rootPool struct {
 }
 
 type cachedChain struct {
-	id       ident.ServiceID
+	id       ztn.ServiceID
 	gen      uint64
 	notAfter time.Time
 }
@@ -68,39 +68,39 @@ func newVerifier(local spiffeid.TrustDomain, federated []spiffeid.TrustDomain, b
 var errNoCertificate = errors.New("peer presented no certificate")
 
 // verify returns the peer's service identity, or why it is not acceptable.
-func (v *verifier) verify(chain []*x509.Certificate) (ident.ServiceID, error) {
+func (v *verifier) verify(chain []*x509.Certificate) (ztn.ServiceID, error) {
 	if len(chain) == 0 {
-		return ident.ServiceID{}, errNoCertificate
+		return ztn.ServiceID{}, errNoCertificate
 	}
 	leaf := chain[0]
 	switch n := len(leaf.URIs); n {
 	case 0:
-		return ident.ServiceID{}, errors.New("peer certificate has no URI SAN (no SPIFFE ID)")
+		return ztn.ServiceID{}, errors.New("peer certificate has no URI SAN (no SPIFFE ID)")
 	case 1:
 	default:
-		return ident.ServiceID{}, fmt.Errorf("peer certificate has %d URI SANs, want exactly one SPIFFE ID", n)
+		return ztn.ServiceID{}, fmt.Errorf("peer certificate has %d URI SANs, want exactly one SPIFFE ID", n)
 	}
 	id, err := spiffeid.FromURI(leaf.URIs[0])
 	if err != nil {
-		return ident.ServiceID{}, fmt.Errorf("peer certificate URI SAN is not a SPIFFE ID: %v", err)
+		return ztn.ServiceID{}, fmt.Errorf("peer certificate URI SAN is not a SPIFFE ID: %v", err)
 	}
 	td := id.TrustDomain()
 	if td != v.local && !v.federated[td] {
-		return ident.ServiceID{}, fmt.Errorf("peer %s is in trust domain %q, not the local %q nor a federated one", id, td.Name(), v.local.Name())
+		return ztn.ServiceID{}, fmt.Errorf("peer %s is in trust domain %q, not the local %q nor a federated one", id, td.Name(), v.local.Name())
 	}
-	sid, err := ident.Parse(id)
+	sid, err := ztn.ServiceIDFromSPIFFEID(id)
 	if err != nil {
-		return ident.ServiceID{}, fmt.Errorf("peer %s is not a service identity", id)
+		return ztn.ServiceID{}, fmt.Errorf("peer %s is not a service identity", id)
 	}
 	if leaf.IsCA {
-		return ident.ServiceID{}, fmt.Errorf("peer %s: leaf certificate is a CA", id)
+		return ztn.ServiceID{}, fmt.Errorf("peer %s: leaf certificate is a CA", id)
 	}
 
 	key := sha256.Sum256(leaf.Raw)
 	now := v.now()
 	pool, err := v.pool(td)
 	if err != nil {
-		return ident.ServiceID{}, fmt.Errorf("peer %s: %v", id, err)
+		return ztn.ServiceID{}, fmt.Errorf("peer %s: %v", id, err)
 	}
 	v.mu.Lock()
 	c, ok := v.cache[key]
@@ -122,7 +122,7 @@ func (v *verifier) verify(chain []*x509.Certificate) (ident.ServiceID, error) {
 	}
 	chains, err := leaf.Verify(opts)
 	if err != nil {
-		return ident.ServiceID{}, fmt.Errorf("peer %s: certificate not trusted: %v", id, err)
+		return ztn.ServiceID{}, fmt.Errorf("peer %s: certificate not trusted: %v", id, err)
 	}
 	notAfter := leaf.NotAfter
 	for _, c := range chains[0] {

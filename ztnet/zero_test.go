@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/discovery"
-	"github.com/ztnlabs/ztn/internal/zerotest"
+	"github.com/ztnlabs/ztn/internal/test/zerotest"
 )
 
 // Values not made by their constructor fail with an error that names the
@@ -24,7 +25,7 @@ func TestZeroValuesFailCleanly(t *testing.T) {
 			t.Errorf("%s: error %v, want one saying it was not created with its constructor", name, err)
 		}
 	}
-	if d := (&Service{}).AuthorizeRequest(context.Background(), ServiceID{}, &authz.HTTPRequest{Path: "/"}); d.Allowed {
+	if d := (&Service{}).AuthorizeRequest(context.Background(), ztn.ServiceID{}, &authz.HTTPRequest{Path: "/"}); d.Allowed {
 		t.Error("AuthorizeRequest on a zero Service allows")
 	}
 	var nilSvc *Service

@@ -19,8 +19,8 @@ import (
 	consul "github.com/hashicorp/consul/api"
 	vault "github.com/hashicorp/vault/api"
 
-	"github.com/ztnlabs/ztn/internal/meshtest"
-	"github.com/ztnlabs/ztn/internal/testenv"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
 // The fortune walkthrough in mesh mode, as separate processes on a real

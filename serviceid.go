@@ -1,11 +1,4 @@
-// Package ident parses and builds the SPIFFE IDs that name services, in
-// Consul's service form:
-//
-//	spiffe://<trust-domain>[/ap/<partition>]/ns/<namespace>/dc/<datacenter>/svc/<name>
-//
-// Every other form (agents, servers, gateways, signing IDs, arbitrary paths) is
-// rejected.
-package ident
+package ztn
 
 import (
 	"errors"
@@ -22,7 +15,14 @@ const (
 	DefaultNamespace = "default"
 )
 
-// ServiceID is a parsed service identity.
+// ServiceID is a service's identity: the parts of the SPIFFE ID that names
+// it, in Consul's service form
+//
+//	spiffe://<trust-domain>[/ap/<partition>]/ns/<namespace>/dc/<datacenter>/svc/<name>
+//
+// Every other form (agents, servers, gateways, signing IDs, arbitrary paths)
+// is refused by the parsers. A ServiceID is comparable; its String is the
+// SPIFFE ID.
 type ServiceID struct {
 	TrustDomain spiffeid.TrustDomain
 	Partition   string // "default" when the ID has no /ap/ segment
@@ -31,70 +31,72 @@ type ServiceID struct {
 	Name        string
 }
 
-// ErrNotService is wrapped by every error Parse returns for an ID that is a
+// ErrNotService is wrapped by every error the parsers return for an ID that is a
 // valid SPIFFE ID but does not name a service.
 var ErrNotService = errors.New("not a service SPIFFE ID")
 
-// Parse extracts the service identity from a SPIFFE ID.
-func Parse(id spiffeid.ID) (ServiceID, error) {
+// ServiceIDFromSPIFFEID extracts the service identity from a SPIFFE ID.
+func ServiceIDFromSPIFFEID(id spiffeid.ID) (ServiceID, error) {
 	if id.IsZero() {
-		return ServiceID{}, fmt.Errorf("ident: empty SPIFFE ID: %w", ErrNotService)
+		return ServiceID{}, fmt.Errorf("ztn: empty SPIFFE ID: %w", ErrNotService)
 	}
 	segs, ok := split(id.Path())
 	if !ok {
-		return ServiceID{}, fmt.Errorf("ident: %s: %w", id, ErrNotService)
+		return ServiceID{}, fmt.Errorf("ztn: %s: %w", id, ErrNotService)
 	}
 	s := ServiceID{TrustDomain: id.TrustDomain(), Partition: DefaultPartition}
 	if len(segs) == 8 {
 		if segs[0] != "ap" {
-			return ServiceID{}, fmt.Errorf("ident: %s: %w", id, ErrNotService)
+			return ServiceID{}, fmt.Errorf("ztn: %s: %w", id, ErrNotService)
 		}
 		s.Partition = segs[1]
 		segs = segs[2:]
 	}
 	if len(segs) != 6 || segs[0] != "ns" || segs[2] != "dc" || segs[4] != "svc" {
-		return ServiceID{}, fmt.Errorf("ident: %s: %w", id, ErrNotService)
+		return ServiceID{}, fmt.Errorf("ztn: %s: %w", id, ErrNotService)
 	}
 	s.Namespace, s.Datacenter, s.Name = segs[1], segs[3], segs[5]
 	for _, v := range []string{s.Partition, s.Namespace, s.Datacenter, s.Name} {
 		if err := validName(v); err != nil {
-			return ServiceID{}, fmt.Errorf("ident: %s: %w: %v", id, ErrNotService, err)
+			return ServiceID{}, fmt.Errorf("ztn: %s: %w: %v", id, ErrNotService, err)
 		}
 	}
 	return s, nil
 }
 
-// ParseString parses a SPIFFE ID string and extracts the service identity.
-func ParseString(s string) (ServiceID, error) {
+// ParseServiceID parses a SPIFFE ID string, such as
+// "spiffe://example.org/ns/default/dc/dc1/svc/web", into a service identity.
+func ParseServiceID(s string) (ServiceID, error) {
 	id, err := spiffeid.FromString(s)
 	if err != nil {
-		return ServiceID{}, fmt.Errorf("ident: %q: %w", s, err)
+		return ServiceID{}, fmt.Errorf("ztn: %q: %w", s, err)
 	}
-	return Parse(id)
+	return ServiceIDFromSPIFFEID(id)
 }
 
-// ParseURI parses a certificate URI SAN and extracts the service identity.
-func ParseURI(u *url.URL) (ServiceID, error) {
+// ServiceIDFromURI extracts the service identity from a certificate's URI
+// SAN.
+func ServiceIDFromURI(u *url.URL) (ServiceID, error) {
 	if u == nil {
-		return ServiceID{}, fmt.Errorf("ident: nil URI: %w", ErrNotService)
+		return ServiceID{}, fmt.Errorf("ztn: nil URI: %w", ErrNotService)
 	}
 	id, err := spiffeid.FromURI(u)
 	if err != nil {
-		return ServiceID{}, fmt.Errorf("ident: %q: %w", u.String(), err)
+		return ServiceID{}, fmt.Errorf("ztn: %q: %w", u.String(), err)
 	}
-	return Parse(id)
+	return ServiceIDFromSPIFFEID(id)
 }
 
-// New builds the identity of service name in the default partition and
-// namespace.
-func New(td spiffeid.TrustDomain, datacenter, name string) ServiceID {
+// NewServiceID returns the identity of service name in the default partition
+// and namespace. Validate reports whether the parts are valid.
+func NewServiceID(td spiffeid.TrustDomain, datacenter, name string) ServiceID {
 	return ServiceID{TrustDomain: td, Partition: DefaultPartition, Namespace: DefaultNamespace, Datacenter: datacenter, Name: name}
 }
 
 // Validate reports whether s can be turned into a SPIFFE ID.
 func (s ServiceID) Validate() error {
 	if s.TrustDomain.IsZero() {
-		return errors.New("ident: empty trust domain")
+		return errors.New("ztn: empty trust domain")
 	}
 	for _, f := range []struct{ what, v string }{
 		{"partition", s.Partition}, {"namespace", s.Namespace}, {"datacenter", s.Datacenter}, {"service name", s.Name},
@@ -103,14 +105,14 @@ func (s ServiceID) Validate() error {
 			continue
 		}
 		if err := validName(f.v); err != nil {
-			return fmt.Errorf("ident: invalid %s %q: %v", f.what, f.v, err)
+			return fmt.Errorf("ztn: invalid %s %q: %v", f.what, f.v, err)
 		}
 	}
 	return nil
 }
 
-// ID returns the SPIFFE ID of s.
-func (s ServiceID) ID() (spiffeid.ID, error) {
+// SPIFFEID returns the SPIFFE ID of s.
+func (s ServiceID) SPIFFEID() (spiffeid.ID, error) {
 	if err := s.Validate(); err != nil {
 		return spiffeid.ID{}, err
 	}
@@ -120,9 +122,12 @@ func (s ServiceID) ID() (spiffeid.ID, error) {
 	return spiffeid.FromSegments(s.TrustDomain, "ap", s.Partition, "ns", s.Namespace, "dc", s.Datacenter, "svc", s.Name)
 }
 
+// IsZero reports whether s is the zero ServiceID.
+func (s ServiceID) IsZero() bool { return s == ServiceID{} }
+
 // String returns the SPIFFE ID of s, or a description of why it has none.
 func (s ServiceID) String() string {
-	id, err := s.ID()
+	id, err := s.SPIFFEID()
 	if err != nil {
 		return fmt.Sprintf("invalid service ID (%v)", err)
 	}

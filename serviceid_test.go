@@ -1,4 +1,4 @@
-package ident
+package ztn
 
 import (
 	"errors"
@@ -28,15 +28,15 @@ func TestParse(t *testing.T) {
 		{in: "spiffe://ztn.test/ns/default/dc/dc1/svc/-web", err: "not a service"},
 		{in: "https://ztn.test/ns/default/dc/dc1/svc/web", err: "scheme"},
 	} {
-		got, err := ParseString(tc.in)
+		got, err := ParseServiceID(tc.in)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("ParseString(%q) = %v, %v; want error containing %q", tc.in, got, err, tc.err)
+				t.Errorf("ParseServiceID(%q) = %v, %v; want error containing %q", tc.in, got, err, tc.err)
 			}
 			continue
 		}
 		if err != nil || got != tc.want {
-			t.Errorf("ParseString(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+			t.Errorf("ParseServiceID(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 			continue
 		}
 		if s := got.String(); s != tc.in {
@@ -46,26 +46,26 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseErrNotService(t *testing.T) {
-	_, err := ParseString("spiffe://ztn.test/workload")
+	_, err := ParseServiceID("spiffe://ztn.test/workload")
 	if !errors.Is(err, ErrNotService) {
 		t.Fatalf("err = %v, want ErrNotService", err)
 	}
-	if _, err := ParseURI(nil); !errors.Is(err, ErrNotService) {
-		t.Fatalf("ParseURI(nil) = %v", err)
+	if _, err := ServiceIDFromURI(nil); !errors.Is(err, ErrNotService) {
+		t.Fatalf("ServiceIDFromURI(nil) = %v", err)
 	}
 }
 
 func TestNewValidate(t *testing.T) {
 	td := spiffeid.RequireTrustDomainFromString("ztn.test")
-	id, err := New(td, "dc1", "fortune").ID()
+	id, err := NewServiceID(td, "dc1", "fortune").SPIFFEID()
 	if err != nil || id.String() != "spiffe://ztn.test/ns/default/dc/dc1/svc/fortune" {
 		t.Fatalf("ID() = %v, %v", id, err)
 	}
 	for _, bad := range []ServiceID{
-		New(td, "dc1", ""), New(td, "", "x"), New(td, "dc1", "a/b"), New(spiffeid.TrustDomain{}, "dc1", "x"),
+		NewServiceID(td, "dc1", ""), NewServiceID(td, "", "x"), NewServiceID(td, "dc1", "a/b"), NewServiceID(spiffeid.TrustDomain{}, "dc1", "x"),
 		{TrustDomain: td, Namespace: "", Datacenter: "dc1", Name: "x"},
 	} {
-		if _, err := bad.ID(); err == nil {
+		if _, err := bad.SPIFFEID(); err == nil {
 			t.Errorf("ID() of %+v succeeded", bad)
 		}
 	}
@@ -85,21 +85,21 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := ParseString(s)
+		got, err := ParseServiceID(s)
 		if err != nil {
 			return
 		}
-		id, err := got.ID()
+		id, err := got.SPIFFEID()
 		if err != nil {
 			t.Fatalf("parsed %q to %+v, which does not build an ID: %v", s, got, err)
 		}
-		again, err := Parse(id)
+		again, err := ServiceIDFromSPIFFEID(id)
 		if err != nil || again != got {
 			t.Fatalf("round trip of %q: %+v, %v; want %+v", s, again, err, got)
 		}
 		u, _ := url.Parse(id.String())
-		if viaURI, err := ParseURI(u); err != nil || viaURI != got {
-			t.Fatalf("ParseURI(%q) = %+v, %v", u, viaURI, err)
+		if viaURI, err := ServiceIDFromURI(u); err != nil || viaURI != got {
+			t.Fatalf("ServiceIDFromURI(%q) = %+v, %v", u, viaURI, err)
 		}
 	})
 }
