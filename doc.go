@@ -29,7 +29,7 @@
 //			if err != nil {
 //				return
 //			}
-//			peer, _ := ztnet.PeerID(c)
+//			peer, _ := ztnet.Peer(c)
 //			fmt.Fprintf(c, "hello %s\n", peer)
 //			c.Close()
 //		}

@@ -104,9 +104,9 @@ func (a *authorizer) check(ctx context.Context, method string) (AuthInfo, authz.
 	}
 	r := &rpcRequest{ctx: ctx}
 	r.HTTPRequest = authz.HTTPRequest{Path: method, Method: http.MethodPost, HeaderSource: r}
-	d := a.svc.AuthorizeRequest(ctx, ai.Service, &r.HTTPRequest)
+	d := a.svc.AuthorizeRequest(ctx, ai.Peer, &r.HTTPRequest)
 	if !d.Allowed {
-		return ai, d, status.Error(codes.PermissionDenied, "grpcztn: "+ai.ID.String()+" denied: "+d.Reason())
+		return ai, d, status.Error(codes.PermissionDenied, "grpcztn: "+ai.Peer.String()+" denied: "+d.Reason())
 	}
 	return ai, d, nil
 }
@@ -123,7 +123,7 @@ func (a *authorizer) record(ctx context.Context, ai AuthInfo, method string, d a
 	}
 	a.log.LogAttrs(ctx, level, "ztn request",
 		slog.String("protocol", "grpc"),
-		slog.String("source", ai.ID.String()),
+		slog.String("source", ai.Peer.String()),
 		a.dest,
 		slog.String("method", method),
 		slog.String("decision", decision),

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/ztnlabs/ztn"
@@ -22,10 +21,8 @@ const AuthType = "ztn"
 // PrivacyAndIntegrity: the connection is mutual TLS 1.3 checked by ztnet.
 type AuthInfo struct {
 	credentials.CommonAuthInfo
-	// ID is the peer's SPIFFE ID.
-	ID spiffeid.ID
-	// Service is the peer's parsed service identity.
-	Service ztn.ServiceID
+	// Peer is the peer's identity.
+	Peer ztn.ServiceID
 }
 
 // AuthType returns "ztn".
@@ -57,8 +54,7 @@ func authInfoOf(c net.Conn) (*ztnet.Conn, AuthInfo, error) {
 	}
 	return zc, AuthInfo{
 		CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity},
-		ID:             zc.PeerID(),
-		Service:        zc.Peer(),
+		Peer:           peerOf(zc),
 	}, nil
 }
 
@@ -73,8 +69,8 @@ func (transportCreds) ClientHandshake(_ context.Context, authority string, c net
 	if host, _, err := net.SplitHostPort(authority); err == nil {
 		authority = host
 	}
-	if authority != "" && zc.Peer().Name != authority {
-		return nil, nil, fmt.Errorf("grpcztn: %w", &ztnet.RejectedError{Reason: fmt.Sprintf("server presented %s, not service %q", zc.PeerID(), authority)})
+	if authority != "" && peerOf(zc).Name != authority {
+		return nil, nil, fmt.Errorf("grpcztn: %w", &ztnet.RejectedError{Reason: fmt.Sprintf("server presented %s, not service %q", peerOf(zc), authority)})
 	}
 	return c, ai, nil
 }

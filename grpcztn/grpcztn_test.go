@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/grpcztn"
@@ -26,11 +27,11 @@ import (
 
 const allowWebToAPI = `[{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"web","Action":"allow"}]}]`
 
-func TestHealthCheckAndPeerID(t *testing.T) {
+func TestHealthCheckAndPeer(t *testing.T) {
 	m := meshtest.Dev(t)
 	meshtest.Intentions(t, m, allowWebToAPI)
 	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
-	ids := make(chan spiffeid.ID, 1)
+	ids := make(chan ztn.ServiceID, 1)
 	healthServer(t, api, grpc.ChainUnaryInterceptor(peerRecorder(ids)))
 
 	resp, err := client(t, web, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
@@ -41,7 +42,7 @@ func TestHealthCheckAndPeerID(t *testing.T) {
 		t.Fatalf("health status %v", resp.Status)
 	}
 	if got := <-ids; got != web.ID() {
-		t.Fatalf("server saw PeerID %s, want %s", got, web.ID())
+		t.Fatalf("server saw Peer %s, want %s", got, web.ID())
 	}
 }
 

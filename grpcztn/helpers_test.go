@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
@@ -68,10 +68,10 @@ func svidCert(t testing.TB, ca *certs.DevCA, name string) tls.Certificate {
 	return c
 }
 
-// peerRecorder is a unary interceptor that records grpcztn.PeerID.
-func peerRecorder(ids chan<- spiffeid.ID) grpc.UnaryServerInterceptor {
+// peerRecorder is a unary interceptor that records grpcztn.Peer.
+func peerRecorder(ids chan<- ztn.ServiceID) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if id, ok := grpcztn.PeerID(ctx); ok {
+		if id, ok := grpcztn.Peer(ctx); ok {
 			select {
 			case ids <- id:
 			default:

@@ -32,7 +32,7 @@ type seen struct {
 }
 
 func (s *seen) add(ctx context.Context, kind, method string) {
-	id, _ := grpcztn.PeerID(ctx)
+	id, _ := grpcztn.Peer(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, fmt.Sprintf("%s %s %s", kind, method, id))

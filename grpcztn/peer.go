@@ -3,16 +3,18 @@ package grpcztn
 import (
 	"context"
 
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc/peer"
+
+	"github.com/ztnlabs/ztn"
+	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// PeerID returns the SPIFFE ID of the peer of the RPC whose context this is
+// Peer returns the identity of the peer of the RPC whose context this is
 // (the caller on a server, the server on a client), and whether the RPC came
 // over a ztn connection.
-func PeerID(ctx context.Context) (spiffeid.ID, bool) {
+func Peer(ctx context.Context) (ztn.ServiceID, bool) {
 	ai, ok := peerAuthInfo(ctx)
-	return ai.ID, ok
+	return ai.Peer, ok
 }
 
 // peerAuthInfo returns the ztn AuthInfo of the RPC's peer, if it has one.
@@ -23,4 +25,10 @@ func peerAuthInfo(ctx context.Context) (AuthInfo, bool) {
 	}
 	ai, ok := p.AuthInfo.(AuthInfo)
 	return ai, ok
+}
+
+// peerOf returns the identity of a ztn connection's peer.
+func peerOf(c *ztnet.Conn) ztn.ServiceID {
+	p, _ := ztnet.Peer(c)
+	return p
 }

@@ -51,7 +51,7 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 		if err != nil {
 			msg := "httpztn: " + err.Error()
 			refuseRequest(w, "path", msg, http.StatusBadRequest)
-			al.record(ctx, r, zc.PeerID().String(), authz.Decision{}, msg, http.StatusBadRequest, 0, errorBodyLen(msg), start)
+			al.record(ctx, r, peerOf(zc).String(), authz.Decision{}, msg, http.StatusBadRequest, 0, errorBodyLen(msg), start)
 			return
 		}
 		if p != r.URL.Path || r.URL.RawPath != "" {
@@ -59,9 +59,9 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 		}
 		q := &authzRequest{r: r}
 		q.HTTPRequest = authz.HTTPRequest{Path: p, Method: r.Method, HeaderSource: q}
-		d := svc.AuthorizeRequest(ctx, zc.Peer(), &q.HTTPRequest)
+		d := svc.AuthorizeRequest(ctx, peerOf(zc), &q.HTTPRequest)
 		if !d.Allowed {
-			src := zc.PeerID().String()
+			src := peerOf(zc).String()
 			msg := "httpztn: " + src + " denied: " + d.Reason()
 			refuseRequest(w, "denied", msg, http.StatusForbidden)
 			al.record(ctx, r, src, d, "", http.StatusForbidden, 0, errorBodyLen(msg), start)
@@ -74,7 +74,7 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 		r, body := countBody(r)
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
-		al.record(ctx, r, zc.PeerID().String(), d, "", sw.code(), body.count(), sw.n, start)
+		al.record(ctx, r, peerOf(zc).String(), d, "", sw.code(), body.count(), sw.n, start)
 	})
 }
 

@@ -153,7 +153,7 @@ func BenchmarkL7Decision(b *testing.B) {
 	m := meshtest.Dev(b)
 	meshtest.Intentions(b, m, l7Intentions)
 	api := meshtest.Service(b, m, "api")
-	peer := ztn.ServiceID{TrustDomain: api.Self().TrustDomain, Namespace: "default", Partition: "default", Datacenter: "dc1", Name: "web"}
+	peer := ztn.ServiceID{TrustDomain: api.ID().TrustDomain, Namespace: "default", Partition: "default", Datacenter: "dc1", Name: "web"}
 	req := &authz.HTTPRequest{Path: "/upload", Method: "POST", Header: http.Header{"X-Tenant": {"blue"}}}
 	ctx := context.Background()
 	for b.Loop() {

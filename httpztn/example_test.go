@@ -45,7 +45,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	srv := httpztn.NewServer(api, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, _ := httpztn.PeerID(r)
+		id, _ := httpztn.Peer(r)
 		fmt.Fprintf(w, "hello %s over %s", id, r.Proto)
 	}))
 	go srv.Serve(l)

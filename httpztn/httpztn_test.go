@@ -27,7 +27,7 @@ const allowWebToAPI = `[{"Kind":"service-intentions","Name":"api","Sources":[{"N
 
 // whoami answers "<proto> <peer> <path>".
 var whoami = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	id, _ := httpztn.PeerID(r)
+	id, _ := httpztn.Peer(r)
 	fmt.Fprintf(w, "%s %s %s", r.Proto, id, r.URL.Path)
 })
 
@@ -232,7 +232,7 @@ func TestGateway(t *testing.T) {
 	seen := make(chan *http.Request, 1)
 	record := func(name string) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id, _ := httpztn.PeerID(r)
+			id, _ := httpztn.Peer(r)
 			select {
 			case seen <- r:
 			default:

@@ -3,16 +3,23 @@ package httpztn
 import (
 	"net/http"
 
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/ztnlabs/ztn"
+	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// PeerID returns the SPIFFE ID of the service that sent r, and whether r
-// came over a ztn connection (served by NewServer, or by a server with the
+// Peer returns the identity of the service that sent r, and whether r came
+// over a ztn connection (served by NewServer, or by a server with the
 // ConnContext hook).
-func PeerID(r *http.Request) (spiffeid.ID, bool) {
+func Peer(r *http.Request) (ztn.ServiceID, bool) {
 	zc := connOf(r)
 	if zc == nil {
-		return spiffeid.ID{}, false
+		return ztn.ServiceID{}, false
 	}
-	return zc.PeerID(), true
+	return ztnet.Peer(zc)
+}
+
+// peerOf returns the identity of a ztn connection's peer.
+func peerOf(c *ztnet.Conn) ztn.ServiceID {
+	p, _ := ztnet.Peer(c)
+	return p
 }

@@ -81,7 +81,7 @@ func NewServer(svc *ztnet.Service, h http.Handler) *http.Server {
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true) // the ztn connection is the encryption
 	return &http.Server{
-		Handler:           instrumentHandler(svc, Authorize(svc, h), svc.Name()),
+		Handler:           instrumentHandler(svc, Authorize(svc, h), svc.ID().Name),
 		Protocols:         &p,
 		ConnContext:       withConn,
 		ReadHeaderTimeout: defaultReadHeaderTimeout,

@@ -322,7 +322,7 @@ func (t *Transport) checkRedirect(req *http.Request) error {
 	case s != "http" && s != "https":
 		err = fmt.Errorf("httpztn: redirect to scheme %q refused (only http and https go over ztn)", s)
 	case !t.crossRedirects && from != to:
-		err = fmt.Errorf("httpztn: redirect from service %q to service %q refused: it would carry %s's identity to another service (WithCrossServiceRedirects allows it)", from, to, t.svc.Name())
+		err = fmt.Errorf("httpztn: redirect from service %q to service %q refused: it would carry %s's identity to another service (WithCrossServiceRedirects allows it)", from, to, t.svc.ID().Name)
 	default:
 		return nil
 	}

@@ -12,8 +12,9 @@ import (
 	"github.com/ztnlabs/ztn/discovery"
 )
 
-// Self returns the service's own parsed identity.
-func (s *Service) Self() ztn.ServiceID { return s.id }
+// ID returns the service's own identity (its name is ID().Name, its SPIFFE
+// ID ID().String()).
+func (s *Service) ID() ztn.ServiceID { return s.id }
 
 // Resolver returns how the service finds instances of others (nil without
 // WithResolver). Adapters that balance themselves, such as grpcztn, use it.

@@ -128,11 +128,11 @@ func TestL7OnlyIntentionNeedsL7Listener(t *testing.T) {
 	sc := <-accepted
 
 	// Per request: the permission decides; no match falls to the default.
-	d := api.AuthorizeRequest(context.Background(), sc.Peer(), &authz.HTTPRequest{Path: "/ok/1", Method: http.MethodGet})
+	d := api.AuthorizeRequest(context.Background(), sc.peer, &authz.HTTPRequest{Path: "/ok/1", Method: http.MethodGet})
 	if !d.Allowed || d.Kind() != authz.KindL7Permission {
 		t.Fatalf("GET /ok/1: %v", d)
 	}
-	d = api.AuthorizeRequest(context.Background(), sc.Peer(), &authz.HTTPRequest{Path: "/ok/1", Method: http.MethodPost})
+	d = api.AuthorizeRequest(context.Background(), sc.peer, &authz.HTTPRequest{Path: "/ok/1", Method: http.MethodPost})
 	if d.Allowed || d.Kind() != authz.KindL7NoMatch {
 		t.Fatalf("POST /ok/1: %v", d)
 	}

@@ -3,8 +3,6 @@ package ztnet
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -135,27 +133,23 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.tc.SetWriteDeadlin
 // CloseWrite shuts down the writing side (TLS close_notify, then TCP FIN).
 func (c *Conn) CloseWrite() error { return c.tc.CloseWrite() }
 
-// PeerID returns the peer's SPIFFE ID.
-func (c *Conn) PeerID() spiffeid.ID { return c.peerID }
-
-// Peer returns the peer's parsed service identity.
-func (c *Conn) Peer() ztn.ServiceID { return c.peer }
-
 // ConnectionState returns the TLS state of the connection.
 func (c *Conn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
 
-// PeerID returns the SPIFFE ID of the peer of a connection made by ztnet, or
-// of anything that wraps one and has a NetConn() net.Conn method.
-func PeerID(c net.Conn) (spiffeid.ID, error) {
+// Peer returns the identity of the peer of a connection made by ztnet (by
+// Dial, or accepted by a listener of Listen), or of anything that wraps one
+// and has a NetConn() net.Conn method, such as a *tls.Conn; ok is false for
+// any other connection.
+func Peer(c net.Conn) (id ztn.ServiceID, ok bool) {
 	for c != nil {
 		switch v := c.(type) {
 		case *Conn:
-			return v.peerID, nil
+			return v.peer, true
 		case interface{ NetConn() net.Conn }:
 			c = v.NetConn()
 		default:
-			return spiffeid.ID{}, fmt.Errorf("ztnet: %T is not a ztn connection", c)
+			return ztn.ServiceID{}, false
 		}
 	}
-	return spiffeid.ID{}, errors.New("ztnet: nil connection")
+	return ztn.ServiceID{}, false
 }

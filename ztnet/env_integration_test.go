@@ -67,7 +67,7 @@ func TestEnvMeshConsulVault(t *testing.T) {
 			if err != nil {
 				return
 			}
-			peer, _ := ztnet.PeerID(c)
+			peer, _ := ztnet.Peer(c)
 			_, _ = io.WriteString(c, peer.String())
 			c.Close()
 		}
@@ -83,7 +83,7 @@ func TestEnvMeshConsulVault(t *testing.T) {
 			return "", err
 		}
 		defer c.Close()
-		if got := c.PeerID().String(); got != "spiffe://ztn.test/ns/default/dc/dc1/svc/api" {
+		if got, _ := ztnet.Peer(c); got.String() != "spiffe://ztn.test/ns/default/dc/dc1/svc/api" {
 			return "", fmt.Errorf("reached %s", got)
 		}
 		if leaf := c.ConnectionState().PeerCertificates[0]; len(leaf.URIs) != 1 || leaf.Issuer.CommonName == "" {

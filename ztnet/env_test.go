@@ -190,7 +190,7 @@ func TestEnvDev(t *testing.T) {
 			if err != nil {
 				return
 			}
-			peer, _ := PeerID(c)
+			peer, _ := Peer(c)
 			_, _ = io.WriteString(c, peer.String())
 			c.Close()
 		}
@@ -201,8 +201,8 @@ func TestEnvDev(t *testing.T) {
 	}
 	got, err := io.ReadAll(c)
 	c.Close()
-	if err != nil || string(got) != "spiffe://ztn.test/ns/default/dc/dc1/svc/web" || c.PeerID().String() != "spiffe://ztn.test/ns/default/dc/dc1/svc/api" {
-		t.Errorf("server saw %q (%v); client reached %s", got, err, c.PeerID())
+	if err != nil || string(got) != "spiffe://ztn.test/ns/default/dc/dc1/svc/web" || c.peerID.String() != "spiffe://ztn.test/ns/default/dc/dc1/svc/api" {
+		t.Errorf("server saw %q (%v); client reached %s", got, err, c.peerID)
 	}
 	// The same name gives the same Service.
 	s1, _ := e.Service(ctx, "web")

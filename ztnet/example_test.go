@@ -38,7 +38,7 @@ func Example() {
 			if err != nil {
 				return
 			}
-			peer, _ := ztnet.PeerID(c)
+			peer, _ := ztnet.Peer(c)
 			fmt.Fprintf(c, "Trust, but verify, %s.\n", peer)
 			c.Close()
 		}

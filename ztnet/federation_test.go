@@ -246,7 +246,7 @@ func TestFederatedPeerL7(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = l.Close() })
 	peers := make(chan ztn.ServiceID, 4)
-	serve(t, l, func(c net.Conn) { peers <- c.(*Conn).Peer(); echo(c) })
+	serve(t, l, func(c net.Conn) { peers <- c.(*Conn).peer; echo(c) })
 	localWeb := f.localService(t, "web")
 	partnerWeb := f.partnerService(t, "web")
 
@@ -268,7 +268,7 @@ func TestFederatedPeerL7(t *testing.T) {
 	if d := api.AuthorizeRequest(context.Background(), localPeer, post("/admin")); !d.Allowed {
 		t.Fatalf("local web POST /admin: %v", d)
 	}
-	partnerPeer := partnerWeb.Self()
+	partnerPeer := partnerWeb.ID()
 	if d := api.AuthorizeRequest(context.Background(), partnerPeer, post("/admin")); d.Allowed ||
 		d.Reason() != `no intention for peer "partner.test" matches (default deny)` {
 		t.Fatalf("partner web POST /admin under the local web's intention: %v", d)
@@ -347,7 +347,7 @@ func TestDialFederatedServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dial to the partner's api: %v", err)
 	}
-	if got := c.PeerID().String(); got != "spiffe://partner.test/ns/default/dc/dc1/svc/api" {
+	if got := c.peerID.String(); got != "spiffe://partner.test/ns/default/dc/dc1/svc/api" {
 		t.Fatalf("peer %s", got)
 	}
 	roundTrip(t, c, "to the partner")

@@ -60,7 +60,7 @@ func TestListenerServesClientsOfOtherALPN(t *testing.T) {
 				t.Fatalf("negotiated %q, want none", got)
 			}
 			roundTrip(t, c, "hello")
-			if got := (<-accepted).Peer().Name; got != "web" {
+			if got := (<-accepted).peer.Name; got != "web" {
 				t.Fatalf("accepted peer %q", got)
 			}
 		})

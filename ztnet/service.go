@@ -164,12 +164,6 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	return s, nil
 }
 
-// Name returns the service's name.
-func (s *Service) Name() string { return s.name }
-
-// ID returns the service's SPIFFE ID.
-func (s *Service) ID() spiffeid.ID { return s.sid }
-
 // Ready reports whether the service can take and make connections now: nil,
 // or an error that says why not — it is closed, it has no usable
 // certificate (not issued yet, expired, source closed), or its authorizer

@@ -16,9 +16,9 @@ func TestDialListenEcho(t *testing.T) {
 	api := m.service(t, "api")
 	web := m.service(t, "web")
 	serve(t, listen(t, api), func(c net.Conn) {
-		id, err := PeerID(c)
-		if err != nil || id.String() != "spiffe://ztn.test/ns/default/dc/dc1/svc/web" {
-			t.Errorf("server PeerID = %v, %v", id, err)
+		id, ok := Peer(c)
+		if !ok || id.String() != "spiffe://ztn.test/ns/default/dc/dc1/svc/web" {
+			t.Errorf("server PeerID = %v, %v", id, ok)
 		}
 		echo(c)
 	})
@@ -27,7 +27,7 @@ func TestDialListenEcho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.PeerID().String(); got != "spiffe://ztn.test/ns/default/dc/dc1/svc/api" {
+	if got := c.peerID.String(); got != "spiffe://ztn.test/ns/default/dc/dc1/svc/api" {
 		t.Fatalf("client PeerID = %s", got)
 	}
 	if cs := c.ConnectionState(); cs.Version != 0x0304 {

@@ -187,7 +187,7 @@ func (st *fetchStats) fetch(ctx context.Context, out io.Writer, consumer *ztnet.
 	serial := fmt.Sprintf("%x", leaf.SerialNumber)
 	st.serials[serial] = true
 	st.roots[string(leaf.AuthorityKeyId)] = true
-	fmt.Fprintf(out, "-- %s %s (cert %.8s…, CA %x):\n   %s\n", name, c.PeerID(), serial, leaf.AuthorityKeyId[:4],
+	fmt.Fprintf(out, "-- %s %s (cert %.8s…, CA %x):\n   %s\n", name, peerOf(c), serial, leaf.AuthorityKeyId[:4],
 		strings.ReplaceAll(strings.TrimRight(text, "\n"), "\n", "\n   "))
 	return nil
 }

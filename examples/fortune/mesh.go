@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -84,7 +85,7 @@ func fetchOnce(ctx context.Context) (addr net.Addr, peer, text string, err error
 		text, err = readFortune(c)
 		c.Close()
 		if err == nil && text != "" {
-			return c.RemoteAddr(), c.PeerID().String(), text, nil
+			return c.RemoteAddr(), peerOf(c).String(), text, nil
 		}
 		if err == nil {
 			err = errors.New("the server closed the connection without a fortune")
@@ -93,4 +94,10 @@ func fetchOnce(ctx context.Context) (addr net.Addr, peer, text string, err error
 			return nil, "", "", fmt.Errorf("reading the fortune from %s: %w", c.RemoteAddr(), err)
 		}
 	}
+}
+
+// peerOf returns the identity of the server c is connected to.
+func peerOf(c net.Conn) ztn.ServiceID {
+	id, _ := ztnet.Peer(c)
+	return id
 }
