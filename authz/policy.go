@@ -32,23 +32,13 @@ type Policy struct {
 
 var _ Authorizer = (*Policy)(nil)
 
-// Option configures a Policy.
-type Option func(*Policy)
-
-// WithDefaultAllow makes a Policy allow what no intention decides, as
-// Consul does with ACLs disabled or acl.default_policy = "allow". The
-// default is deny.
-func WithDefaultAllow() Option {
-	return func(p *Policy) { p.defaultAllow = true }
-}
-
 // NewPolicy returns a Policy with no intentions, not yet synced.
 func NewPolicy(opts ...Option) *Policy {
-	p := &Policy{}
+	var c policyConfig
 	for _, o := range opts {
-		o(p)
+		o(&c)
 	}
-	return p
+	return &Policy{defaultAllow: c.defaultAllow}
 }
 
 // Authorize decides req; see Policy and Request.
