@@ -235,7 +235,7 @@ func TestConsulDialMakesNoRequests(t *testing.T) {
 func TestConsulDialSkipsAndEjectsDeadInstance(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, _ := apiClient(t, srv.Addr)
-	balancer := &discovery.Balancer{EjectAfter: 2, EjectFor: time.Minute}
+	balancer := discovery.NewBalancer(discovery.WithEjection(2, time.Minute, 0))
 	d := newConsul(t, client, discovery.WithConsulBalancer(balancer))
 	policy := authz.NewPolicy(authz.WithDefaultAllow())
 	if err := policy.Set(); err != nil {
