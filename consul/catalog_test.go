@@ -236,6 +236,74 @@ func TestCatalogIdleWatchStops(t *testing.T) {
 	}
 }
 
+// Changed is closed when the watch sees the instances change (registered,
+// deregistered), not when another service changes, and when the watch
+// stops; after Close it is nil.
+func TestCatalogChanged(t *testing.T) {
+	srv := testenv.Consul(t)
+	client, _ := newClient(t, srv.Addr, "")
+	d := newCatalog(t, testConfig(client), WithIdleTimeout(300*time.Millisecond))
+	reg := newCatalog(t, testConfig(client))
+	ctx := timeoutCtx(t, 20*time.Second)
+	wait := func(ch <-chan struct{}, what string) time.Duration {
+		t.Helper()
+		t0 := time.Now()
+		select {
+		case <-ch:
+			return time.Since(t0)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Changed not closed: %s", what)
+			return 0
+		}
+	}
+
+	ch := d.Changed("api")
+	if _, err := d.Resolve(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	wait(ch, "first answer")
+	ch = d.Changed("api")
+	t0 := time.Now()
+	dereg, err := reg.Register(ctx, discovery.Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(ch, "register")
+	t.Logf("registration seen after %s", time.Since(t0).Round(time.Millisecond))
+	if got, err := resolveIDs(ctx, d, "api"); err != nil || got != "api-1@127.0.0.1:7001" {
+		t.Fatalf("Resolve after Changed = %q, %v", got, err)
+	}
+	// Another service's change leaves it open.
+	ch = d.Changed("api")
+	if _, err := reg.Register(ctx, discovery.Registration{Service: "db", Address: "127.0.0.1:7002"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+		t.Fatal("Changed closed by another service's registration")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := dereg(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wait(ch, "deregister")
+	if got, err := resolveIDs(ctx, d, "api"); err != nil || got != "" {
+		t.Fatalf("Resolve after deregistering = %q, %v", got, err)
+	}
+	// The watch stops when unused: its waiters hear of it.
+	ch = d.Changed("api")
+	wait(ch, "idle watch stopped")
+	if got := d.watching(); len(got) != 0 {
+		t.Fatalf("still watching %v", got)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d.Changed("api") != nil {
+		t.Fatal("Changed after Close is not nil")
+	}
+}
+
 // With ACLs, a token lacking a permission gets an error that names it.
 func TestCatalogACLErrors(t *testing.T) {
 	srv := testenv.Consul(t, testenv.ConsulACL(""))
