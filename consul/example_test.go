@@ -78,3 +78,10 @@ func ExampleNewCatalog() {
 		fmt.Println(in.ID, in.Address)
 	}
 }
+
+// A Config is checked when a backend is made: it needs a client.
+func ExampleConfig() {
+	_, err := consul.NewCatalog(consul.Config{})
+	fmt.Println(err)
+	// Output: consul: catalog: nil Config.Client
+}

@@ -186,7 +186,7 @@ func (c *Intentions) WaitSynced(ctx context.Context) error {
 	case <-c.synced:
 		return nil
 	case <-ctx.Done():
-		if err := c.Err(); err != nil {
+		if err := c.state.Load().err; err != nil {
 			return fmt.Errorf("consul: intentions %s: not synced: %w (last error: %v)", c.dest, ctx.Err(), err)
 		}
 		return fmt.Errorf("consul: intentions %s: not synced: %w", c.dest, ctx.Err())

@@ -168,7 +168,7 @@ func TestIntentionsDeniesBeforeFirstSync(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := c.WaitSynced(ctx); err == nil || !strings.Contains(err.Error(), "Consul unreachable") {
+	if err := c.WaitSynced(ctx); err == nil || !strings.Contains(err.Error(), "Consul unreachable") || strings.Count(err.Error(), "consul: ") != 1 {
 		t.Fatalf("WaitSynced = %v", err)
 	}
 	if c.Staleness() != 0 {
