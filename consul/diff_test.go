@@ -19,7 +19,7 @@ import (
 // Differential test with Consul as the oracle: for random intention sets
 // (wildcard sources and destinations, every precedence, allow and deny, L7
 // intentions) written to a real Consul, ztn's connection-level decision,
-// through authz.Consul's sync and conversion, equals Consul's
+// through Intentions' sync and conversion, equals Consul's
 // /v1/connect/intentions/check for every source/destination pair, under
 // Consul's default allow (ACLs off) and default deny (ACLs on,
 // default_policy deny).
