@@ -327,21 +327,9 @@ type watch struct {
 
 // watchState is an immutable snapshot of a watch.
 type watchState struct {
+	freshness
 	instances []discovery.Instance
-	synced    bool // Consul has answered successfully at least once
 	filtered  bool // Consul left results out because of ACLs
-	// staleSince is when the current run of failed requests began: the
-	// instances were current until then, as far as ztn can tell (a
-	// connection that dies silently is noticed within the wait time + 15s).
-	staleSince time.Time
-	err        error // the last request's error; nil after a success
-}
-
-func (s *watchState) staleness(now time.Time) time.Duration {
-	if s.err == nil || !s.synced {
-		return 0
-	}
-	return now.Sub(s.staleSince)
 }
 
 func (w *watch) run(ctx context.Context) {
@@ -365,8 +353,8 @@ func (w *watch) run(ctx context.Context) {
 func (w *watch) succeed(instances []discovery.Instance, meta *api.QueryMeta) {
 	old := w.state.Load()
 	st := &watchState{
+		freshness: freshness{synced: true},
 		instances: instances,
-		synced:    true,
 		filtered:  meta.ResultsFilteredByACLs,
 	}
 	same := old.synced && slices.EqualFunc(old.instances, instances, sameInstance)
@@ -390,10 +378,7 @@ func (w *watch) succeed(instances []discovery.Instance, meta *api.QueryMeta) {
 func (w *watch) fail(err error) {
 	old := w.state.Load()
 	st := *old
-	st.err = err
-	if old.err == nil {
-		st.staleSince = time.Now()
-	}
+	st.freshness = old.failed(err, time.Now())
 	w.state.Store(&st)
 	if old.err == nil || !old.synced {
 		w.changed.Notify() // Resolve's answer may be the error

@@ -162,19 +162,8 @@ func allow(t testing.TB, c *api.Client, dest string, sources map[string]string) 
 	for name, action := range sources {
 		e.Sources = append(e.Sources, &api.SourceIntention{Name: name, Action: api.IntentionAction(action)})
 	}
-	// Just after it starts, Consul refuses intention writes while it
-	// migrates legacy intentions to config entries (testenv's readiness
-	// check does not wait for that): retry.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, _, err := c.ConfigEntries().Set(e, nil)
-		if err == nil {
-			return
-		}
-		if !strings.Contains(err.Error(), "read only while being upgraded") || time.Now().After(deadline) {
-			t.Fatalf("write intentions for %s: %v", dest, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := consul.RetryWrite(func() error { _, _, err := c.ConfigEntries().Set(e, nil); return err }); err != nil {
+		t.Fatalf("write intentions for %s: %v", dest, err)
 	}
 }
 

@@ -87,3 +87,32 @@ func (c Config) loop(log *slog.Logger) consulx.Loop {
 		MinBackoff: c.MinBackoff, MaxBackoff: c.MaxBackoff, Log: log,
 	}
 }
+
+// freshness is what a blocking-query loop knows of the data it keeps:
+// whether Consul has answered, and since when it has been failing.
+type freshness struct {
+	synced bool // Consul has answered successfully at least once
+	// staleSince is when the current run of failed requests began: the
+	// data were current until then, as far as ztn can tell (a connection
+	// that dies silently is noticed within the wait time + 15s).
+	staleSince time.Time
+	err        error // the last request's error; nil after a success
+}
+
+// staleness is for how long the data have gone unconfirmed at now: 0 while
+// the loop is healthy or before Consul's first answer.
+func (f freshness) staleness(now time.Time) time.Duration {
+	if f.err == nil || !f.synced {
+		return 0
+	}
+	return now.Sub(f.staleSince)
+}
+
+// failed returns f after a request that failed with err at now.
+func (f freshness) failed(err error, now time.Time) freshness {
+	if f.err == nil {
+		f.staleSince = now
+	}
+	f.err = err
+	return f
+}

@@ -84,13 +84,8 @@ var _ authz.Authorizer = (*Intentions)(nil)
 
 // syncState is an immutable snapshot of the sync loop's state.
 type syncState struct {
-	synced bool
-	index  uint64 // the index of the intentions in force
-	// staleSince is when the current run of failed attempts began: the
-	// intentions were current until then, as far as ztn can tell (a
-	// connection that dies silently is noticed within the wait time + 15s).
-	staleSince time.Time
-	err        error // the last attempt's error; nil after a success
+	freshness
+	index uint64 // the index of the intentions in force
 }
 
 // NewIntentions starts keeping the intentions of destination in sync from
@@ -238,13 +233,6 @@ func (c *Intentions) Staleness() time.Duration {
 	return c.state.Load().staleness(time.Now())
 }
 
-func (s *syncState) staleness(now time.Time) time.Duration {
-	if s.err == nil || !s.synced {
-		return 0
-	}
-	return now.Sub(s.staleSince)
-}
-
 // Intentions returns the intentions in force, in evaluation order.
 func (c *Intentions) Intentions() []authz.Intention { return c.policy.Intentions() }
 
@@ -384,10 +372,7 @@ func (c *Intentions) succeed(meta *api.QueryMeta) {
 func (c *Intentions) fail(err error) {
 	old := c.state.Load()
 	st := *old
-	st.err = err
-	if old.err == nil {
-		st.staleSince = time.Now()
-	}
+	st.freshness = old.failed(err, time.Now())
 	c.state.Store(&st)
 	switch {
 	case !old.synced && (old.err == nil || old.err.Error() != err.Error()):

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +30,7 @@ func TestIntentionsLiveRevocation(t *testing.T) {
 
 	setWeb := func(action api.IntentionAction, viaIntentionsAPI bool) {
 		t.Helper()
-		err := retryWrite(func() error {
+		err := consul.RetryWrite(func() error {
 			if viaIntentionsAPI {
 				_, err := client.Connect().IntentionUpsert(&api.Intention{SourceName: "web", DestinationName: "api", Action: action}, nil)
 				return err
@@ -140,18 +139,4 @@ func TestIntentionsLiveRevocation(t *testing.T) {
 		setWeb(api.IntentionActionAllow, viaAPI)
 	}
 	t.Logf("worst revocation latency %s", worst.Round(time.Millisecond))
-}
-
-// retryWrite retries a write Consul refuses while it migrates legacy
-// intentions to config entries, just after it starts (testenv's readiness
-// check does not wait for that).
-func retryWrite(write func() error) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := write()
-		if err == nil || !strings.Contains(err.Error(), "read only while being upgraded") || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
