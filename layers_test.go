@@ -30,6 +30,9 @@ var layerRules = []struct {
 var layerExceptions = map[string][]string{
 	// ztnenv builds a Service from the environment, with the backends.
 	"ztnet/ztnenv": {"certs/vault", "consul"},
+	// Until env.go moves to ztnet/ztnenv, ztnet's mesh mode builds the
+	// Consul backends itself.
+	"ztnet": {"consul"},
 }
 
 func TestLayers(t *testing.T) {

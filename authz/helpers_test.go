@@ -71,3 +71,7 @@ const (
 func sid(s Selector) ztn.ServiceID {
 	return ztn.ServiceID{TrustDomain: spiffeid.RequireTrustDomainFromString("ztn.test"), Partition: s.Partition, Namespace: s.Namespace, Datacenter: "dc1", Name: s.Name}
 }
+
+func l4req(src, dst string) Request {
+	return Request{Source: sid(Selector{Name: src}), Destination: sid(Selector{Name: dst})}
+}

@@ -19,10 +19,10 @@ const Wildcard = "*"
 // Selector names services the way intentions do: a source or the
 // destination of an Intention, as "[peer:][partition/][namespace/]name".
 // Name and Namespace may be Wildcard; an empty Partition or Namespace means
-// ztn.DefaultPartition or ztn.DefaultNamespace.
+// [ztn.DefaultPartition] or [ztn.DefaultNamespace].
 //
 // Peer is the cluster peer or federated trust domain a source belongs to
-// (see Request.SourcePeer); "" means the local one. Destinations are always
+// (see [Request].SourcePeer); "" means the local one. Destinations are always
 // local.
 type Selector struct {
 	Partition string // "" means "default"
@@ -92,16 +92,25 @@ type Permission struct {
 // ":method" header condition reads the method upper-cased, without the HEAD
 // rule.
 //
-// Paths are compared as given in HTTPRequest.Path (no query string, no
+// Paths are compared as given in [HTTPRequest].Path (no query string, no
 // normalization); a path that does not start with "/" never matches a path
-// condition. PathPrefix is a plain string prefix ("/api" matches "/apis").
-// Regexes use RE2 syntax (Go's regexp) and must match the whole value.
+// condition. Regexes use RE2 syntax (Go's regexp) and must match the whole
+// value.
 type HTTPMatch struct {
-	PathExact  string        `json:",omitempty"`
-	PathPrefix string        `json:",omitempty"`
-	PathRegex  string        `json:",omitempty"`
-	Header     []HeaderMatch `json:",omitempty"`
-	Methods    []string      `json:",omitempty"`
+	// PathExact matches the path equal to it.
+	PathExact string `json:",omitempty"`
+	// PathPrefix matches every path that starts with it, as a plain string
+	// prefix, as in Consul: "/api" matches "/api", "/api/users" and also
+	// "/apis" and "/api-v2"; write "/api/" to stay inside the segment.
+	// (httpztn.Route's PathPrefix, unlike this one, matches whole path
+	// segments.)
+	PathPrefix string `json:",omitempty"`
+	// PathRegex matches a path that the regular expression matches whole.
+	PathRegex string `json:",omitempty"`
+	// Header lists header conditions, all of which must hold.
+	Header []HeaderMatch `json:",omitempty"`
+	// Methods, when set, lists the methods that match.
+	Methods []string `json:",omitempty"`
 }
 
 // HeaderMatch is one header condition: Name plus exactly one of Present,

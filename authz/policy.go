@@ -9,14 +9,15 @@ import (
 	"github.com/ztnlabs/ztn/internal/notify"
 )
 
-// Policy is a set of intentions held in memory, and the Authorizer that
-// evaluates them. Its intentions come from Set or LoadFile, which replace
-// them all at once; Authorize reads an immutable snapshot without locks and
-// without allocating (for a connection-level request).
+// Policy is a set of intentions held in memory, and the [Authorizer] that
+// evaluates them. Its intentions come from [Policy.Set] or
+// [Policy.LoadFile], which replace them all at once; Authorize reads an
+// immutable snapshot without locks and without allocating (for a
+// connection-level request).
 //
 // Until the first successful Set or LoadFile, every request is denied ("policy
 // not synced yet"). When no intention matches, the default applies: deny,
-// unless the Policy was made WithDefaultAllow.
+// unless the Policy was made [WithDefaultAllow].
 //
 // The zero Policy is usable and denies by default. A Policy is safe for
 // concurrent use.
@@ -32,26 +33,16 @@ type Policy struct {
 
 var _ Authorizer = (*Policy)(nil)
 
-// Option configures a Policy.
-type Option func(*Policy)
-
-// WithDefaultAllow makes a Policy allow what no intention decides, as
-// Consul does with ACLs disabled or acl.default_policy = "allow". The
-// default is deny.
-func WithDefaultAllow() Option {
-	return func(p *Policy) { p.defaultAllow = true }
-}
-
 // NewPolicy returns a Policy with no intentions, not yet synced.
 func NewPolicy(opts ...Option) *Policy {
-	p := &Policy{}
+	var c policyConfig
 	for _, o := range opts {
-		o(p)
+		o(&c)
 	}
-	return p
+	return &Policy{defaultAllow: c.defaultAllow}
 }
 
-// Authorize decides req; see Policy and Request.
+// Authorize decides req; see [Policy] and [Request].
 func (p *Policy) Authorize(req Request) Decision {
 	s := p.snap.Load()
 	if s == nil {

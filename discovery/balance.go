@@ -22,31 +22,34 @@ type Picker interface {
 	Report(service string, in Instance, err error)
 }
 
-// Balancer is a Picker: it spreads dials over the instances of a service in
-// round-robin order and ejects an instance that keeps failing.
+// Balancer is a [Picker]: it spreads dials over the instances of a service
+// in round-robin order and ejects an instance that keeps failing.
 //
-// After EjectAfter consecutive failed dials an instance is ejected for
-// EjectFor: Pick then puts it after every other instance, so it is tried only
-// when all the others have failed. When its ejection ends it is tried again
-// in turn; one more failure ejects it again for twice as long (up to
-// MaxEjectFor), one success clears its record. Errors that only say the
-// caller gave up (context.Canceled) are not held against an instance.
+// After a number of consecutive failed dials (3 by default) an instance is
+// ejected (for 10s by default): Pick then puts it after every other
+// instance, so it is tried only when all the others have failed. When its
+// ejection ends it is tried again in turn; one more failure ejects it again
+// for twice as long (up to 5m by default), one success clears its record.
+// Errors that only say the caller gave up (context.Canceled) are not held
+// against an instance. [WithEjection] changes the numbers.
 //
-// The zero Balancer is ready to use with the defaults. Set the fields before
-// first use. A Balancer is safe for concurrent use and must not be copied
-// after first use.
+// The zero Balancer is ready to use with the defaults. A Balancer is safe
+// for concurrent use and must not be copied after first use.
 type Balancer struct {
-	// EjectAfter is the number of consecutive failures that ejects an
-	// instance (default 3).
-	EjectAfter int
-	// EjectFor is how long a first ejection lasts (default 10s).
-	EjectFor time.Duration
-	// MaxEjectFor caps the doubling of repeated ejections (default 5m).
-	MaxEjectFor time.Duration
+	cfg balancerConfig
 
 	mu       sync.Mutex
 	services map[string]*balanceState
 	now      func() time.Time // for tests; time.Now when nil
+}
+
+// NewBalancer returns a Balancer configured by opts.
+func NewBalancer(opts ...BalancerOption) *Balancer {
+	b := &Balancer{}
+	for _, o := range opts {
+		o(&b.cfg)
+	}
+	return b
 }
 
 var _ Picker = (*Balancer)(nil)
@@ -75,14 +78,14 @@ func (b *Balancer) clock() time.Time {
 }
 
 func (b *Balancer) ejectAfter() int {
-	if b.EjectAfter > 0 {
-		return b.EjectAfter
+	if b.cfg.ejectAfter > 0 {
+		return b.cfg.ejectAfter
 	}
 	return 3
 }
 
 func (b *Balancer) ejectFor(ejections int) time.Duration {
-	base, ceiling := b.EjectFor, b.MaxEjectFor
+	base, ceiling := b.cfg.ejectFor, b.cfg.maxEjectFor
 	if base <= 0 {
 		base = 10 * time.Second
 	}
@@ -170,7 +173,7 @@ func (b *Balancer) Pick(service string, instances []Instance) []Instance {
 	return out
 }
 
-// Report records the outcome of a dial to in; see Balancer.
+// Report records the outcome of a dial to in; see [Balancer].
 func (b *Balancer) Report(service string, in Instance, err error) {
 	if err != nil && errors.Is(err, context.Canceled) {
 		return

@@ -80,7 +80,8 @@ func TestBalancerRoundRobin(t *testing.T) {
 // repeated ejections), tried last while ejected, and cleared by a success.
 func TestBalancerEjection(t *testing.T) {
 	clk := &fakeClock{now: time.Unix(1000, 0)}
-	b := &Balancer{EjectAfter: 2, EjectFor: 10 * time.Second, MaxEjectFor: 25 * time.Second, now: clk.Now}
+	b := NewBalancer(WithEjection(2, 10*time.Second, 25*time.Second))
+	b.now = clk.Now
 	in := instances(3)
 	bad := in[1]
 	dialErr := errors.New("connection refused")
@@ -141,7 +142,7 @@ func TestBalancerEjection(t *testing.T) {
 
 // The caller giving up is not the instance's fault; a timeout is.
 func TestBalancerIgnoresCancellation(t *testing.T) {
-	b := &Balancer{EjectAfter: 1}
+	b := NewBalancer(WithEjection(1, 0, 0))
 	in := instances(2)
 	b.Report("api", in[0], fmt.Errorf("dial: %w", context.Canceled))
 	if len(b.Ejected("api")) != 0 {
@@ -155,7 +156,7 @@ func TestBalancerIgnoresCancellation(t *testing.T) {
 
 // When every instance is ejected, Pick still returns them all.
 func TestBalancerAllEjected(t *testing.T) {
-	b := &Balancer{EjectAfter: 1}
+	b := NewBalancer(WithEjection(1, 0, 0))
 	in := instances(3)
 	for _, x := range in {
 		b.Report("api", x, errors.New("down"))

@@ -16,6 +16,19 @@ type Resolver interface {
 	Resolve(ctx context.Context, service string) ([]Instance, error)
 }
 
+// Watcher is implemented by a Resolver that can tell when the instances of
+// a service may have changed, so that a client that keeps a service's
+// instances (grpcztn's resolver) learns of a change at once rather than at
+// its next poll. [Static] and Consul's catalog (package consul) are
+// Watchers.
+type Watcher interface {
+	// Changed returns a channel that is closed when the instances of
+	// service may have changed since the call. Take it before Resolve, and
+	// resolve again once it is closed. A nil channel means no notice will
+	// come (the resolver is closed, say).
+	Changed(service string) <-chan struct{}
+}
+
 // Registration describes an instance to register.
 type Registration struct {
 	Service string

@@ -11,13 +11,21 @@ import (
 	"sync"
 )
 
-// Static is a Resolver over instances given in code. It is also a Registrar,
-// so listeners of an in-process mesh (ztnet's dev mode, tests) appear in it as
-// they open and disappear as they close. It is safe for concurrent use.
+// Static is a [Resolver] over instances given in code. It is also a
+// [Registrar], so listeners of an in-process mesh (ztnet's dev mode, tests)
+// appear in it as they open and disappear as they close, and a [Watcher]
+// that tells of each change at once. It is safe for concurrent use.
 type Static struct {
 	mu        sync.RWMutex
 	instances map[string][]Instance // each slice is replaced, never modified
+	waiters   map[string]chan struct{}
 }
+
+var (
+	_ Resolver  = (*Static)(nil)
+	_ Registrar = (*Static)(nil)
+	_ Watcher   = (*Static)(nil)
+)
 
 // NewStatic returns a resolver that knows the given instances.
 func NewStatic(services map[string][]Instance) *Static {
@@ -44,6 +52,7 @@ func (s *Static) Set(service string, instances ...Instance) {
 	in := slices.Clone(instances)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.notify(service)
 	if len(in) == 0 {
 		delete(s.instances, service)
 		return
@@ -51,7 +60,32 @@ func (s *Static) Set(service string, instances ...Instance) {
 	s.instances[service] = in
 }
 
-// Register adds an instance; the returned function removes it.
+// Changed returns a channel closed at the next change of the instances of
+// service (Set, Register, or a deregistration).
+func (s *Static) Changed(service string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.waiters[service]
+	if ch == nil {
+		if s.waiters == nil {
+			s.waiters = make(map[string]chan struct{})
+		}
+		ch = make(chan struct{})
+		s.waiters[service] = ch
+	}
+	return ch
+}
+
+// notify wakes the waiters of service; s.mu is held.
+func (s *Static) notify(service string) {
+	if ch := s.waiters[service]; ch != nil {
+		close(ch)
+		delete(s.waiters, service)
+	}
+}
+
+// Register adds an instance; the returned function removes it. The
+// instance's Healthy function is not consulted.
 func (s *Static) Register(ctx context.Context, r Registration) (func(context.Context) error, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("discovery: register %s: %w", r.Service, err)
@@ -74,6 +108,7 @@ func (s *Static) Register(ctx context.Context, r Registration) (func(context.Con
 		}
 	}
 	s.instances[r.Service] = append(slices.Clone(s.instances[r.Service]), in)
+	s.notify(r.Service)
 	s.mu.Unlock()
 	var once sync.Once
 	return func(context.Context) error {
@@ -86,6 +121,7 @@ func (s *Static) Register(ctx context.Context, r Registration) (func(context.Con
 			} else {
 				s.instances[r.Service] = rest
 			}
+			s.notify(r.Service)
 		})
 		return nil
 	}, nil

@@ -22,10 +22,13 @@ const defaultResolveInterval = time.Second
 
 // NewResolverBuilder returns a gRPC resolver builder for the "ztn" scheme
 // that reads instances of the target service ("ztn:///<service>") from r:
-// at once, every interval (a second if zero), and whenever gRPC asks (after
-// a connection fails). Discovery resolvers answer from a cache kept fresh in
-// the background, so polling costs no network round trip. NewClient
-// installs one for its ClientConn only; nothing is registered globally.
+// at once, whenever r tells of a change (if it is a [discovery.Watcher], as
+// the dev mesh's catalog and Consul's are), every interval as a fallback (a
+// second if zero), and whenever gRPC asks (after a connection fails). So a
+// client created before its server starts reaches it as soon as the server
+// registers. Discovery resolvers answer from a cache kept fresh in the
+// background, so polling costs no network round trip. [NewClient] installs
+// one for its ClientConn only; nothing is registered globally.
 func NewResolverBuilder(r discovery.Resolver, interval time.Duration) resolver.Builder {
 	if interval <= 0 {
 		interval = defaultResolveInterval
@@ -79,14 +82,20 @@ func (z *ztnResolver) Close() {
 
 func (z *ztnResolver) run(ctx context.Context) {
 	defer z.wg.Done()
+	w, _ := z.r.(discovery.Watcher)
 	var last []string
 	t := time.NewTicker(z.interval)
 	defer t.Stop()
 	for {
+		var changed <-chan struct{} // nil without a Watcher: never ready
+		if w != nil {
+			changed = w.Changed(z.service) // before resolving, not to miss a change
+		}
 		last = z.resolve(ctx, last)
 		select {
 		case <-ctx.Done():
 			return
+		case <-changed:
 		case <-t.C:
 		case <-z.now:
 		}

@@ -17,9 +17,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/ztnlabs/ztn"
-	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
-	"github.com/ztnlabs/ztn/discovery"
+	ztnconsul "github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/internal/plainhttp"
 )
 
@@ -120,17 +119,17 @@ type Env struct {
 type envService struct {
 	ready chan struct{} // closed once svc or err is set
 	svc   *Service
-	az    *authz.Consul // mesh mode: the Service's authorizer, which Env owns
+	az    *ztnconsul.Intentions // mesh mode: the Service's authorizer, which Env owns
 	err   error
 }
 
 // meshEnv is mesh mode's shared part: one Consul client and one
-// discovery.Consul (Resolver, Registrar and Picker) for every Service.
+// consul.Catalog (Resolver, Registrar and Picker) for every Service.
 type meshEnv struct {
 	transport *http.Transport
 	addr      string // CONSUL_HTTP_ADDR
 	consul    *consul.Client
-	disc      *discovery.Consul
+	disc      *ztnconsul.Catalog
 	vault     certs.VaultConfig // without Service and Role
 	role      string            // may hold roleService
 }
@@ -175,8 +174,8 @@ func WithEnvLogger(l *slog.Logger) EnvOption { return func(c *envConfig) { c.log
 // SPIFFE IDs the PKI roles allow (vault-bootstrap -datacenter), and reading
 // the agent's needs an ACL permission (agent:read) services seldom have.
 // Each Service gets certificates from certs.NewVault with the role for its
-// name, intentions for its name from authz.NewConsul, and shares one
-// discovery.Consul, which finds other services and registers listeners with
+// name, intentions for its name from consul.NewIntentions, and shares one
+// consul.Catalog, which finds other services and registers listeners with
 // a TTL health check.
 //
 // In both modes ZTN_SERVICE names the service Dial calls as; it is needed
@@ -340,11 +339,16 @@ func newMeshFromEnv(getenv func(string) string, cfg envConfig, invalid []string)
 		tr.CloseIdleConnections()
 		return nil, fmt.Errorf("ztnet: environment: %s=%q: %w", EnvConsulAddr, consulAddr, err)
 	}
+	disc, err := ztnconsul.NewCatalog(ztnconsul.Config{Client: client}, ztnconsul.WithLogger(cfg.logger))
+	if err != nil {
+		tr.CloseIdleConnections()
+		return nil, fmt.Errorf("ztnet: environment: %w", err)
+	}
 	return &meshEnv{
 		transport: tr,
 		addr:      consulAddr,
 		consul:    client,
-		disc:      discovery.NewConsul(client, discovery.WithConsulLogger(cfg.logger)),
+		disc:      disc,
 		vault: certs.VaultConfig{
 			TrustDomain: td,
 			Datacenter:  dc,
@@ -451,7 +455,7 @@ func (e *Env) Service(ctx context.Context, name string) (*Service, error) {
 	}
 }
 
-func (e *Env) newService(ctx context.Context, name string) (*Service, *authz.Consul, error) {
+func (e *Env) newService(ctx context.Context, name string) (*Service, *ztnconsul.Intentions, error) {
 	if e.dev != nil {
 		s, err := e.dev.Service(ctx, name)
 		return s, nil, err
@@ -473,7 +477,7 @@ func (e *Env) newService(ctx context.Context, name string) (*Service, *authz.Con
 		return nil, nil, fmt.Errorf("ztnet: service %s: identity from Vault (%s=%s, %s=%s, role %s): %w",
 			name, EnvVaultAddr, vc.Address, EnvPKIMount, vc.Mount, vc.Role, err)
 	}
-	az, err := authz.NewConsul(m.consul, name, authz.WithConsulLogger(e.logger))
+	az, err := ztnconsul.NewIntentions(ztnconsul.Config{Client: m.consul}, name, ztnconsul.WithLogger(e.logger))
 	if err != nil {
 		_ = src.Close()
 		return nil, nil, fmt.Errorf("ztnet: service %s: %w", name, err)

@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/ztnlabs/ztn/authz"
-	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
@@ -56,7 +56,10 @@ func TestListenerHealthFollowsReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := discovery.NewConsul(client, discovery.WithConsulCheckTTL(time.Second))
+	reg, err := consul.NewCatalog(consul.Config{Client: client}, consul.WithCheckTTL(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = reg.Close() })
 	m := newTestMesh(t)
 	policy := authz.NewPolicy()

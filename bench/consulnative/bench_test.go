@@ -19,9 +19,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
-	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/internal/test/benchpair"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
@@ -39,8 +38,8 @@ import (
 //     ConsulResolver (a /v1/health/connect query per dial) and the server
 //     authorizes every handshake with the agent's /v1/agent/connect/authorize.
 //   - native-static: the same with a StaticResolver (no discovery request).
-//   - ztn: ztnet as configured by default, with discovery.Consul (a cache
-//     kept by a blocking query) and authz.Consul (intentions synced by a
+//   - ztn: ztnet as configured by default, with consul.Catalog (a cache
+//     kept by a blocking query) and consul.Intentions (intentions synced by a
 //     blocking query, evaluated in memory), certificates from ztn's dev CA;
 //     TLS sessions are resumed, each resumed connection re-verified and
 //     re-authorized.
@@ -150,9 +149,12 @@ func newEnv(b *testing.B) *env {
 
 	// ztn: server and client each with their own discovery, as separate
 	// processes would be.
-	sdisc := discovery.NewConsul(e.apiClient(b), discovery.WithConsulLogger(quiet))
+	sdisc, err := consul.NewCatalog(consul.Config{Client: e.apiClient(b)}, consul.WithLogger(quiet))
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.Cleanup(func() { _ = sdisc.Close() })
-	az, err := authz.NewConsul(e.apiClient(b), ztnServer, authz.WithConsulLogger(quiet))
+	az, err := consul.NewIntentions(consul.Config{Client: e.apiClient(b)}, ztnServer, consul.WithLogger(quiet))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -167,7 +169,10 @@ func newEnv(b *testing.B) *env {
 	}
 	serve(b, zl)
 	e.ztnAddr = zl.Addr().String()
-	cdisc := discovery.NewConsul(e.apiClient(b), discovery.WithConsulLogger(quiet))
+	cdisc, err := consul.NewCatalog(consul.Config{Client: e.apiClient(b)}, consul.WithLogger(quiet))
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.Cleanup(func() { _ = cdisc.Close() })
 	csrc := source(ztnClient)
 	e.ztn = ztnService(b, ctx, ztnClient, ztnet.WithSource(csrc), ztnet.WithResolver(cdisc))

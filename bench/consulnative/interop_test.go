@@ -10,9 +10,8 @@ import (
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/consul/connect"
 
-	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
-	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -53,7 +52,7 @@ func TestConsulNativeClientCallsZTN(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = src.Close() })
-	az, err := authz.NewConsul(newClient(), server, authz.WithConsulLogger(quiet))
+	az, err := consul.NewIntentions(consul.Config{Client: newClient()}, server, consul.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +60,10 @@ func TestConsulNativeClientCallsZTN(t *testing.T) {
 	if err := az.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	reg := discovery.NewConsul(newClient(), discovery.WithConsulLogger(quiet))
+	reg, err := consul.NewCatalog(consul.Config{Client: newClient()}, consul.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = reg.Close() })
 	zsrv := ztnService(t, ctx, server, ztnet.WithSource(src), ztnet.WithAuthorizer(az), ztnet.WithRegistrar(reg))
 	l, err := zsrv.Listen(ctx, "tcp", "127.0.0.1:0")

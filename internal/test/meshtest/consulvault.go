@@ -14,6 +14,7 @@ import (
 
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
+	ztnconsul "github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
@@ -77,9 +78,9 @@ func VaultSources(t testing.TB, ctx context.Context, vsrv *testenv.VaultServer, 
 }
 
 // ConsulAuthz returns dest's intentions from Consul, synced.
-func ConsulAuthz(t testing.TB, cc *consul.Client, dest string, opts ...authz.ConsulOption) *authz.Consul {
+func ConsulAuthz(t testing.TB, cc *consul.Client, dest string, opts ...ztnconsul.IntentionsOption) *ztnconsul.Intentions {
 	t.Helper()
-	a, err := authz.NewConsul(cc, dest, append([]authz.ConsulOption{authz.WithConsulLogger(Discard())}, opts...)...)
+	a, err := ztnconsul.NewIntentions(ztnconsul.Config{Client: cc}, dest, append([]ztnconsul.IntentionsOption{ztnconsul.WithLogger(Discard())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,11 +148,14 @@ func NewL7Mesh(t *testing.T, ctx context.Context, protocol string, perms ...*con
 	}
 	m := &L7Mesh{Consul: cc}
 	m.SetIntentions(t, perms...)
-	disc := discovery.NewConsul(cc, discovery.WithConsulLogger(Discard()))
+	disc, err := ztnconsul.NewCatalog(ztnconsul.Config{Client: cc}, ztnconsul.WithLogger(Discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = disc.Close() })
 	catalog := discovery.NewStatic(nil)
 	m.API = MeshService(t, ctx, "api", sources["api"], disc, ConsulAuthz(t, cc, "api"))
-	m.API2 = MeshService(t, ctx, "api", sources["api"], catalog, ConsulAuthz(t, cc, "api", authz.WithConsulDefaultAllow()))
+	m.API2 = MeshService(t, ctx, "api", sources["api"], catalog, ConsulAuthz(t, cc, "api", ztnconsul.WithDefaultAllow()))
 	m.Web = MeshService(t, ctx, "web", sources["web"], disc, nil)
 	m.Web2 = MeshService(t, ctx, "web", sources["web"], catalog, nil)
 	m.Batch = MeshService(t, ctx, "batch", sources["batch"], disc, nil)

@@ -1,10 +1,11 @@
-package discovery
+package consul
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/ztnlabs/ztn/internal/consulx"
 	"net"
 	"strconv"
 	"strings"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/consulx"
 )
 
 // Check outputs of a registered instance's TTL check.
@@ -31,17 +35,17 @@ const (
 //
 // The returned function stops the heartbeat and deregisters the instance.
 // Registering needs the ACL permission service:write on r.Service.
-func (c *Consul) Register(ctx context.Context, r Registration) (func(context.Context) error, error) {
+func (c *Catalog) Register(ctx context.Context, r discovery.Registration) (func(context.Context) error, error) {
 	if r.Service == "" {
-		return nil, errors.New("discovery: register: empty service name")
+		return nil, errors.New("consul: register: empty service name")
 	}
 	host, portStr, err := net.SplitHostPort(r.Address)
 	if err != nil {
-		return nil, fmt.Errorf("discovery: register %s: address %q: %w", r.Service, r.Address, err)
+		return nil, fmt.Errorf("consul: register %s: address %q: %w", r.Service, r.Address, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 1 || port > 65535 {
-		return nil, fmt.Errorf("discovery: register %s: address %q: invalid port", r.Service, r.Address)
+		return nil, fmt.Errorf("consul: register %s: address %q: invalid port", r.Service, r.Address)
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = ""
@@ -64,24 +68,24 @@ func (c *Consul) Register(ctx context.Context, r Registration) (func(context.Con
 	}
 	c.mu.Unlock()
 	if closed {
-		return nil, fmt.Errorf("discovery: register %s: %w", r.Service, errClosed)
+		return nil, fmt.Errorf("consul: register %s: %w", r.Service, errClosed)
 	}
 	status, output := reg.probe()
 	if err := reg.register(ctx, status, output); err != nil {
 		c.wg.Done()
-		return nil, fmt.Errorf("discovery: register %s (%s): %w", r.Service, r.ID, err)
+		return nil, fmt.Errorf("consul: register %s (%s): %w", r.Service, r.ID, err)
 	}
 	var hctx context.Context
 	hctx, reg.stop = context.WithCancel(c.ctx)
 	go reg.heartbeat(hctx, status)
-	c.log.Info("registered in consul", "service", r.Service, "id", r.ID, "address", net.JoinHostPort(host, portStr), "status", status)
+	c.log.Debug("registered in Consul", "service", r.Service, "id", r.ID, "address", net.JoinHostPort(host, portStr), "status", status)
 	return reg.deregister, nil
 }
 
 // registration is one registered instance and its heartbeat.
 type registration struct {
-	c          *Consul
-	r          Registration
+	c          *Catalog
+	r          discovery.Registration
 	host       string
 	port       int
 	checkID    string
@@ -115,13 +119,13 @@ func (g *registration) register(ctx context.Context, status, output string) erro
 		Check: &api.AgentServiceCheck{
 			CheckID:                        g.checkID,
 			Name:                           checkName,
-			TTL:                            c.cfg.ttl.String(),
+			TTL:                            c.opts.ttl.String(),
 			Status:                         status,
 			Notes:                          "kept passing by the ztn process while the instance can serve",
-			DeregisterCriticalServiceAfter: c.cfg.deregisterAfter.String(),
+			DeregisterCriticalServiceAfter: c.opts.deregisterAfter.String(),
 		},
 	}
-	opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true, Token: c.cfg.query.Token}
+	opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true, Token: c.cfg.Query.Token}
 	err := c.client.Agent().ServiceRegisterOpts(svc, opts.WithContext(ctx))
 	if err != nil {
 		return consulx.Explain(err, fmt.Sprintf("service:write on %q", g.r.Service))
@@ -131,7 +135,7 @@ func (g *registration) register(ctx context.Context, status, output string) erro
 }
 
 func (g *registration) update(ctx context.Context, status, output string) error {
-	q := g.c.cfg.query
+	q := g.c.cfg.Query
 	err := g.c.client.Agent().UpdateTTLOpts(g.checkID, output, status, q.WithContext(ctx))
 	return consulx.Explain(err, fmt.Sprintf("service:write on %q", g.r.Service))
 }
@@ -143,7 +147,7 @@ func (g *registration) heartbeat(ctx context.Context, last string) {
 	c := g.c
 	defer c.wg.Done()
 	defer close(g.done)
-	t := time.NewTicker(c.cfg.ttl / 3)
+	t := time.NewTicker(c.opts.ttl / 3)
 	defer t.Stop()
 	var failing error
 	for {
@@ -153,7 +157,7 @@ func (g *registration) heartbeat(ctx context.Context, last string) {
 		case <-t.C:
 		}
 		status, output := g.probe()
-		rctx, cancel := context.WithTimeout(ctx, c.cfg.ttl)
+		rctx, cancel := context.WithTimeout(ctx, c.opts.ttl)
 		err := g.update(rctx, status, output)
 		if err != nil && consulx.StatusCode(err) == 404 && strings.Contains(err.Error(), "Unknown check") {
 			c.log.Warn("consul no longer knows the instance (agent restarted?); registering it again", "service", g.r.Service, "id", g.r.ID)
@@ -187,14 +191,20 @@ func (g *registration) deregister(ctx context.Context) error {
 	g.deregOnce.Do(func() {
 		g.stop()
 		<-g.done
-		q := g.c.cfg.query
+		q := g.c.cfg.Query
 		err := g.c.client.Agent().ServiceDeregisterOpts(g.r.ID, q.WithContext(ctx))
 		if err != nil && consulx.StatusCode(err) != 404 { // 404: already gone
-			g.deregError = fmt.Errorf("discovery: deregister %s (%s): %w", g.r.Service, g.r.ID,
+			g.deregError = fmt.Errorf("consul: deregister %s (%s): %w", g.r.Service, g.r.ID,
 				consulx.Explain(err, fmt.Sprintf("service:write on %q", g.r.Service)))
 			return
 		}
-		g.c.log.Info("deregistered from consul", "service", g.r.Service, "id", g.r.ID)
+		g.c.log.Debug("deregistered from Consul", "service", g.r.Service, "id", g.r.ID)
 	})
 	return g.deregError
+}
+
+func randomSuffix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -1,4 +1,4 @@
-package authz
+package consul
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ztnlabs/ztn"
+	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 
 	"github.com/hashicorp/consul/api"
@@ -22,7 +23,7 @@ import (
 )
 
 func TestParseDestination(t *testing.T) {
-	for in, want := range map[string]Selector{
+	for in, want := range map[string]authz.Selector{
 		"api":          {Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "api"},
 		"prod/api":     {Partition: ztn.DefaultPartition, Namespace: "prod", Name: "api"},
 		"ap1/prod/api": {Partition: "ap1", Namespace: "prod", Name: "api"},
@@ -36,18 +37,18 @@ func TestParseDestination(t *testing.T) {
 			t.Errorf("parseDestination(%q) accepted", in)
 		}
 	}
-	if _, err := NewConsul(nil, "api"); err == nil {
-		t.Error("NewConsul(nil) accepted")
+	if _, err := NewIntentions(Config{}, "api"); err == nil || err.Error() != "consul: intentions: nil Config.Client" {
+		t.Errorf("NewIntentions without a client = %v", err)
 	}
-	if _, err := NewConsul(&api.Client{}, "*"); err == nil || !strings.HasPrefix(err.Error(), "authz: consul: destination") {
-		t.Errorf("NewConsul(*) = %v", err)
+	if _, err := NewIntentions(Config{Client: &api.Client{}}, "*"); err == nil || !strings.HasPrefix(err.Error(), "consul: intentions: destination") {
+		t.Errorf("NewIntentions(*) = %v", err)
 	}
 }
 
 // Conversion of what /match returns: what ztn cannot enforce becomes a
 // deny, never an allow.
-func TestConsulConvertIntention(t *testing.T) {
-	dst := Selector{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "api"}
+func TestIntentionsConvertIntention(t *testing.T) {
+	dst := authz.Selector{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "api"}
 	base := func(mod func(*api.Intention)) *api.Intention {
 		ixn := &api.Intention{SourceNS: "default", SourceName: "web", DestinationNS: "default", DestinationName: "api",
 			SourceType: api.IntentionSourceConsul, Action: api.IntentionActionAllow, Precedence: 9}
@@ -64,49 +65,49 @@ func TestConsulConvertIntention(t *testing.T) {
 		name       string
 		ixn        *api.Intention
 		jwt        entryJWT
-		wantAction Action
-		wantPerms  []Action
+		wantAction authz.Action
+		wantPerms  []authz.Action
 		wantWarn   string
 		wantPeer   string
 		wantErr    string
 	}{
-		{name: "allow", ixn: base(nil), wantAction: ActionAllow},
-		{name: "deny", ixn: base(func(i *api.Intention) { i.Action = api.IntentionActionDeny }), wantAction: ActionDeny},
-		{name: "L7", ixn: base(l7(&api.IntentionPermission{Action: "allow", HTTP: get})), wantPerms: []Action{ActionAllow}},
-		{name: "peer source", ixn: base(func(i *api.Intention) { i.SourcePeer = "other-cluster" }), wantAction: ActionAllow, wantPeer: "other-cluster"},
+		{name: "allow", ixn: base(nil), wantAction: authz.ActionAllow},
+		{name: "deny", ixn: base(func(i *api.Intention) { i.Action = api.IntentionActionDeny }), wantAction: authz.ActionDeny},
+		{name: "L7", ixn: base(l7(&api.IntentionPermission{Action: "allow", HTTP: get})), wantPerms: []authz.Action{authz.ActionAllow}},
+		{name: "peer source", ixn: base(func(i *api.Intention) { i.SourcePeer = "other-cluster" }), wantAction: authz.ActionAllow, wantPeer: "other-cluster"},
 		{name: "peer source, default partition", ixn: base(func(i *api.Intention) { i.SourcePeer, i.SourcePartition = "other-cluster", "default" }),
-			wantAction: ActionAllow, wantPeer: "other-cluster"},
+			wantAction: authz.ActionAllow, wantPeer: "other-cluster"},
 		{name: "peer source L7", ixn: base(func(i *api.Intention) {
 			i.SourcePeer = "other-cluster"
 			l7(&api.IntentionPermission{Action: "allow", HTTP: get})(i)
-		}), wantPerms: []Action{ActionAllow}, wantPeer: "other-cluster"},
+		}), wantPerms: []authz.Action{authz.ActionAllow}, wantPeer: "other-cluster"},
 		{name: "peer source JWT", ixn: base(func(i *api.Intention) { i.SourcePeer = "other-cluster" }),
-			jwt:        entryJWT{sources: map[Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "web", Peer: "other-cluster"}: true}},
-			wantAction: ActionDeny, wantWarn: "source requires a JWT", wantPeer: "other-cluster"},
+			jwt:        entryJWT{sources: map[authz.Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "web", Peer: "other-cluster"}: true}},
+			wantAction: authz.ActionDeny, wantWarn: "source requires a JWT", wantPeer: "other-cluster"},
 		{name: "local source's JWT, peer source", ixn: base(func(i *api.Intention) { i.SourcePeer = "other-cluster" }),
-			jwt:        entryJWT{sources: map[Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "web"}: true}},
-			wantAction: ActionAllow, wantPeer: "other-cluster"},
+			jwt:        entryJWT{sources: map[authz.Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "web"}: true}},
+			wantAction: authz.ActionAllow, wantPeer: "other-cluster"},
 		{name: "peer source with a partition", ixn: base(func(i *api.Intention) { i.SourcePeer, i.SourcePartition = "other-cluster", "ap1" }),
 			wantErr: "Peer and Partition"},
 		{name: "sameness group", ixn: base(func(i *api.Intention) { i.SourceSamenessGroup = "sg" }), wantErr: "sameness-group"},
-		{name: "entry JWT", ixn: base(nil), jwt: entryJWT{entry: true}, wantAction: ActionDeny, wantWarn: "entry requires a JWT"},
-		{name: "source JWT", ixn: base(nil), jwt: entryJWT{sources: map[Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "web"}: true}},
-			wantAction: ActionDeny, wantWarn: "source requires a JWT"},
-		{name: "other source's JWT", ixn: base(nil), jwt: entryJWT{sources: map[Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "db"}: true}},
-			wantAction: ActionAllow},
-		{name: "deny with JWT", ixn: base(func(i *api.Intention) { i.Action = api.IntentionActionDeny }), jwt: entryJWT{entry: true}, wantAction: ActionDeny},
-		{name: "unverifiable entry", ixn: base(nil), jwt: entryJWT{unverified: "no intentions:read"}, wantAction: ActionDeny, wantWarn: "no intentions:read"},
+		{name: "entry JWT", ixn: base(nil), jwt: entryJWT{entry: true}, wantAction: authz.ActionDeny, wantWarn: "entry requires a JWT"},
+		{name: "source JWT", ixn: base(nil), jwt: entryJWT{sources: map[authz.Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "web"}: true}},
+			wantAction: authz.ActionDeny, wantWarn: "source requires a JWT"},
+		{name: "other source's JWT", ixn: base(nil), jwt: entryJWT{sources: map[authz.Selector]bool{{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "db"}: true}},
+			wantAction: authz.ActionAllow},
+		{name: "deny with JWT", ixn: base(func(i *api.Intention) { i.Action = api.IntentionActionDeny }), jwt: entryJWT{entry: true}, wantAction: authz.ActionDeny},
+		{name: "unverifiable entry", ixn: base(nil), jwt: entryJWT{unverified: "no intentions:read"}, wantAction: authz.ActionDeny, wantWarn: "no intentions:read"},
 		{name: "L7 JWT permission", ixn: base(l7(
 			&api.IntentionPermission{Action: "allow", HTTP: get, JWT: &api.IntentionJWTRequirement{Providers: []*api.IntentionJWTProvider{{Name: "okta"}}}},
 			&api.IntentionPermission{Action: "allow", HTTP: &api.IntentionHTTPPermission{PathExact: "/health"}})),
-			wantPerms: []Action{ActionDeny, ActionAllow}, wantWarn: "permissions [1] require a JWT"},
+			wantPerms: []authz.Action{authz.ActionDeny, authz.ActionAllow}, wantWarn: "permissions [1] require a JWT"},
 		{name: "bad regex", ixn: base(l7(&api.IntentionPermission{Action: "allow", HTTP: &api.IntentionHTTPPermission{PathRegex: "/api/["}})),
-			wantAction: ActionDeny, wantWarn: "rejected by ztn"},
+			wantAction: authz.ActionDeny, wantWarn: "rejected by ztn"},
 		{name: "long reason", ixn: base(l7(&api.IntentionPermission{Action: "allow", HTTP: &api.IntentionHTTPPermission{PathRegex: "/é[" + strings.Repeat("é", 600)}})),
-			wantAction: ActionDeny, wantWarn: "rejected by ztn"},
-		{name: "null permission", ixn: base(l7(nil)), wantAction: ActionDeny, wantWarn: "permission 1 is null"},
-		{name: "no action", ixn: base(func(i *api.Intention) { i.Action = "" }), wantAction: ActionDeny, wantWarn: "rejected by ztn"},
-		{name: "bad action", ixn: base(func(i *api.Intention) { i.Action = "maybe" }), wantAction: ActionDeny, wantWarn: "rejected by ztn"},
+			wantAction: authz.ActionDeny, wantWarn: "rejected by ztn"},
+		{name: "null permission", ixn: base(l7(nil)), wantAction: authz.ActionDeny, wantWarn: "permission 1 is null"},
+		{name: "no action", ixn: base(func(i *api.Intention) { i.Action = "" }), wantAction: authz.ActionDeny, wantWarn: "rejected by ztn"},
+		{name: "bad action", ixn: base(func(i *api.Intention) { i.Action = "maybe" }), wantAction: authz.ActionDeny, wantWarn: "rejected by ztn"},
 		{name: "partial wildcard", ixn: base(func(i *api.Intention) { i.SourceName = "we*" }), wantErr: "cannot be represented"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,35 +146,35 @@ func TestConsulConvertIntention(t *testing.T) {
 }
 
 // Before the first sync everything is denied, and the error says why.
-func TestConsulDeniesBeforeFirstSync(t *testing.T) {
+func TestIntentionsDeniesBeforeFirstSync(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	c := newConsulAuthz(t, consulClient(t, addr, ""), "api", WithConsulDefaultAllow())
-	waitUntil(t, 5*time.Second, func() error {
+	c := newIntentions(t, testConfig(consulClient(t, addr, "")), "api", WithDefaultAllow())
+	eventually(t, 5*time.Second, func() error {
 		if c.Err() == nil {
 			return errors.New("no error yet")
 		}
 		return nil
 	})
-	if d := c.Authorize(l4req("web", "api")); d.Allowed || d.Kind() != KindNotSynced {
+	if d := c.Authorize(l4req("web", "api")); d.Allowed || d.Kind() != authz.KindNotSynced {
 		t.Fatalf("before sync: %v", d)
 	}
-	if err := c.Err(); !strings.Contains(err.Error(), "authz: consul: api: Consul unreachable") {
+	if err := c.Err(); !strings.Contains(err.Error(), "consul: intentions api: Consul unreachable") {
 		t.Fatalf("Err() = %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := c.WaitSynced(ctx); err == nil || !strings.Contains(err.Error(), "Consul unreachable") {
+	if err := c.WaitSynced(ctx); err == nil || !strings.Contains(err.Error(), "Consul unreachable") || strings.Count(err.Error(), "consul: ") != 1 {
 		t.Fatalf("WaitSynced = %v", err)
 	}
-	if c.Synced() || c.Staleness() != 0 {
-		t.Fatalf("Synced %v, Staleness %s", c.Synced(), c.Staleness())
+	if c.Staleness() != 0 {
+		t.Fatalf("Staleness %s", c.Staleness())
 	}
-	if err := c.Ready(); err == nil || !strings.Contains(err.Error(), "authz: consul: api: not synced yet: denying everything") || !strings.Contains(err.Error(), "Consul unreachable") {
+	if err := c.Ready(); err == nil || !strings.Contains(err.Error(), "consul: intentions api: not synced yet: denying everything") || !strings.Contains(err.Error(), "Consul unreachable") {
 		t.Fatalf("Ready() = %v", err)
 	}
 	_ = c.Close()
@@ -184,16 +185,16 @@ func TestConsulDeniesBeforeFirstSync(t *testing.T) {
 
 // Intentions follow Consul: decisions, Changed, only the watched
 // destination, and a destination with no intentions at all.
-func TestConsulSync(t *testing.T) {
+func TestIntentionsSync(t *testing.T) {
 	srv := testenv.Consul(t)
 	client := consulClient(t, srv.Addr, "")
 	ctx := timeoutCtx(t, 20*time.Second)
 	writeEntry(t, client, `{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"web","Action":"allow"},{"Name":"*","Action":"deny"}]}`)
-	c := newConsulAuthz(t, client, "api", WithConsulDefaultAllow())
+	c := newIntentions(t, testConfig(client), "api", WithDefaultAllow())
 	if err := c.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d := c.Authorize(l4req("web", "api")); !d.Allowed || d.Kind() != KindIntention {
+	if d := c.Authorize(l4req("web", "api")); !d.Allowed || d.Kind() != authz.KindIntention {
 		t.Fatalf("web: %v", d)
 	}
 	if d := c.Authorize(l4req("db", "api")); d.Allowed {
@@ -204,7 +205,7 @@ func TestConsulSync(t *testing.T) {
 		t.Fatalf("web → db: %v", d)
 	}
 	// Explicit default namespace and partition are the same destination.
-	if d := c.Authorize(Request{Source: sid(Selector{Name: "web"}), Destination: sid(Selector{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "api"})}); !d.Allowed {
+	if d := c.Authorize(authz.Request{Source: sid(authz.Selector{Name: "web"}), Destination: sid(authz.Selector{Partition: ztn.DefaultPartition, Namespace: ztn.DefaultNamespace, Name: "api"})}); !d.Allowed {
 		t.Fatalf("explicit defaults: %v", d)
 	}
 
@@ -220,14 +221,14 @@ func TestConsulSync(t *testing.T) {
 	if d := c.Authorize(l4req("web", "api")); d.Allowed {
 		t.Fatalf("web after the change: %v", d)
 	}
-	if d := c.Authorize(l4req("db", "api")); !d.Allowed || d.Kind() != KindDefault {
+	if d := c.Authorize(l4req("db", "api")); !d.Allowed || d.Kind() != authz.KindDefault {
 		t.Fatalf("db after the change: %v", d)
 	}
 	// A wildcard destination's intentions apply too.
 	ch = c.Changed()
 	writeEntry(t, client, `{"Kind":"service-intentions","Name":"*","Sources":[{"Name":"db","Action":"deny"}]}`)
 	<-ch
-	if d := c.Authorize(l4req("db", "api")); d.Allowed || d.Kind() != KindIntention {
+	if d := c.Authorize(l4req("db", "api")); d.Allowed || d.Kind() != authz.KindIntention {
 		t.Fatalf("db after the * entry: %v", d)
 	}
 	// Deleting everything leaves the default.
@@ -237,23 +238,23 @@ func TestConsulSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, 5*time.Second, func() error {
+	eventually(t, 5*time.Second, func() error {
 		if len(c.Intentions()) != 0 {
 			return fmt.Errorf("intentions left: %v", c.Intentions())
 		}
 		return nil
 	})
 	<-ch
-	if d := c.Authorize(l4req("web", "api")); !d.Allowed || d.Kind() != KindDefault {
+	if d := c.Authorize(l4req("web", "api")); !d.Allowed || d.Kind() != authz.KindDefault {
 		t.Fatalf("web with no intentions: %v", d)
 	}
 
 	// An unknown service syncs (nothing applies) and gets the default.
-	unknown := newConsulAuthz(t, client, "no-such-service")
+	unknown := newIntentions(t, testConfig(client), "no-such-service")
 	if err := unknown.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d := unknown.Authorize(l4req("web", "no-such-service")); d.Allowed || d.Kind() != KindDefault {
+	if d := unknown.Authorize(l4req("web", "no-such-service")); d.Allowed || d.Kind() != authz.KindDefault {
 		t.Fatalf("unknown service: %v", d)
 	}
 
@@ -271,7 +272,7 @@ func TestConsulSync(t *testing.T) {
 // Consul answering 5xx: the last intentions stay in force, staleness is
 // exported (gauge and log), the maximum staleness fails closed (and says
 // so on Changed), and recovery restores them.
-func TestConsulServerErrors(t *testing.T) {
+func TestIntentionsServerErrors(t *testing.T) {
 	srv := testenv.Consul(t)
 	direct := consulClient(t, srv.Addr, "")
 	proxy := testenv.NewFaultProxy(t, srv.Addr)
@@ -280,9 +281,9 @@ func TestConsulServerErrors(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	logs := &logtest.Buffer{}
-	c := newConsulAuthz(t, consulClient(t, proxy.Addr, ""), "api",
-		WithConsulMeterProvider(mp), WithConsulMaxStaleness(700*time.Millisecond),
-		WithConsulLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	c := newIntentions(t, testConfig(consulClient(t, proxy.Addr, "")), "api",
+		WithMeterProvider(mp), WithMaxStaleness(700*time.Millisecond),
+		WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	ctx := timeoutCtx(t, 20*time.Second)
 	if err := c.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
@@ -297,7 +298,7 @@ func TestConsulServerErrors(t *testing.T) {
 	ch := c.Changed()
 	t0 := time.Now()
 	proxy.Fail(http.StatusInternalServerError)
-	waitUntil(t, 5*time.Second, func() error {
+	eventually(t, 5*time.Second, func() error {
 		if c.Staleness() < 200*time.Millisecond {
 			return fmt.Errorf("staleness %s", c.Staleness())
 		}
@@ -343,7 +344,7 @@ func TestConsulServerErrors(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Changed not closed on recovery")
 	}
-	waitUntil(t, 5*time.Second, func() error {
+	eventually(t, 5*time.Second, func() error {
 		if d := c.Authorize(l4req("web", "api")); !d.Allowed {
 			return fmt.Errorf("web after recovery: %v", d)
 		}
@@ -368,7 +369,7 @@ func gauge(rm metricdata.ResourceMetrics, name string) (float64, bool) {
 // With ACLs: a token without intentions:read gets an error naming it and
 // nothing is allowed; a token with intentions:read on its destination only
 // syncs everything that applies to it, wildcard entries included.
-func TestConsulACL(t *testing.T) {
+func TestIntentionsACL(t *testing.T) {
 	srv := testenv.Consul(t, testenv.ConsulACL(""))
 	admin := consulClient(t, srv.Addr, srv.Token)
 	ctx := timeoutCtx(t, 20*time.Second)
@@ -386,8 +387,8 @@ func TestConsulACL(t *testing.T) {
 		return tok.SecretID
 	}
 
-	none := newConsulAuthz(t, consulClient(t, srv.Addr, token(`service "db" { policy = "read" }`)), "api")
-	waitUntil(t, 5*time.Second, func() error {
+	none := newIntentions(t, testConfig(consulClient(t, srv.Addr, token(`service "db" { policy = "read" }`))), "api")
+	eventually(t, 5*time.Second, func() error {
 		if err := none.Err(); err == nil || !strings.Contains(err.Error(), `lacks intentions:read on "api"`) {
 			return fmt.Errorf("Err() = %v", err)
 		}
@@ -398,7 +399,7 @@ func TestConsulACL(t *testing.T) {
 		t.Fatalf("allowed without a sync: %v", d)
 	}
 
-	scoped := newConsulAuthz(t, consulClient(t, srv.Addr, token(`service "api" { policy = "read" intentions = "read" }`)), "api")
+	scoped := newIntentions(t, testConfig(consulClient(t, srv.Addr, token(`service "api" { policy = "read" intentions = "read" }`))), "api")
 	if err := scoped.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +421,7 @@ func TestConsulACL(t *testing.T) {
 // allowed: a JWT requirement on the entry (Consul's own connection-level
 // check ignores it and allows), one on a permission, and a path regex Go
 // cannot compile. Other sources are unaffected.
-func TestConsulUnenforceableIntentions(t *testing.T) {
+func TestIntentionsUnenforceableIntentions(t *testing.T) {
 	srv := testenv.Consul(t)
 	client := consulClient(t, srv.Addr, "")
 	ctx := timeoutCtx(t, 20*time.Second)
@@ -437,9 +438,9 @@ func TestConsulUnenforceableIntentions(t *testing.T) {
 		{"Name":"batch","Action":"allow"}]}`)
 
 	logs := &logtest.Buffer{}
-	apiAuthz := newConsulAuthz(t, client, "api", WithConsulDefaultAllow(), WithConsulLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	dbAuthz := newConsulAuthz(t, client, "db", WithConsulDefaultAllow())
-	for _, c := range []*Consul{apiAuthz, dbAuthz} {
+	apiAuthz := newIntentions(t, testConfig(client), "api", WithDefaultAllow(), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	dbAuthz := newIntentions(t, testConfig(client), "db", WithDefaultAllow())
+	for _, c := range []*Intentions{apiAuthz, dbAuthz} {
 		if err := c.WaitSynced(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -458,13 +459,13 @@ func TestConsulUnenforceableIntentions(t *testing.T) {
 		t.Fatalf("no warning logged:\n%s", logs)
 	}
 
-	req := func(src, path string) Request {
-		return Request{Source: sid(Selector{Name: src}), Destination: sid(Selector{Name: "db"}), HTTP: &HTTPRequest{Path: path, Method: "GET"}}
+	req := func(src, path string) authz.Request {
+		return authz.Request{Source: sid(authz.Selector{Name: src}), Destination: sid(authz.Selector{Name: "db"}), HTTP: &authz.HTTPRequest{Path: path, Method: "GET"}}
 	}
 	if d := dbAuthz.Authorize(req("web", "/x")); d.Allowed {
 		t.Fatalf("web GET /x under a JWT permission: %v", d)
 	}
-	admit := Request{Source: sid(Selector{Name: "cron"}), Destination: sid(Selector{Name: "db"}), AdmitL7: true}
+	admit := authz.Request{Source: sid(authz.Selector{Name: "cron"}), Destination: sid(authz.Selector{Name: "db"}), AdmitL7: true}
 	if d := dbAuthz.Authorize(admit); d.Allowed {
 		t.Fatalf("cron (bad regex) admitted: %v", d)
 	}
@@ -481,7 +482,7 @@ func TestConsulUnenforceableIntentions(t *testing.T) {
 
 // Sources of a cluster peer, as a real Consul's /match returns them, match
 // only callers of that peer; local names and "*" never match those callers.
-func TestConsulPeerSources(t *testing.T) {
+func TestIntentionsPeerSources(t *testing.T) {
 	srv := testenv.Consul(t)
 	client := consulClient(t, srv.Addr, "")
 	ctx := timeoutCtx(t, 20*time.Second)
@@ -492,22 +493,22 @@ func TestConsulPeerSources(t *testing.T) {
 		{"Name":"web","Peer":"partner","Action":"deny"},
 		{"Name":"*","Peer":"partner","Action":"allow"},
 		{"Name":"*","Action":"deny"}]}`)
-	c := newConsulAuthz(t, client, "api")
+	c := newIntentions(t, testConfig(client), "api")
 	if err := c.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		src     Selector
+		src     authz.Selector
 		allowed bool
 		reason  string
 	}{
-		{Selector{Name: "web"}, true, "intention web → api allows (precedence 9)"},
-		{Selector{Name: "web", Peer: "partner"}, false, "intention partner:web → api denies (precedence 9)"},
-		{Selector{Name: "cron", Peer: "partner"}, true, "intention partner:* → api allows (precedence 8)"},
-		{Selector{Name: "cron"}, false, "intention * → api denies (precedence 8)"},
-		{Selector{Name: "web", Peer: "other"}, false, `no intention for peer "other" matches (default deny)`},
+		{authz.Selector{Name: "web"}, true, "intention web → api allows (precedence 9)"},
+		{authz.Selector{Name: "web", Peer: "partner"}, false, "intention partner:web → api denies (precedence 9)"},
+		{authz.Selector{Name: "cron", Peer: "partner"}, true, "intention partner:* → api allows (precedence 8)"},
+		{authz.Selector{Name: "cron"}, false, "intention * → api denies (precedence 8)"},
+		{authz.Selector{Name: "web", Peer: "other"}, false, `no intention for peer "other" matches (default deny)`},
 	} {
-		d := c.Authorize(Request{Source: sid(tc.src), SourcePeer: tc.src.Peer, Destination: sid(Selector{Name: "api"})})
+		d := c.Authorize(authz.Request{Source: sid(tc.src), SourcePeer: tc.src.Peer, Destination: sid(authz.Selector{Name: "api"})})
 		if d.Allowed != tc.allowed || d.Reason() != tc.reason {
 			t.Errorf("%s → api: %v; want allowed=%v %q", tc.src, d, tc.allowed, tc.reason)
 		}

@@ -1,4 +1,4 @@
-package discovery
+package consul
 
 import (
 	"cmp"
@@ -13,39 +13,45 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/consulx"
-
 	"github.com/hashicorp/consul/api"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/consulx"
+	"github.com/ztnlabs/ztn/internal/notify"
 )
 
-// Consul is a Resolver, Registrar and Picker backed by a Consul agent.
+// Catalog is a [discovery.Resolver], [discovery.Registrar],
+// [discovery.Picker] and [discovery.Watcher] backed by Consul's catalog.
 //
 // Resolve answers from a cache. The first Resolve of a service starts a
 // background watch of its healthy Connect instances (Connect-native services
 // and sidecar proxies, /v1/health/connect/<service>?passing, as blocking
 // queries) and waits for Consul's first answer; later calls read the cache
-// and make no request. A watch unused for the idle timeout stops. When
-// Consul cannot be reached, or answers with errors, the last instances it
-// gave stay in use (see Staleness) while the watch retries with backoff.
+// and make no request. A watch unused for the idle timeout
+// ([WithIdleTimeout]) stops. When Consul cannot be reached, or answers with
+// errors, the last instances it gave stay in use (see [Catalog.Staleness])
+// while the watch retries with backoff. [Catalog.Changed] tells a client
+// (grpcztn's resolver) as soon as a watch sees the instances change.
 //
 // Register registers a Connect-native instance with a TTL check that a
-// background loop keeps passing while Registration.Healthy says the
-// instance can serve, and turns critical, with the reason as its output,
+// background loop keeps passing while [discovery.Registration].Healthy says
+// the instance can serve, and turns critical, with the reason as its output,
 // when it cannot. If the process dies the check lapses and Consul removes
-// the instance after the deregister-critical delay.
+// the instance after the deregister-critical delay ([WithDeregisterAfter]).
 //
-// Pick and Report balance dials across instances with a Balancer.
+// Pick and Report balance dials across instances with a
+// [discovery.Balancer] ([WithBalancer]).
 //
 // Close stops every watch and heartbeat. It does not deregister: the
 // functions Register returns do (ztnet listeners call them on Close).
-type Consul struct {
+type Catalog struct {
 	client   *api.Client
-	cfg      consulConfig
+	cfg      Config
+	opts     catalogConfig
 	log      *slog.Logger
-	balancer *Balancer
+	balancer *discovery.Balancer
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -59,139 +65,52 @@ type Consul struct {
 }
 
 var (
-	_ Resolver  = (*Consul)(nil)
-	_ Registrar = (*Consul)(nil)
-	_ Picker    = (*Consul)(nil)
+	_ discovery.Resolver  = (*Catalog)(nil)
+	_ discovery.Registrar = (*Catalog)(nil)
+	_ discovery.Picker    = (*Catalog)(nil)
+	_ discovery.Watcher   = (*Catalog)(nil)
 )
 
-// ConsulOption configures a Consul.
-type ConsulOption func(*consulConfig)
-
-type consulConfig struct {
-	query           api.QueryOptions
-	wait            time.Duration
-	idle            time.Duration
-	every           time.Duration
-	burst           int
-	minBackoff      time.Duration
-	maxBackoff      time.Duration
-	ttl             time.Duration
-	deregisterAfter time.Duration
-	logger          *slog.Logger
-	meterProvider   metric.MeterProvider
-	balancer        *Balancer
-}
-
-// WithConsulQueryOptions sets the options of every request to Consul: ACL
-// Token, Datacenter, AllowStale, UseCache... (WaitIndex and WaitTime are
-// managed by the watches). The api.Client's own defaults apply otherwise.
-func WithConsulQueryOptions(q api.QueryOptions) ConsulOption {
-	return func(c *consulConfig) { c.query = q }
-}
-
-// WithConsulWaitTime sets how long a blocking query may wait for a change
-// (default 5m, Consul's default; Consul caps it at 10m).
-func WithConsulWaitTime(d time.Duration) ConsulOption {
-	return func(c *consulConfig) { c.wait = d }
-}
-
-// WithConsulIdleTimeout stops the watch of a service that Resolve has not
-// asked for in d (default 10m); 0 keeps watches until Close.
-func WithConsulIdleTimeout(d time.Duration) ConsulOption {
-	return func(c *consulConfig) { c.idle = d }
-}
-
-// WithConsulRateLimit limits each watch to one request per every on
-// average, in bursts of up to burst (default: every 100ms, burst 2), so
-// that a service that changes constantly does not make its watch spin.
-func WithConsulRateLimit(every time.Duration, burst int) ConsulOption {
-	return func(c *consulConfig) { c.every, c.burst = every, burst }
-}
-
-// WithConsulBackoff sets the jittered exponential backoff between failed
-// requests (default 200ms doubling up to 15s).
-func WithConsulBackoff(minWait, maxWait time.Duration) ConsulOption {
-	return func(c *consulConfig) { c.minBackoff, c.maxBackoff = minWait, maxWait }
-}
-
-// WithConsulCheckTTL sets the TTL of registered instances' health checks
-// (default 10s). The check is updated every third of it.
-func WithConsulCheckTTL(d time.Duration) ConsulOption {
-	return func(c *consulConfig) { c.ttl = d }
-}
-
-// WithConsulDeregisterAfter sets how long an instance's check may stay
-// critical (its process crashed, say) before Consul removes the instance
-// (default 1m; Consul does not go below 1m).
-func WithConsulDeregisterAfter(d time.Duration) ConsulOption {
-	return func(c *consulConfig) { c.deregisterAfter = d }
-}
-
-// WithConsulLogger sets the logger (default slog.Default()).
-func WithConsulLogger(l *slog.Logger) ConsulOption {
-	return func(c *consulConfig) { c.logger = l }
-}
-
-// WithConsulMeterProvider sets the OpenTelemetry meter provider for the
-// ztn.discovery.staleness gauge (default: otel's global provider).
-func WithConsulMeterProvider(p metric.MeterProvider) ConsulOption {
-	return func(c *consulConfig) { c.meterProvider = p }
-}
-
-// WithConsulBalancer sets the Balancer behind Pick and Report (default: a
-// new zero Balancer).
-func WithConsulBalancer(b *Balancer) ConsulOption {
-	return func(c *consulConfig) { c.balancer = b }
-}
-
-// NewConsul returns a Consul that talks to the agent client is configured
-// for. Close it when done.
-func NewConsul(client *api.Client, opts ...ConsulOption) *Consul {
-	cfg := consulConfig{
-		wait:            5 * time.Minute,
+// NewCatalog returns a Catalog that reads and writes the catalog of the
+// Consul cfg reaches. Close it when done.
+func NewCatalog(cfg Config, opts ...CatalogOption) (*Catalog, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("consul: catalog: %w", err)
+	}
+	o := catalogConfig{
 		idle:            10 * time.Minute,
-		every:           100 * time.Millisecond,
-		burst:           2,
-		minBackoff:      200 * time.Millisecond,
-		maxBackoff:      15 * time.Second,
 		ttl:             10 * time.Second,
 		deregisterAfter: time.Minute,
 	}
-	for _, o := range opts {
-		o(&cfg)
+	for _, opt := range opts {
+		opt.applyCatalog(&o)
 	}
-	if cfg.logger == nil {
-		cfg.logger = slog.Default()
+	o.setDefaults()
+	if o.balancer == nil {
+		o.balancer = discovery.NewBalancer()
 	}
-	if cfg.meterProvider == nil {
-		cfg.meterProvider = otel.GetMeterProvider()
-	}
-	if cfg.balancer == nil {
-		cfg.balancer = new(Balancer)
-	}
-	cfg.burst = max(cfg.burst, 1)
-	cfg.minBackoff = max(cfg.minBackoff, time.Millisecond)
-	cfg.maxBackoff = max(cfg.maxBackoff, cfg.minBackoff)
-	cfg.ttl = max(cfg.ttl, time.Second)
-	c := &Consul{
-		client:   client,
+	o.ttl = max(o.ttl, time.Second)
+	c := &Catalog{
+		client:   cfg.Client,
 		cfg:      cfg,
-		log:      cfg.logger.With("component", "ztn.discovery.consul"),
-		balancer: cfg.balancer,
+		opts:     o,
+		log:      o.logger.With("component", "ztn.consul.catalog"),
+		balancer: o.balancer,
 		watches:  make(map[string]*watch),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.registerGauge()
-	if cfg.idle > 0 {
+	if o.idle > 0 {
 		c.wg.Add(1)
 		go c.reapIdle()
 	}
-	return c
+	return c, nil
 }
 
 // Close stops every watch and registration heartbeat and waits for them. It
 // does not deregister instances. Resolve and Register fail afterwards.
-func (c *Consul) Close() error {
+func (c *Catalog) Close() error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -203,24 +122,21 @@ func (c *Consul) Close() error {
 	c.wg.Wait()
 	if c.gauge != nil {
 		if err := c.gauge.Unregister(); err != nil {
-			return fmt.Errorf("discovery: close: %w", err)
+			return fmt.Errorf("consul: catalog: close: %w", err)
 		}
 	}
 	return nil
 }
 
-// Pick orders instances for a dial (see Balancer).
-func (c *Consul) Pick(service string, instances []Instance) []Instance {
+// Pick orders instances for a dial (see [discovery.Balancer]).
+func (c *Catalog) Pick(service string, instances []discovery.Instance) []discovery.Instance {
 	return c.balancer.Pick(service, instances)
 }
 
-// Report records the outcome of a dial (see Balancer).
-func (c *Consul) Report(service string, in Instance, err error) {
+// Report records the outcome of a dial (see [discovery.Balancer]).
+func (c *Catalog) Report(service string, in discovery.Instance, err error) {
 	c.balancer.Report(service, in, err)
 }
-
-// Balancer returns the Balancer behind Pick and Report.
-func (c *Consul) Balancer() *Balancer { return c.balancer }
 
 // Resolve returns the healthy instances of service, from the cache once its
 // watch has had Consul's first answer. The first call waits for that answer
@@ -228,9 +144,9 @@ func (c *Consul) Balancer() *Balancer { return c.balancer }
 // Consul is unreachable the last instances it gave are returned. An unknown
 // service has no instances (and no error). The returned slice must not be
 // modified.
-func (c *Consul) Resolve(ctx context.Context, service string) ([]Instance, error) {
+func (c *Catalog) Resolve(ctx context.Context, service string) ([]discovery.Instance, error) {
 	if service == "" {
-		return nil, errors.New("discovery: resolve: empty service name")
+		return nil, errors.New("consul: resolve: empty service name")
 	}
 	w, err := c.watchFor(service)
 	if err != nil {
@@ -241,27 +157,27 @@ func (c *Consul) Resolve(ctx context.Context, service string) ([]Instance, error
 		select {
 		case <-w.ready:
 		case <-w.done:
-			return nil, fmt.Errorf("discovery: resolve %s: %w", service, errClosed)
+			return nil, fmt.Errorf("consul: resolve %s: %w", service, errClosed)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("discovery: resolve %s: waiting for Consul's first answer: %w", service, ctx.Err())
+			return nil, fmt.Errorf("consul: resolve %s: waiting for Consul's first answer: %w", service, ctx.Err())
 		}
 		st = w.state.Load()
 	}
 	switch {
 	case !st.synced:
-		return nil, fmt.Errorf("discovery: resolve %s: %w", service, st.err)
+		return nil, fmt.Errorf("consul: resolve %s: %w", service, st.err)
 	case len(st.instances) == 0 && st.filtered:
-		return nil, fmt.Errorf("discovery: resolve %s: Consul filtered the answer by ACLs: the token needs service:read on %q and node:read on its nodes", service, service)
+		return nil, fmt.Errorf("consul: resolve %s: Consul filtered the answer by ACLs: the token needs service:read on %q and node:read on its nodes", service, service)
 	}
 	return st.instances, nil
 }
 
-var errClosed = errors.New("discovery: consul resolver closed")
+var errClosed = errors.New("catalog closed")
 
 // Staleness reports for how long the cached instances of service have gone
 // unconfirmed because Consul could not be reached or answered with errors:
 // 0 while its watch is healthy (or when there is no watch).
-func (c *Consul) Staleness(service string) time.Duration {
+func (c *Catalog) Staleness(service string) time.Duration {
 	c.mu.Lock()
 	w := c.watches[service]
 	c.mu.Unlock()
@@ -271,14 +187,39 @@ func (c *Consul) Staleness(service string) time.Duration {
 	return w.state.Load().staleness(time.Now())
 }
 
+// Changed returns a channel closed when the instances of service may have
+// changed: when its watch gets an answer from Consul that differs from the
+// last, or an error, and when the watch stops (unused for the idle timeout,
+// or Close). Take it before Resolve and resolve again once it is closed.
+// Like Resolve, it starts the watch if needed and marks it used. After
+// Close it returns nil.
+func (c *Catalog) Changed(service string) <-chan struct{} {
+	if service == "" {
+		return nil
+	}
+	w, err := c.watchFor(service)
+	if err != nil {
+		return nil
+	}
+	ch := w.changed.Changed()
+	select {
+	case <-w.done: // stopped, maybe before ch was taken: resolve again now
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	default:
+		return ch
+	}
+}
+
 // watchFor returns the watch of service, started if needed, and marks it
 // used.
-func (c *Consul) watchFor(service string) (*watch, error) {
+func (c *Catalog) watchFor(service string) (*watch, error) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, fmt.Errorf("discovery: resolve %s: %w", service, errClosed)
+		return nil, fmt.Errorf("consul: resolve %s: %w", service, errClosed)
 	}
 	w := c.watches[service]
 	if w == nil {
@@ -300,9 +241,9 @@ func (c *Consul) watchFor(service string) (*watch, error) {
 }
 
 // reapIdle stops watches that have not been used for the idle timeout.
-func (c *Consul) reapIdle() {
+func (c *Catalog) reapIdle() {
 	defer c.wg.Done()
-	t := time.NewTicker(max(c.cfg.idle/4, 10*time.Millisecond))
+	t := time.NewTicker(max(c.opts.idle/4, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -310,13 +251,13 @@ func (c *Consul) reapIdle() {
 			return
 		case <-t.C:
 		}
-		cutoff := time.Now().Add(-c.cfg.idle).UnixNano()
+		cutoff := time.Now().Add(-c.opts.idle).UnixNano()
 		c.mu.Lock()
 		for name, w := range c.watches {
 			if w.lastUsed.Load() < cutoff {
 				delete(c.watches, name)
 				w.cancel()
-				c.log.Debug("consul watch stopped: unused", "service", name, "idle", c.cfg.idle)
+				c.log.Debug("consul watch stopped: unused", "service", name, "idle", c.opts.idle)
 			}
 		}
 		c.mu.Unlock()
@@ -324,7 +265,7 @@ func (c *Consul) reapIdle() {
 }
 
 // watching returns the services being watched, for tests and metrics.
-func (c *Consul) watching() []string {
+func (c *Catalog) watching() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
@@ -335,8 +276,8 @@ func (c *Consul) watching() []string {
 	return out
 }
 
-func (c *Consul) registerGauge() {
-	m := c.cfg.meterProvider.Meter("github.com/ztnlabs/ztn/discovery")
+func (c *Catalog) registerGauge() {
+	m := c.opts.meterProvider.Meter("github.com/ztnlabs/ztn/consul")
 	stale, err := m.Float64ObservableGauge("ztn.discovery.staleness",
 		metric.WithUnit("s"),
 		metric.WithDescription("How long the cached instances of a service have gone unconfirmed by Consul (0 while its watch is healthy)."))
@@ -374,44 +315,31 @@ func (c *Consul) registerGauge() {
 
 // watch keeps the healthy instances of one service fresh.
 type watch struct {
-	c        *Consul
+	c        *Catalog
 	service  string
 	cancel   context.CancelFunc
 	ready    chan struct{} // closed at Consul's first answer, good or bad
 	done     chan struct{} // closed when run returns
-	lastUsed atomic.Int64  // unix nanoseconds of the last Resolve
+	lastUsed atomic.Int64  // unix nanoseconds of the last Resolve or Changed
 	state    atomic.Pointer[watchState]
+	changed  notify.Broadcast // on a new answer or error, and when run returns
 }
 
 // watchState is an immutable snapshot of a watch.
 type watchState struct {
-	instances []Instance
-	synced    bool // Consul has answered successfully at least once
+	freshness
+	instances []discovery.Instance
 	filtered  bool // Consul left results out because of ACLs
-	// staleSince is when the current run of failed requests began: the
-	// instances were current until then, as far as ztn can tell (a
-	// connection that dies silently is noticed within the wait time + 15s).
-	staleSince time.Time
-	err        error // the last request's error; nil after a success
-}
-
-func (s *watchState) staleness(now time.Time) time.Duration {
-	if s.err == nil || !s.synced {
-		return 0
-	}
-	return now.Sub(s.staleSince)
 }
 
 func (w *watch) run(ctx context.Context) {
 	c := w.c
 	defer c.wg.Done()
+	defer w.changed.Notify() // the watch is gone: a waiter resolves again
 	defer close(w.done)
 	perm := fmt.Sprintf("service:read on %q", w.service)
-	loop := consulx.Loop{
-		Query: c.cfg.query, Wait: c.cfg.wait, Every: c.cfg.every, Burst: c.cfg.burst,
-		MinBackoff: c.cfg.minBackoff, MaxBackoff: c.cfg.maxBackoff, Log: c.log.With("service", w.service),
-	}
-	var instances []Instance
+	loop := c.cfg.loop(c.log.With("service", w.service))
+	var instances []discovery.Instance
 	loop.Run(ctx, func(q *api.QueryOptions) (*api.QueryMeta, error) {
 		entries, meta, err := c.client.Health().Connect(w.service, "", true, q)
 		if err != nil {
@@ -422,17 +350,21 @@ func (w *watch) run(ctx context.Context) {
 	}, w.fail, func(meta *api.QueryMeta) { w.succeed(instances, meta) })
 }
 
-func (w *watch) succeed(instances []Instance, meta *api.QueryMeta) {
+func (w *watch) succeed(instances []discovery.Instance, meta *api.QueryMeta) {
 	old := w.state.Load()
 	st := &watchState{
+		freshness: freshness{synced: true},
 		instances: instances,
-		synced:    true,
 		filtered:  meta.ResultsFilteredByACLs,
 	}
-	if old.synced && slices.EqualFunc(old.instances, instances, sameInstance) {
+	same := old.synced && slices.EqualFunc(old.instances, instances, sameInstance)
+	if same {
 		st.instances = old.instances // keep the slice callers already hold
 	}
 	w.state.Store(st)
+	if !same || old.err != nil || st.filtered != old.filtered {
+		w.changed.Notify()
+	}
 	if old.err != nil && old.synced {
 		w.c.log.Info("consul watch recovered", "service", w.service, "stale_for", time.Since(old.staleSince).Round(time.Millisecond), "instances", len(instances))
 	}
@@ -446,11 +378,11 @@ func (w *watch) succeed(instances []Instance, meta *api.QueryMeta) {
 func (w *watch) fail(err error) {
 	old := w.state.Load()
 	st := *old
-	st.err = err
-	if old.err == nil {
-		st.staleSince = time.Now()
-	}
+	st.freshness = old.failed(err, time.Now())
 	w.state.Store(&st)
+	if old.err == nil || !old.synced {
+		w.changed.Notify() // Resolve's answer may be the error
+	}
 	switch {
 	case old.err == nil && old.synced:
 		w.c.log.Warn("consul watch failing; using the last known instances", "service", w.service, "instances", len(old.instances), "err", err)
@@ -470,8 +402,8 @@ func (w *watch) markReady() {
 
 // toInstances converts Consul's answer, sorted by ID then address. The
 // address is the service's, or else its node's.
-func toInstances(entries []*api.ServiceEntry) []Instance {
-	out := make([]Instance, 0, len(entries))
+func toInstances(entries []*api.ServiceEntry) []discovery.Instance {
+	out := make([]discovery.Instance, 0, len(entries))
 	for _, e := range entries {
 		if e == nil || e.Service == nil || e.Service.Port <= 0 {
 			continue
@@ -483,19 +415,19 @@ func toInstances(entries []*api.ServiceEntry) []Instance {
 		if host == "" {
 			continue
 		}
-		out = append(out, Instance{
+		out = append(out, discovery.Instance{
 			ID:      e.Service.ID,
 			Address: net.JoinHostPort(host, strconv.Itoa(e.Service.Port)),
 			Meta:    e.Service.Meta,
 		})
 	}
-	slices.SortFunc(out, func(a, b Instance) int {
+	slices.SortFunc(out, func(a, b discovery.Instance) int {
 		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Address, b.Address))
 	})
 	return out
 }
 
-func sameInstance(a, b Instance) bool {
+func sameInstance(a, b discovery.Instance) bool {
 	if a.ID != b.ID || a.Address != b.Address || len(a.Meta) != len(b.Meta) {
 		return false
 	}

@@ -1,23 +1,19 @@
-package authz_test
+package consul_test
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
-	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
@@ -26,16 +22,15 @@ import (
 // A change of intentions in Consul closes the open connections of a pair
 // it now denies within 1s, whether written as a config entry or through
 // the intentions API, and new Dials of that pair are denied.
-func TestConsulLiveRevocation(t *testing.T) {
+func TestIntentionsLiveRevocation(t *testing.T) {
 	srv := testenv.Consul(t)
 	client := meshtest.ConsulClient(t, srv.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	setWeb := func(action api.IntentionAction, viaIntentionsAPI bool) {
 		t.Helper()
-		err := retryWrite(func() error {
+		err := consul.RetryWrite(func() error {
 			if viaIntentionsAPI {
 				_, err := client.Connect().IntentionUpsert(&api.Intention{SourceName: "web", DestinationName: "api", Action: action}, nil)
 				return err
@@ -51,7 +46,8 @@ func TestConsulLiveRevocation(t *testing.T) {
 	}
 	setWeb(api.IntentionActionAllow, false)
 
-	az, err := authz.NewConsul(client, "api", authz.WithConsulLogger(quiet))
+	cfg := consul.Config{Client: client}
+	az, err := consul.NewIntentions(cfg, "api", consul.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +55,10 @@ func TestConsulLiveRevocation(t *testing.T) {
 	if err := az.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	d := discovery.NewConsul(client, discovery.WithConsulLogger(quiet))
+	d, err := consul.NewCatalog(cfg, consul.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer d.Close()
 
 	ca, err := certs.NewDevCA(spiffeid.RequireTrustDomainFromString("ztn.test"))
@@ -140,36 +139,4 @@ func TestConsulLiveRevocation(t *testing.T) {
 		setWeb(api.IntentionActionAllow, viaAPI)
 	}
 	t.Logf("worst revocation latency %s", worst.Round(time.Millisecond))
-}
-
-func isDenied(err error) bool {
-	_, ok := errors.AsType[*ztnet.DeniedError](err)
-	return ok
-}
-
-func echo(c net.Conn) error {
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := c.Write([]byte("ping")); err != nil {
-		return err
-	}
-	buf := make([]byte, 4)
-	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
-		return fmt.Errorf("echo: %q, %v", buf, err)
-	}
-	return nil
-}
-
-// retryWrite retries a write Consul refuses while it migrates legacy
-// intentions to config entries, just after it starts (testenv's readiness
-// check does not wait for that).
-func retryWrite(write func() error) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := write()
-		if err == nil || !strings.Contains(err.Error(), "read only while being upgraded") || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -1,4 +1,4 @@
-package discovery_test
+package consul_test
 
 import (
 	"cmp"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
@@ -50,24 +51,24 @@ func apiClient(t testing.TB, addr string) (*api.Client, *countingTransport) {
 	return c, ct
 }
 
-func newConsul(t testing.TB, c *api.Client, opts ...discovery.ConsulOption) *discovery.Consul {
+// fast is a Config for c with fast retries.
+func fast(c *api.Client) consul.Config {
+	return consul.Config{Client: c, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+}
+
+func newCatalog(t testing.TB, c *api.Client, opts ...consul.CatalogOption) *consul.Catalog {
 	t.Helper()
-	opts = append([]discovery.ConsulOption{
-		discovery.WithConsulBackoff(20*time.Millisecond, 200*time.Millisecond),
-		discovery.WithConsulLogger(quiet),
-	}, opts...)
-	d := discovery.NewConsul(c, opts...)
+	d, err := consul.NewCatalog(fast(c), append([]consul.CatalogOption{consul.WithLogger(quiet)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = d.Close() })
 	return d
 }
 
-func newAuthz(t testing.TB, c *api.Client, dest string, opts ...authz.ConsulOption) *authz.Consul {
+func newIntentions(t testing.TB, c *api.Client, dest string, opts ...consul.IntentionsOption) *consul.Intentions {
 	t.Helper()
-	opts = append([]authz.ConsulOption{
-		authz.WithConsulBackoff(20*time.Millisecond, 200*time.Millisecond),
-		authz.WithConsulLogger(quiet),
-	}, opts...)
-	a, err := authz.NewConsul(c, dest, opts...)
+	a, err := consul.NewIntentions(fast(c), dest, append([]consul.IntentionsOption{consul.WithLogger(quiet)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,31 +162,20 @@ func allow(t testing.TB, c *api.Client, dest string, sources map[string]string) 
 	for name, action := range sources {
 		e.Sources = append(e.Sources, &api.SourceIntention{Name: name, Action: api.IntentionAction(action)})
 	}
-	// Just after it starts, Consul refuses intention writes while it
-	// migrates legacy intentions to config entries (testenv's readiness
-	// check does not wait for that): retry.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, _, err := c.ConfigEntries().Set(e, nil)
-		if err == nil {
-			return
-		}
-		if !strings.Contains(err.Error(), "read only while being upgraded") || time.Now().After(deadline) {
-			t.Fatalf("write intentions for %s: %v", dest, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := consul.RetryWrite(func() error { _, _, err := c.ConfigEntries().Set(e, nil); return err }); err != nil {
+		t.Fatalf("write intentions for %s: %v", dest, err)
 	}
 }
 
 // Once the watch is warm, Dial reads the cache: 60 Dials make no request to
 // Consul, and are spread evenly over the healthy instances (one of them
 // listening on the unspecified address, registered with the node's).
-func TestConsulDialMakesNoRequests(t *testing.T) {
+func TestCatalogDialMakesNoRequests(t *testing.T) {
 	srv := testenv.Consul(t)
 	regClient, _ := apiClient(t, srv.Addr)
 	dialClient, counter := apiClient(t, srv.Addr)
-	reg := newConsul(t, regClient)
-	res := newConsul(t, dialClient)
+	reg := newCatalog(t, regClient)
+	res := newCatalog(t, dialClient)
 	policy := authz.NewPolicy()
 	if err := policy.Set(authz.ConfigEntry{Name: "api", Sources: []authz.SourceIntention{{Name: "web", Action: authz.ActionAllow}}}); err != nil {
 		t.Fatal(err)
@@ -232,11 +222,11 @@ func TestConsulDialMakesNoRequests(t *testing.T) {
 // An instance that is registered and passing but does not answer: every
 // Dial still succeeds on another instance within its context, and the
 // dead one is ejected after EjectAfter failures.
-func TestConsulDialSkipsAndEjectsDeadInstance(t *testing.T) {
+func TestCatalogDialSkipsAndEjectsDeadInstance(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, _ := apiClient(t, srv.Addr)
-	balancer := &discovery.Balancer{EjectAfter: 2, EjectFor: time.Minute}
-	d := newConsul(t, client, discovery.WithConsulBalancer(balancer))
+	balancer := discovery.NewBalancer(discovery.WithEjection(2, time.Minute, 0))
+	d := newCatalog(t, client, consul.WithBalancer(balancer))
 	policy := authz.NewPolicy(authz.WithDefaultAllow())
 	if err := policy.Set(); err != nil {
 		t.Fatal(err)
@@ -290,7 +280,7 @@ func TestConsulDialSkipsAndEjectsDeadInstance(t *testing.T) {
 // new Dials use the cached instances and intentions (allowed and denied
 // alike), staleness shows; when the agent is back (empty: dev mode) the
 // instance registers again and both watches resume and follow changes.
-func TestConsulAgentOutage(t *testing.T) {
+func TestCatalogAgentOutage(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, _ := apiClient(t, srv.Addr)
 	allow(t, client, "api", map[string]string{"web": "allow", "intruder": "deny"})
@@ -298,9 +288,9 @@ func TestConsulAgentOutage(t *testing.T) {
 
 	// A short TTL: the heartbeat (every TTL/3) registers the instance again
 	// soon after the agent comes back without it.
-	reg := newConsul(t, client, discovery.WithConsulCheckTTL(3*time.Second))
-	res := newConsul(t, client)
-	az := newAuthz(t, client, "api")
+	reg := newCatalog(t, client, consul.WithCheckTTL(3*time.Second))
+	res := newCatalog(t, client)
+	az := newIntentions(t, client, "api")
 	if err := az.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +364,7 @@ func isDenied(err error) bool {
 // A 3-server cluster loses its leader during steady Dials from clients
 // talking to a surviving server: not one Dial fails, and the watches work
 // on once a new leader is elected.
-func TestConsulClusterLeaderLoss(t *testing.T) {
+func TestCatalogClusterLeaderLoss(t *testing.T) {
 	cluster := testenv.NewConsulCluster(t, 3)
 	leader := cluster.Leader()
 	if leader < 0 {
@@ -385,8 +375,8 @@ func TestConsulClusterLeaderLoss(t *testing.T) {
 	allow(t, client, "api", map[string]string{"web": "allow"})
 	ctx := meshtest.Context(t, 60*time.Second)
 
-	d := newConsul(t, client)
-	az := newAuthz(t, client, "api")
+	d := newCatalog(t, client)
+	az := newIntentions(t, client, "api")
 	if err := az.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package discovery
+package consul
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
@@ -24,18 +25,18 @@ import (
 // registration's ID, address, tags and meta; an unspecified host takes the
 // node's address; Resolve sees instances come and go; deregistering is
 // idempotent.
-func TestConsulRegisterResolve(t *testing.T) {
+func TestCatalogRegisterResolve(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, rec := newClient(t, srv.Addr, "")
-	d := newConsul(t, client, WithConsulCheckTTL(3*time.Second), WithConsulDeregisterAfter(90*time.Second))
-	ctx := ctxTimeout(t, 20*time.Second)
+	d := newCatalog(t, testConfig(client), WithCheckTTL(3*time.Second), WithDeregisterAfter(90*time.Second))
+	ctx := timeoutCtx(t, 20*time.Second)
 
-	dereg1, err := d.Register(ctx, Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001",
+	dereg1, err := d.Register(ctx, discovery.Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001",
 		Tags: []string{"v1"}, Meta: map[string]string{"zone": "a"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dereg2, err := d.Register(ctx, Registration{Service: "api", Address: "[::]:7002"})
+	dereg2, err := d.Register(ctx, discovery.Registration{Service: "api", Address: "[::]:7002"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestConsulRegisterResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(in) == 2 && in[0].ID != "api-1" {
-		in = []Instance{in[1], in[0]} // sorted by ID: the generated one may come first
+		in = []discovery.Instance{in[1], in[0]} // sorted by ID: the generated one may come first
 	}
 	if len(in) != 2 || in[0].ID != "api-1" || in[0].Address != "127.0.0.1:7001" || in[0].Meta["zone"] != "a" ||
 		!strings.HasPrefix(in[1].ID, "api-") || in[1].Address != srv.Bind+":7002" {
@@ -111,8 +112,8 @@ func TestConsulRegisterResolve(t *testing.T) {
 	if in, err := d.Resolve(ctx, "no-such-service"); err != nil || len(in) != 0 {
 		t.Fatalf("unknown service: %v, %v", in, err)
 	}
-	for _, r := range []Registration{{Address: "127.0.0.1:1"}, {Service: "x", Address: "nohost"}, {Service: "x", Address: "127.0.0.1:0"}} {
-		if _, err := d.Register(ctx, r); err == nil || !strings.HasPrefix(err.Error(), "discovery: register") {
+	for _, r := range []discovery.Registration{{Address: "127.0.0.1:1"}, {Service: "x", Address: "nohost"}, {Service: "x", Address: "127.0.0.1:0"}} {
+		if _, err := d.Register(ctx, r); err == nil || !strings.HasPrefix(err.Error(), "consul: register") {
 			t.Errorf("Register(%+v) = %v", r, err)
 		}
 	}
@@ -121,13 +122,13 @@ func TestConsulRegisterResolve(t *testing.T) {
 // The TTL check follows Registration.Healthy: critical with the reason as
 // output while it fails (the instance leaves the passing set), passing
 // again when it recovers.
-func TestConsulHealthProbe(t *testing.T) {
+func TestCatalogHealthProbe(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, _ := newClient(t, srv.Addr, "")
-	d := newConsul(t, client, WithConsulCheckTTL(time.Second))
-	ctx := ctxTimeout(t, 20*time.Second)
+	d := newCatalog(t, testConfig(client), WithCheckTTL(time.Second))
+	ctx := timeoutCtx(t, 20*time.Second)
 	var broken atomic.Bool
-	dereg, err := d.Register(ctx, Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001",
+	dereg, err := d.Register(ctx, discovery.Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001",
 		Healthy: func() error {
 			if broken.Load() {
 				return errors.New("certificate expired")
@@ -167,12 +168,15 @@ func TestConsulHealthProbe(t *testing.T) {
 // A process that dies without deregistering stops updating its check: the
 // instance leaves the passing set within the TTL, and (long test) Consul
 // removes it after DeregisterCriticalServiceAfter.
-func TestConsulCheckLapsesWhenProcessDies(t *testing.T) {
+func TestCatalogCheckLapsesWhenProcessDies(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, _ := newClient(t, srv.Addr, "")
-	ctx := ctxTimeout(t, 150*time.Second)
-	dying := NewConsul(client, WithConsulCheckTTL(time.Second))
-	if _, err := dying.Register(ctx, Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001"}); err != nil {
+	ctx := timeoutCtx(t, 150*time.Second)
+	dying, err := NewCatalog(testConfig(client), WithCheckTTL(time.Second), WithLogger(quietLogger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dying.Register(ctx, discovery.Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001"}); err != nil {
 		t.Fatal(err)
 	}
 	// Close stops the heartbeat without deregistering: what Consul sees of
@@ -180,7 +184,7 @@ func TestConsulCheckLapsesWhenProcessDies(t *testing.T) {
 	if err := dying.Close(); err != nil {
 		t.Fatal(err)
 	}
-	observer := newConsul(t, client)
+	observer := newCatalog(t, testConfig(client))
 	t0 := time.Now()
 	eventually(t, 5*time.Second, func() error {
 		if got, _ := resolveIDs(ctx, observer, "api"); got != "" {
@@ -207,11 +211,11 @@ func TestConsulCheckLapsesWhenProcessDies(t *testing.T) {
 }
 
 // A watch nobody uses stops; the next Resolve starts it again.
-func TestConsulIdleWatchStops(t *testing.T) {
+func TestCatalogIdleWatchStops(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, _ := newClient(t, srv.Addr, "")
-	d := newConsul(t, client, WithConsulIdleTimeout(200*time.Millisecond))
-	ctx := ctxTimeout(t, 10*time.Second)
+	d := newCatalog(t, testConfig(client), WithIdleTimeout(200*time.Millisecond))
+	ctx := timeoutCtx(t, 10*time.Second)
 	if _, err := d.Resolve(ctx, "api"); err != nil {
 		t.Fatal(err)
 	}
@@ -232,11 +236,79 @@ func TestConsulIdleWatchStops(t *testing.T) {
 	}
 }
 
+// Changed is closed when the watch sees the instances change (registered,
+// deregistered), not when another service changes, and when the watch
+// stops; after Close it is nil.
+func TestCatalogChanged(t *testing.T) {
+	srv := testenv.Consul(t)
+	client, _ := newClient(t, srv.Addr, "")
+	d := newCatalog(t, testConfig(client), WithIdleTimeout(300*time.Millisecond))
+	reg := newCatalog(t, testConfig(client))
+	ctx := timeoutCtx(t, 20*time.Second)
+	wait := func(ch <-chan struct{}, what string) time.Duration {
+		t.Helper()
+		t0 := time.Now()
+		select {
+		case <-ch:
+			return time.Since(t0)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Changed not closed: %s", what)
+			return 0
+		}
+	}
+
+	ch := d.Changed("api")
+	if _, err := d.Resolve(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	wait(ch, "first answer")
+	ch = d.Changed("api")
+	t0 := time.Now()
+	dereg, err := reg.Register(ctx, discovery.Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(ch, "register")
+	t.Logf("registration seen after %s", time.Since(t0).Round(time.Millisecond))
+	if got, err := resolveIDs(ctx, d, "api"); err != nil || got != "api-1@127.0.0.1:7001" {
+		t.Fatalf("Resolve after Changed = %q, %v", got, err)
+	}
+	// Another service's change leaves it open.
+	ch = d.Changed("api")
+	if _, err := reg.Register(ctx, discovery.Registration{Service: "db", Address: "127.0.0.1:7002"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+		t.Fatal("Changed closed by another service's registration")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := dereg(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wait(ch, "deregister")
+	if got, err := resolveIDs(ctx, d, "api"); err != nil || got != "" {
+		t.Fatalf("Resolve after deregistering = %q, %v", got, err)
+	}
+	// The watch stops when unused: its waiters hear of it.
+	ch = d.Changed("api")
+	wait(ch, "idle watch stopped")
+	if got := d.watching(); len(got) != 0 {
+		t.Fatalf("still watching %v", got)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d.Changed("api") != nil {
+		t.Fatal("Changed after Close is not nil")
+	}
+}
+
 // With ACLs, a token lacking a permission gets an error that names it.
-func TestConsulACLErrors(t *testing.T) {
+func TestCatalogACLErrors(t *testing.T) {
 	srv := testenv.Consul(t, testenv.ConsulACL(""))
 	admin, _ := newClient(t, srv.Addr, srv.Token)
-	ctx := ctxTimeout(t, 20*time.Second)
+	ctx := timeoutCtx(t, 20*time.Second)
 	pol, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{Name: "api-read", Rules: `service "api" { policy = "read" }`}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -246,17 +318,17 @@ func TestConsulACLErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An instance of api, registered with the management token.
-	adminD := newConsul(t, admin)
-	dereg, err := adminD.Register(ctx, Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001"})
+	adminD := newCatalog(t, testConfig(admin))
+	dereg, err := adminD.Register(ctx, discovery.Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dereg(ctx)
 
 	client, _ := newClient(t, srv.Addr, tok.SecretID)
-	d := newConsul(t, client)
-	_, err = d.Register(ctx, Registration{Service: "api", Address: "127.0.0.1:7002"})
-	if err == nil || !strings.Contains(err.Error(), `lacks service:write on "api"`) || !strings.HasPrefix(err.Error(), "discovery: register api") {
+	d := newCatalog(t, testConfig(client))
+	_, err = d.Register(ctx, discovery.Registration{Service: "api", Address: "127.0.0.1:7002"})
+	if err == nil || !strings.Contains(err.Error(), `lacks service:write on "api"`) || !strings.HasPrefix(err.Error(), "consul: register api") {
 		t.Fatalf("Register without service:write: %v", err)
 	}
 	t.Logf("register: %v", err)
@@ -274,7 +346,7 @@ func TestConsulACLErrors(t *testing.T) {
 	t.Logf("resolve db: %v", err)
 	// A token Consul does not know.
 	bogus, _ := newClient(t, srv.Addr, "00000000-0000-4000-8000-000000000000")
-	_, err = newConsul(t, bogus).Resolve(ctx, "api")
+	_, err = newCatalog(t, testConfig(bogus)).Resolve(ctx, "api")
 	if err == nil || !strings.Contains(err.Error(), "does not know the ACL token") {
 		t.Fatalf("Resolve with an unknown token: %v", err)
 	}
@@ -283,7 +355,7 @@ func TestConsulACLErrors(t *testing.T) {
 // Consul answering 5xx: the first Resolve says so; after a good answer the
 // last instances stay in use, staleness is exported (metric and log), the
 // watch is rate limited, and it recovers when Consul does.
-func TestConsulServerErrors(t *testing.T) {
+func TestCatalogServerErrors(t *testing.T) {
 	srv := testenv.Consul(t)
 	direct, _ := newClient(t, srv.Addr, "")
 	proxy := testenv.NewFaultProxy(t, srv.Addr)
@@ -292,16 +364,18 @@ func TestConsulServerErrors(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	logger, logs := newLogger()
-	d := newConsul(t, client, WithConsulMeterProvider(mp), WithConsulLogger(logger),
-		WithConsulBackoff(time.Millisecond, 2*time.Millisecond), WithConsulRateLimit(100*time.Millisecond, 2))
-	ctx := ctxTimeout(t, 30*time.Second)
+	cfg := testConfig(client)
+	cfg.MinBackoff, cfg.MaxBackoff = time.Millisecond, 2*time.Millisecond
+	cfg.RateEvery, cfg.RateBurst = 100*time.Millisecond, 2
+	d := newCatalog(t, cfg, WithMeterProvider(mp), WithLogger(logger))
+	ctx := timeoutCtx(t, 30*time.Second)
 
 	proxy.Fail(http.StatusInternalServerError)
 	_, err := d.Resolve(ctx, "api")
-	if err == nil || !strings.Contains(err.Error(), "Consul answered 500") || !strings.HasPrefix(err.Error(), "discovery: resolve api") {
+	if err == nil || !strings.Contains(err.Error(), "Consul answered 500") || !strings.HasPrefix(err.Error(), "consul: resolve api") {
 		t.Fatalf("first Resolve while Consul answers 500: %v", err)
 	}
-	if _, err := d.Register(ctx, Registration{Service: "api", Address: "127.0.0.1:7009"}); err == nil || !strings.Contains(err.Error(), "Consul answered 500") {
+	if _, err := d.Register(ctx, discovery.Registration{Service: "api", Address: "127.0.0.1:7009"}); err == nil || !strings.Contains(err.Error(), "Consul answered 500") {
 		t.Fatalf("Register while Consul answers 500: %v", err)
 	}
 	// The token bucket bounds the retry rate even with no backoff to speak
@@ -312,7 +386,7 @@ func TestConsulServerErrors(t *testing.T) {
 		t.Fatalf("%d requests in 1s while failing; the rate limit allows about 10", n)
 	}
 
-	dereg, err := newConsul(t, direct).Register(ctx, Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001"})
+	dereg, err := newCatalog(t, testConfig(direct)).Register(ctx, discovery.Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,11 +482,11 @@ func gaugeValue(t *testing.T, r sdkmetric.Reader, name string) float64 {
 }
 
 // A canceled Resolve waiting for the first answer returns at once.
-func TestConsulResolveHonoursContext(t *testing.T) {
+func TestCatalogResolveHonoursContext(t *testing.T) {
 	srv := testenv.Consul(t)
 	proxy := testenv.NewFaultProxy(t, srv.Addr)
 	client, _ := newClient(t, proxy.Addr, "")
-	d := newConsul(t, client)
+	d := newCatalog(t, testConfig(client))
 	proxy.Fail(http.StatusInternalServerError)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -425,7 +499,7 @@ func TestConsulResolveHonoursContext(t *testing.T) {
 	if _, err := d.Resolve(context.Background(), "api"); !errors.Is(err, errClosed) {
 		t.Fatalf("Resolve after Close: %v", err)
 	}
-	if _, err := d.Register(context.Background(), Registration{Service: "api", Address: "127.0.0.1:1"}); !errors.Is(err, errClosed) {
+	if _, err := d.Register(context.Background(), discovery.Registration{Service: "api", Address: "127.0.0.1:1"}); !errors.Is(err, errClosed) {
 		t.Fatalf("Register after Close: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package authz
+package consul
 
 import (
 	"context"
@@ -12,17 +12,18 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
 // Differential test with Consul as the oracle: for random intention sets
 // (wildcard sources and destinations, every precedence, allow and deny, L7
 // intentions) written to a real Consul, ztn's connection-level decision,
-// through authz.Consul's sync and conversion, equals Consul's
+// through Intentions' sync and conversion, equals Consul's
 // /v1/connect/intentions/check for every source/destination pair, under
 // Consul's default allow (ACLs off) and default deny (ACLs on,
 // default_policy deny).
-func TestConsulDifferential(t *testing.T) {
+func TestIntentionsDifferential(t *testing.T) {
 	t.Run("default-allow", func(t *testing.T) {
 		t.Parallel()
 		srv := testenv.Consul(t)
@@ -48,13 +49,13 @@ func runDifferential(t *testing.T, client *api.Client, defaultAllow bool, seed u
 	for _, d := range diffDestinations {
 		writeEntry(t, client, `{"Kind":"service-defaults","Name":"`+d+`","Protocol":"http"}`)
 	}
-	var opts []ConsulOption
+	var opts []IntentionsOption
 	if defaultAllow {
-		opts = append(opts, WithConsulDefaultAllow())
+		opts = append(opts, WithDefaultAllow())
 	}
-	authorizers := map[string]*Consul{}
+	authorizers := map[string]*Intentions{}
 	for _, d := range diffTargets {
-		authorizers[d] = newConsulAuthz(t, client, d, opts...)
+		authorizers[d] = newIntentions(t, testConfig(client), d, opts...)
 	}
 	for _, a := range authorizers {
 		if err := a.WaitSynced(ctx); err != nil {
@@ -184,7 +185,7 @@ func describeEntries(entries []*api.ServiceIntentionsConfigEntry) string {
 // waitInSync waits until a's intentions are those Consul's /match returns
 // for dest now (Consul does not wake a blocking query whose answer is
 // unchanged, so the index alone cannot tell).
-func waitInSync(t *testing.T, ctx context.Context, client *api.Client, a *Consul, dest string) {
+func waitInSync(t *testing.T, ctx context.Context, client *api.Client, a *Intentions, dest string) {
 	t.Helper()
 	res, _, err := client.Connect().IntentionMatch(&api.IntentionMatch{By: api.IntentionMatchDestination, Names: []string{dest}}, nil)
 	if err != nil {
@@ -194,11 +195,11 @@ func waitInSync(t *testing.T, ctx context.Context, client *api.Client, a *Consul
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := NewPolicy()
+	want := authz.NewPolicy()
 	if err := want.Set(entries...); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, func() error {
+	eventually(t, 5*time.Second, func() error {
 		if got := a.Intentions(); !reflect.DeepEqual(got, want.Intentions()) {
 			return fmt.Errorf("%s: authorizer has %d intentions, Consul %d", dest, len(got), len(want.Intentions()))
 		}

@@ -1,4 +1,4 @@
-package authz
+package consul
 
 import (
 	"context"
@@ -8,25 +8,26 @@ import (
 	"slices"
 	"unicode/utf8"
 
-	"github.com/ztnlabs/ztn"
-	"github.com/ztnlabs/ztn/internal/consulx"
-
 	"github.com/hashicorp/consul/api"
+
+	"github.com/ztnlabs/ztn"
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/internal/consulx"
 )
 
 // convert turns the intentions /match returned for the destination into
 // service-intentions entries, one per destination they name (the
 // destination itself, "*", ...), for Policy.Set. What ztn cannot enforce is
-// turned into a deny (see Consul) and described in warnings.
+// turned into a deny (see [Intentions]) and described in warnings.
 //
 // consul/api's Intention has no JWT field, but Consul's answer does (an
 // entry's JWT requirement is copied into each of its intentions): to see
 // it, the raw service-intentions entries that contribute allow or L7
 // intentions are read as well. One that cannot be read (no ACL permission)
 // cannot be verified, so its allow and L7 intentions are denied.
-func (c *Consul) convert(ctx context.Context, ixns []*api.Intention) ([]ConfigEntry, []string, error) {
+func (c *Intentions) convert(ctx context.Context, ixns []*api.Intention) ([]authz.ConfigEntry, []string, error) {
 	var (
-		entries  []ConfigEntry
+		entries  []authz.ConfigEntry
 		warnings []string
 	)
 	// Group by destination, in Consul's (precedence) order.
@@ -34,12 +35,12 @@ func (c *Consul) convert(ctx context.Context, ixns []*api.Intention) ([]ConfigEn
 		ixns     []*api.Intention
 		needsJWT bool // has intentions a JWT requirement would restrict
 	}
-	groups := map[Selector]*group{}
+	groups := map[authz.Selector]*group{}
 	for _, ixn := range ixns {
 		if ixn == nil {
 			return nil, nil, errors.New("malformed answer from Consul: a null intention")
 		}
-		dst := Selector{
+		dst := authz.Selector{
 			Partition: orDefault(ixn.DestinationPartition, ztn.DefaultPartition),
 			Namespace: orDefault(ixn.DestinationNS, ztn.DefaultNamespace),
 			Name:      ixn.DestinationName,
@@ -48,8 +49,8 @@ func (c *Consul) convert(ctx context.Context, ixns []*api.Intention) ([]ConfigEn
 		if g == nil {
 			g = &group{}
 			groups[dst] = g
-			entries = append(entries, ConfigEntry{
-				Kind:      KindServiceIntentions,
+			entries = append(entries, authz.ConfigEntry{
+				Kind:      authz.KindServiceIntentions,
 				Name:      dst.Name,
 				Namespace: dst.Namespace,
 				Partition: dst.Partition,
@@ -61,7 +62,7 @@ func (c *Consul) convert(ctx context.Context, ixns []*api.Intention) ([]ConfigEn
 		}
 	}
 	for i := range entries {
-		dst := Selector{Partition: entries[i].Partition, Namespace: entries[i].Namespace, Name: entries[i].Name}
+		dst := authz.Selector{Partition: entries[i].Partition, Namespace: entries[i].Namespace, Name: entries[i].Name}
 		g := groups[dst]
 		jwt := entryJWT{}
 		if g.needsJWT {
@@ -96,16 +97,16 @@ func intentionLabel(ixn *api.Intention) string {
 
 // entryJWT is what a service-intentions entry says about JWT requirements.
 type entryJWT struct {
-	entry      bool              // the entry requires a JWT for all its sources
-	sources    map[Selector]bool // sources with their own requirement
-	unverified string            // why the entry could not be read, if it could not
+	entry      bool                    // the entry requires a JWT for all its sources
+	sources    map[authz.Selector]bool // sources with their own requirement
+	unverified string                  // why the entry could not be read, if it could not
 }
 
 // sourceKey is the normalized name of a source of dst's entry, as
 // compileSource normalizes it.
-func sourceKey(peer, partition, namespace, name string, dst Selector) Selector {
+func sourceKey(peer, partition, namespace, name string, dst authz.Selector) authz.Selector {
 	if peer != "" {
-		return Selector{
+		return authz.Selector{
 			Partition: orDefault(partition, ztn.DefaultPartition),
 			Namespace: orDefault(namespace, ztn.DefaultNamespace),
 			Name:      name,
@@ -113,10 +114,10 @@ func sourceKey(peer, partition, namespace, name string, dst Selector) Selector {
 		}
 	}
 	ns := dst.Namespace
-	if ns == Wildcard {
+	if ns == authz.Wildcard {
 		ns = ztn.DefaultNamespace
 	}
-	return Selector{
+	return authz.Selector{
 		Partition: orDefault(partition, dst.Partition),
 		Namespace: orDefault(namespace, ns),
 		Name:      name,
@@ -137,8 +138,8 @@ func hasJWT(raw json.RawMessage) bool {
 }
 
 // readEntryJWT reads the raw service-intentions entry of dst.
-func (c *Consul) readEntryJWT(ctx context.Context, dst Selector) (entryJWT, error) {
-	q := c.cfg.query
+func (c *Intentions) readEntryJWT(ctx context.Context, dst authz.Selector) (entryJWT, error) {
+	q := c.cfg.Query
 	q.WaitIndex, q.WaitTime = 0, 0
 	if dst.Namespace != ztn.DefaultNamespace {
 		q.Namespace = dst.Namespace
@@ -165,7 +166,7 @@ func (c *Consul) readEntryJWT(ctx context.Context, dst Selector) (entryJWT, erro
 	for _, s := range raw.Sources {
 		if hasJWT(s.JWT) {
 			if out.sources == nil {
-				out.sources = map[Selector]bool{}
+				out.sources = map[authz.Selector]bool{}
 			}
 			out.sources[sourceKey(s.Peer, s.Partition, s.Namespace, s.Name, dst)] = true
 		}
@@ -180,37 +181,37 @@ func (c *Consul) readEntryJWT(ctx context.Context, dst Selector) (entryJWT, erro
 // of that peer (for ztnet, a federated trust domain it names so). Consul
 // returns such a source's partition empty or "default"; it is left out, as
 // an entry writes it.
-func convertIntention(ixn *api.Intention, dst Selector, jwt entryJWT) (src SourceIntention, warn string, err error) {
+func convertIntention(ixn *api.Intention, dst authz.Selector, jwt entryJWT) (src authz.SourceIntention, warn string, err error) {
 	if ixn.SourceSamenessGroup != "" {
 		return src, "", errors.New("sameness-group sources are not supported by ztn")
 	}
-	src = SourceIntention{
+	src = authz.SourceIntention{
 		Name:        ixn.SourceName,
 		Namespace:   ixn.SourceNS,
 		Partition:   ixn.SourcePartition,
 		Peer:        ixn.SourcePeer,
-		Action:      Action(ixn.Action),
+		Action:      authz.Action(ixn.Action),
 		Type:        string(ixn.SourceType),
 		Description: ixn.Description,
 	}
 	if src.Peer != "" && src.Partition == ztn.DefaultPartition {
 		src.Partition = ""
 	}
-	denyAll := func(why string) (SourceIntention, string, error) {
-		deny := SourceIntention{
+	denyAll := func(why string) (authz.SourceIntention, string, error) {
+		deny := authz.SourceIntention{
 			Name:        src.Name,
 			Namespace:   src.Namespace,
 			Partition:   src.Partition,
 			Peer:        src.Peer,
-			Action:      ActionDeny,
+			Action:      authz.ActionDeny,
 			Description: truncate("ztn: treated as deny: "+why, metaValueMaxLength),
 		}
-		if err := (ConfigEntry{Name: dst.Name, Namespace: dst.Namespace, Partition: dst.Partition, Sources: []SourceIntention{deny}}).Validate(); err != nil {
+		if err := (authz.ConfigEntry{Name: dst.Name, Namespace: dst.Namespace, Partition: dst.Partition, Sources: []authz.SourceIntention{deny}}).Validate(); err != nil {
 			return deny, "", fmt.Errorf("cannot be represented, even as a deny: %w", err)
 		}
 		return deny, why + ": treated as deny", nil
 	}
-	if src.Action != ActionDeny || len(ixn.Permissions) > 0 { // a deny stays a deny whatever else it carries
+	if src.Action != authz.ActionDeny || len(ixn.Permissions) > 0 { // a deny stays a deny whatever else it carries
 		key := sourceKey(src.Peer, src.Partition, src.Namespace, src.Name, dst)
 		switch {
 		case jwt.unverified != "":
@@ -226,16 +227,16 @@ func convertIntention(ixn *api.Intention, dst Selector, jwt entryJWT) (src Sourc
 		if p == nil {
 			return denyAll(fmt.Sprintf("permission %d is null", i+1))
 		}
-		perm := Permission{Action: Action(p.Action)}
+		perm := authz.Permission{Action: authz.Action(p.Action)}
 		if p.HTTP != nil {
-			perm.HTTP = &HTTPMatch{
+			perm.HTTP = &authz.HTTPMatch{
 				PathExact:  p.HTTP.PathExact,
 				PathPrefix: p.HTTP.PathPrefix,
 				PathRegex:  p.HTTP.PathRegex,
 				Methods:    slices.Clone(p.HTTP.Methods),
 			}
 			for _, h := range p.HTTP.Header {
-				perm.HTTP.Header = append(perm.HTTP.Header, HeaderMatch{
+				perm.HTTP.Header = append(perm.HTTP.Header, authz.HeaderMatch{
 					Name:       h.Name,
 					Present:    h.Present,
 					Exact:      h.Exact,
@@ -251,12 +252,12 @@ func convertIntention(ixn *api.Intention, dst Selector, jwt entryJWT) (src Sourc
 		if p.JWT != nil {
 			// Matching it needs a valid JWT: deny what it matches instead,
 			// which never allows more.
-			perm.Action = ActionDeny
+			perm.Action = authz.ActionDeny
 			jwtPerms = append(jwtPerms, i+1)
 		}
 		src.Permissions = append(src.Permissions, perm)
 	}
-	if err := (ConfigEntry{Name: dst.Name, Namespace: dst.Namespace, Partition: dst.Partition, Sources: []SourceIntention{src}}).Validate(); err != nil {
+	if err := (authz.ConfigEntry{Name: dst.Name, Namespace: dst.Namespace, Partition: dst.Partition, Sources: []authz.SourceIntention{src}}).Validate(); err != nil {
 		return denyAll(fmt.Sprintf("rejected by ztn (%v)", err))
 	}
 	if len(jwtPerms) > 0 {
@@ -275,4 +276,23 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// orDefault returns s, or def when s is empty.
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// metaValueMaxLength is Consul's limit on a Description, as authz
+// validates it.
+const metaValueMaxLength = 512
+
+func noun(allowed bool) string {
+	if allowed {
+		return "allow"
+	}
+	return "deny"
 }

@@ -1,0 +1,4 @@
+package consul
+
+// RetryWrite is retryWrite, for the external tests.
+var RetryWrite = retryWrite
