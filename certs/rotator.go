@@ -13,6 +13,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
+	"github.com/ztnlabs/ztn/internal/certsx"
 	"github.com/ztnlabs/ztn/internal/notify"
 )
 
@@ -39,7 +40,7 @@ var ErrClosed = errors.New("certs: source closed")
 type Rotator struct {
 	issuer  Issuer
 	cfg     config
-	metrics *metrics
+	metrics *certsx.Metrics
 	changed notify.Broadcast
 	wake    chan struct{} // capacity 1: the schedule moved earlier
 	cancel  context.CancelFunc
@@ -78,15 +79,15 @@ func NewRotator(ctx context.Context, issuer Issuer, opts ...Option) (*Rotator, e
 		keepers: make(map[spiffeid.TrustDomain]*rootKeeper),
 		bundles: make(map[spiffeid.TrustDomain]*x509bundle.Bundle),
 	}
-	m, err := newMetrics(cfg.meterProvider, r.expiry)
+	m, err := certsx.NewMetrics(cfg.MeterProvider, r.expiry)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("certs: %w", err)
 	}
 	r.metrics = m
 	id, err := r.issue(ctx)
-	m.rotation(err)
+	m.Rotation(err)
 	if err != nil {
-		_ = m.close()
+		_ = m.Close()
 		return nil, fmt.Errorf("certs: first issuance: %w", err)
 	}
 	r.install(time.Now(), id)
@@ -112,7 +113,7 @@ func (r *Rotator) GetX509SVID() (*x509svid.SVID, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
-	if err := svidTimeError(r.svid, r.lastErr, time.Now()); err != nil {
+	if err := certsx.SVIDTimeError(r.svid, r.lastErr, time.Now()); err != nil {
 		return nil, fmt.Errorf("certs: %w", err)
 	}
 	return r.svid, nil
@@ -149,7 +150,7 @@ func (r *Rotator) RenewSoon(maxDelay time.Duration) {
 	if r.cancel == nil {
 		return // not made by NewRotator: nothing renews
 	}
-	at := time.Now().Add(jitter(maxDelay))
+	at := time.Now().Add(certsx.Jitter(maxDelay))
 	r.mu.Lock()
 	if r.forceAt.IsZero() || at.Before(r.forceAt) {
 		r.forceAt = at
@@ -173,7 +174,7 @@ func (r *Rotator) Close() error {
 		r.mu.Unlock()
 		r.cancel()
 		r.wg.Wait()
-		r.closeErr = r.metrics.close()
+		r.closeErr = r.metrics.Close()
 		r.changed.Notify()
 	})
 	return r.closeErr
@@ -181,7 +182,7 @@ func (r *Rotator) Close() error {
 
 // run is the renewal loop.
 func (r *Rotator) run(ctx context.Context) {
-	bo := backoff{min: r.cfg.minBackoff, max: r.cfg.maxBackoff}
+	bo := certsx.Backoff{Min: r.cfg.MinBackoff, Max: r.cfg.MaxBackoff}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -233,25 +234,25 @@ func (r *Rotator) nextWakeLocked() time.Time {
 }
 
 // renew makes one issuance attempt and schedules the next one.
-func (r *Rotator) renew(ctx context.Context, bo *backoff) {
+func (r *Rotator) renew(ctx context.Context, bo *certsx.Backoff) {
 	id, err := r.issue(ctx)
 	if ctx.Err() != nil {
 		return // closing
 	}
-	r.metrics.rotation(err)
+	r.metrics.Rotation(err)
 	now := time.Now()
 	if err == nil {
-		bo.reset()
+		bo.Reset()
 		r.install(now, id)
 		return
 	}
 	r.mu.Lock()
 	r.lastErr = err
 	spiffeID, notAfter := r.svid.ID, r.svid.Certificates[0].NotAfter
-	wait := bo.next(notAfter.Sub(now))
+	wait := bo.Next(notAfter.Sub(now))
 	r.renewAt = now.Add(wait)
 	r.mu.Unlock()
-	r.cfg.logger.Warn("certs: SVID renewal failed",
+	r.cfg.Logger.Warn("certs: SVID renewal failed",
 		"spiffe_id", spiffeID.String(), "error", err,
 		"expires_in", notAfter.Sub(now).Round(time.Millisecond), "expired", !now.Before(notAfter),
 		"retry_in", wait.Round(time.Millisecond))
@@ -281,7 +282,7 @@ func (r *Rotator) install(now time.Time, id *Identity) {
 	life := leaf.NotAfter.Sub(leaf.NotBefore)
 	// Never renew sooner than this after a success, even when the issuer
 	// returns a leaf already past 90% of its life.
-	minPause := min(r.cfg.minBackoff, life/10)
+	minPause := min(r.cfg.MinBackoff, life/10)
 	renewAt := renewalTime(now, leaf.NotBefore, leaf.NotAfter, r.took.margin())
 	if renewAt.Before(now.Add(minPause)) {
 		renewAt = now.Add(minPause)
@@ -294,7 +295,7 @@ func (r *Rotator) install(now time.Time, id *Identity) {
 	changed, _ := r.mergeLocked(now, id.Bundles, id.SVID.Certificates)
 	r.mu.Unlock()
 
-	r.cfg.logger.Info("certs: SVID issued",
+	r.cfg.Logger.Info("certs: SVID issued",
 		"spiffe_id", id.SVID.ID.String(), "serial", leaf.SerialNumber.Text(16),
 		"not_after", leaf.NotAfter, "next_renewal", renewAt)
 	r.logBundles(changed)
@@ -303,18 +304,18 @@ func (r *Rotator) install(now time.Time, id *Identity) {
 
 // watchBundles runs w.WatchBundles until ctx is done.
 func (r *Rotator) watchBundles(ctx context.Context, w BundleWatcher) {
-	bo := backoff{min: r.cfg.minBackoff, max: r.cfg.maxBackoff}
+	bo := certsx.Backoff{Min: r.cfg.MinBackoff, Max: r.cfg.MaxBackoff}
 	for {
 		start := time.Now()
 		err := w.WatchBundles(ctx, r.updateBundles)
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) > r.cfg.maxBackoff {
-			bo.reset()
+		if time.Since(start) > r.cfg.MaxBackoff {
+			bo.Reset()
 		}
-		wait := bo.next(0)
-		r.cfg.logger.Warn("certs: watching the issuer's trust bundles failed", "error", err, "retry_in", wait.Round(time.Millisecond))
+		wait := bo.Next(0)
+		r.cfg.Logger.Warn("certs: watching the issuer's trust bundles failed", "error", err, "retry_in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return
@@ -337,8 +338,8 @@ func (r *Rotator) updateBundles(bundles []*x509bundle.Bundle) {
 		r.changed.Notify()
 	}
 	if reissue {
-		r.cfg.logger.Info("certs: issuer's roots changed, re-issuing soon", "within", r.cfg.rootChangeWindow)
-		r.RenewSoon(r.cfg.rootChangeWindow)
+		r.cfg.Logger.Info("certs: issuer's roots changed, re-issuing soon", "within", r.cfg.RootChangeWindow)
+		r.RenewSoon(r.cfg.RootChangeWindow)
 	}
 }
 
@@ -367,7 +368,7 @@ func (r *Rotator) mergeLocked(now time.Time, bundles []*x509bundle.Bundle, chain
 			r.rebuildLocked(td)
 		}
 	}
-	if !slices.ContainsFunc(reported[local], func(root *x509.Certificate) bool { return chainsTo(r.svid.Certificates, root) }) {
+	if !slices.ContainsFunc(reported[local], func(root *x509.Certificate) bool { return certsx.ChainsTo(r.svid.Certificates, root) }) {
 		reissue = true
 	}
 	return changed, reissue
@@ -406,7 +407,7 @@ func (r *Rotator) logBundles(tds []spiffeid.TrustDomain) {
 	}
 	r.mu.RUnlock()
 	for i, td := range tds {
-		r.cfg.logger.Info("certs: trust bundle changed", "trust_domain", td.Name(), "roots", roots[i])
+		r.cfg.Logger.Info("certs: trust bundle changed", "trust_domain", td.Name(), "roots", roots[i])
 	}
 }
 

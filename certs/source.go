@@ -2,7 +2,6 @@ package certs
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -26,24 +25,6 @@ type Source interface {
 // or of the bundle); take it before reading the source, then wait on it.
 type Watcher interface {
 	Changed() <-chan struct{}
-}
-
-// svidTimeError says why svid cannot be handed out at now (expired, or not
-// valid yet), or returns nil. lastErr is the last failure to replace it.
-func svidTimeError(svid *x509svid.SVID, lastErr error, now time.Time) error {
-	leaf := svid.Certificates[0]
-	switch {
-	case now.After(leaf.NotAfter) && lastErr != nil:
-		return fmt.Errorf("SVID for %s expired at %s: last renewal error: %w",
-			svid.ID, leaf.NotAfter.Format(time.RFC3339), lastErr)
-	case now.After(leaf.NotAfter):
-		return fmt.Errorf("SVID for %s expired at %s: no renewal yet",
-			svid.ID, leaf.NotAfter.Format(time.RFC3339))
-	case now.Before(leaf.NotBefore):
-		return fmt.Errorf("SVID for %s not valid before %s",
-			svid.ID, leaf.NotBefore.Format(time.RFC3339))
-	}
-	return nil
 }
 
 // errNotNew is returned by the methods of a source that was not made by its

@@ -19,6 +19,7 @@ import (
 	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/certs/vault"
 	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/internal/plainhttp"
 )
@@ -131,8 +132,8 @@ type meshEnv struct {
 	addr      string // CONSUL_HTTP_ADDR
 	consul    *consul.Client
 	disc      *discovery.Consul
-	vault     certs.VaultConfig // without Service and Role
-	role      string            // may hold roleService
+	vault     vault.Config // without Service and Role
+	role      string       // may hold roleService
 }
 
 // EnvOption configures NewEnv.
@@ -174,7 +175,7 @@ func WithEnvLogger(l *slog.Logger) EnvOption { return func(c *envConfig) { c.log
 // The datacenter is not taken from the Consul agent: it must match the
 // SPIFFE IDs the PKI roles allow (vault-bootstrap -datacenter), and reading
 // the agent's needs an ACL permission (agent:read) services seldom have.
-// Each Service gets certificates from certs.NewVault with the role for its
+// Each Service gets certificates from vault.New with the role for its
 // name, intentions for its name from authz.NewConsul, and shares one
 // discovery.Consul, which finds other services and registers listeners with
 // a TTL health check.
@@ -345,13 +346,13 @@ func newMeshFromEnv(getenv func(string) string, cfg envConfig, invalid []string)
 		addr:      consulAddr,
 		consul:    client,
 		disc:      discovery.NewConsul(client, discovery.WithConsulLogger(cfg.logger)),
-		vault: certs.VaultConfig{
+		vault: vault.Config{
 			TrustDomain: td,
 			Datacenter:  dc,
 			Address:     vaultAddr,
 			AllowHTTP:   allowHTTP,
 			Namespace:   getenv(EnvVaultNamespace),
-			Auth:        certs.VaultToken(vaultToken),
+			Auth:        vault.Token(vaultToken),
 			Mount:       mount,
 			TTL:         ttl,
 		},
@@ -468,7 +469,7 @@ func (e *Env) newService(ctx context.Context, name string) (*Service, *authz.Con
 	vc := m.vault
 	vc.Service = name
 	vc.Role = strings.ReplaceAll(m.role, roleService, name)
-	src, err := certs.NewVault(ctx, vc, certs.WithLogger(e.logger))
+	src, err := vault.New(ctx, vc, certs.WithLogger(e.logger))
 	if err != nil {
 		return nil, nil, fmt.Errorf("ztnet: service %s: identity from Vault (%s=%s, %s=%s, role %s): %w",
 			name, EnvVaultAddr, vc.Address, EnvPKIMount, vc.Mount, vc.Role, err)
