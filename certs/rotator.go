@@ -69,7 +69,9 @@ var (
 // NewRotator obtains a first SVID from issuer, synchronously, and starts
 // renewing it in the background until Close. ctx bounds the first issuance
 // only; later issuances run under a context that keeps ctx's values and that
-// Close cancels.
+// Close cancels. If the first issuance fails, NewRotator returns the
+// issuer's error as it is (see [Issuer]), or an error of its own when what
+// the issuer returned is not a valid SVID.
 func NewRotator(ctx context.Context, issuer Issuer, opts ...Option) (*Rotator, error) {
 	cfg := newConfig(opts)
 	r := &Rotator{
@@ -88,7 +90,7 @@ func NewRotator(ctx context.Context, issuer Issuer, opts ...Option) (*Rotator, e
 	m.Rotation(err)
 	if err != nil {
 		_ = m.Close()
-		return nil, fmt.Errorf("certs: first issuance: %w", err)
+		return nil, err // the issuer's own error names it
 	}
 	r.install(time.Now(), id)
 
@@ -106,7 +108,7 @@ func NewRotator(ctx context.Context, issuer Issuer, opts ...Option) (*Rotator, e
 // x509svid.Source.
 func (r *Rotator) GetX509SVID() (*x509svid.SVID, error) {
 	if r.cancel == nil {
-		return nil, errNotNew("Rotator", "NewRotator (or NewVault, NewConsulCA, DevCA.Source)")
+		return nil, errNotNew("Rotator", "NewRotator (or DevCA.Source, a backend's New)")
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -123,7 +125,7 @@ func (r *Rotator) GetX509SVID() (*x509svid.SVID, error) {
 // implements x509bundle.Source. The returned bundle must not be modified.
 func (r *Rotator) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
 	if r.cancel == nil {
-		return nil, errNotNew("Rotator", "NewRotator (or NewVault, NewConsulCA, DevCA.Source)")
+		return nil, errNotNew("Rotator", "NewRotator (or DevCA.Source, a backend's New)")
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -166,7 +168,7 @@ func (r *Rotator) RenewSoon(maxDelay time.Duration) {
 // the watchers. Afterwards the getters return ErrClosed. Close is idempotent.
 func (r *Rotator) Close() error {
 	if r.cancel == nil {
-		return errNotNew("Rotator", "NewRotator (or NewVault, NewConsulCA, DevCA.Source)")
+		return errNotNew("Rotator", "NewRotator (or DevCA.Source, a backend's New)")
 	}
 	r.closeOnce.Do(func() {
 		r.mu.Lock()

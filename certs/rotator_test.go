@@ -116,16 +116,19 @@ func TestRotatorRenewSoon(t *testing.T) {
 	}
 }
 
+// TestRotatorFirstIssuanceError: NewRotator returns the issuer's error as
+// it is, with no second package prefix.
 func TestRotatorFirstIssuanceError(t *testing.T) {
 	ca := newTestCA(t)
-	f := &faultyIssuer{next: ca.Issuer("dc1", "web", time.Hour), fail: errors.New("injected")}
+	injected := errors.New("injected")
+	f := &faultyIssuer{next: ca.Issuer("dc1", "web", time.Hour), fail: injected}
 	_, err := NewRotator(context.Background(), f, WithLogger(testLogger(t)))
-	if err == nil || err.Error() != "certs: first issuance: injected" {
-		t.Fatalf("err = %v, want certs: first issuance: injected", err)
+	if !errors.Is(err, injected) || err.Error() != "injected" {
+		t.Fatalf("err = %v, want the issuer's error as it is", err)
 	}
 	_, err = NewRotator(context.Background(), ca.Issuer("dc1", "web", 0), WithLogger(testLogger(t)))
-	if err == nil || !strings.HasPrefix(err.Error(), "certs: first issuance: ") {
-		t.Fatalf("err = %v", err)
+	if want := "certs: dev CA: TTL 0s is not positive"; err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
 	}
 }
 

@@ -377,8 +377,10 @@ func TestConsulCABadInput(t *testing.T) {
 				svid, _ := r.GetX509SVID()
 				t.Fatalf("New accepted it (SVID %v)", svid.ID)
 			}
-			if !strings.HasPrefix(err.Error(), "certs: ") || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %q, want the prefix \"certs: \" and %q", err, tc.want)
+			// The Rotator's own check of what the issuer returned is certs'.
+			prefixed := strings.HasPrefix(err.Error(), "consulca: ") || strings.HasPrefix(err.Error(), "certs: issuer returned")
+			if !prefixed || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q, want the prefix \"consulca: \" and %q", err, tc.want)
 			}
 			t.Logf("error: %v", err)
 		})

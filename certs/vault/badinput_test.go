@@ -73,7 +73,7 @@ func TestVaultBadInput(t *testing.T) {
 				r.Close()
 				t.Fatal("New succeeded")
 			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "certs: ") || strings.Contains(err.Error(), "\n") {
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "vault: ") || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error:\n  %v\nwant one line containing:\n  %s", err, tc.want)
 			}
 			t.Logf("error: %v", err)

@@ -58,7 +58,7 @@ func (w *Source) update(service string) {
 	w.svid, w.bundle, w.lastErr = svid, bundle, nil
 	w.mu.Unlock()
 	if !bundle.Equal(prevBundle) {
-		w.log.Info("certs: trust bundle changed", "trust_domain", bundle.TrustDomain().Name(), "roots", len(bundle.X509Authorities()))
+		w.log.Info("workloadapi: trust bundle changed", "trust_domain", bundle.TrustDomain().Name(), "roots", len(bundle.X509Authorities()))
 	}
 	if svid.Certificates[0].Equal(cur.Certificates[0]) {
 		w.log.Debug("workloadapi: update without a new SVID", "spiffe_id", svid.ID.String())

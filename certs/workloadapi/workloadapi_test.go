@@ -162,7 +162,7 @@ func TestWorkloadAPIConfigErrors(t *testing.T) {
 			_ = w.Close()
 			t.Fatalf("%+v: accepted", tc.cfg)
 		}
-		if !strings.HasPrefix(err.Error(), "certs: workload API") || !strings.Contains(err.Error(), tc.want) {
+		if !strings.HasPrefix(err.Error(), "workloadapi: ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %q, want %q", tc.cfg, err, tc.want)
 		}
 		t.Logf("error: %v", err)
