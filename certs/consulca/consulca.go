@@ -16,12 +16,12 @@ import (
 	"github.com/ztnlabs/ztn/internal/certsx"
 )
 
-// New returns a Rotator whose SVIDs come from Consul's Connect CA
+// New returns a [certs.Rotator] whose SVIDs come from Consul's Connect CA
 // through the local agent: the leaf is GET /v1/agent/connect/ca/leaf/<Service>
 // and the trust bundle is every root of GET /v1/agent/connect/ca/roots (spec
 // §2), in the trust domain Consul reports there (<cluster id>.consul).
 //
-// Unlike NewVault, the private key is not generated in the process: the
+// Unlike certs/vault, the private key is not generated in the process: the
 // Consul agent generates it (ECDSA P-256) and returns it with the
 // certificate over its HTTP API, so use an agent on the same host and, if
 // it is not on loopback, HTTPS.
@@ -40,7 +40,7 @@ import (
 // installed twice; earlier (a forced renewal, a retry) the agent's current
 // leaf is the answer. The roots are followed with blocking queries; when the
 // active root changes, the SVID is re-issued within the root change window
-// (WithRootChangeWindow, default 30s, as Consul's own jitter) — the agent
+// ([certs.WithRootChangeWindow], default 30s, as Consul's own jitter) — the agent
 // re-issues at once a leaf not signed by the active root — and roots Consul
 // stops reporting stay trusted until the leaves seen under them expire.
 //
@@ -57,7 +57,7 @@ func New(ctx context.Context, cfg Config, opts ...certs.Option) (*certs.Rotator,
 	return certs.NewRotator(ctx, c, opts...)
 }
 
-// issuer is the Issuer (and BundleWatcher) of New.
+// issuer is the certs.Issuer (and certs.BundleWatcher) of New.
 type issuer struct {
 	client  *api.Client
 	service string

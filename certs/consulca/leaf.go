@@ -22,7 +22,7 @@ type leafBody struct {
 	ModifyIndex   uint64
 }
 
-// Issue implements Issuer.
+// Issue implements certs.Issuer.
 func (c *issuer) Issue(ctx context.Context) (*certs.Identity, error) {
 	leaf, index, err := c.fetchLeaf(ctx, 0, 0)
 	if err != nil {

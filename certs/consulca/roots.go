@@ -105,7 +105,7 @@ func parseRoots(body *rootsBody) (*caRoots, error) {
 	return out, nil
 }
 
-// WatchBundles implements BundleWatcher: it follows the agent's roots with
+// WatchBundles implements certs.BundleWatcher: it follows the agent's roots with
 // blocking queries and reports them when they change. Errors (an
 // unreachable agent, a malformed response) are returned to the Rotator,
 // which logs them and calls again after a backoff; the last good roots stay

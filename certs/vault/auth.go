@@ -16,7 +16,7 @@ import (
 
 // Auth logs in to Vault. Its one method is the one of vault/api's
 // api.AuthMethod, so every helper of vault/api/auth/... (AWS, GCP, Azure,
-// LDAP, ...) is a Auth as it is.
+// LDAP, ...) is an Auth as it is.
 //
 // Login is called when the Vault source starts and again each time the token
 // must be replaced: its lease ended, or Vault rejected it. client has the
@@ -31,7 +31,7 @@ type Auth interface {
 // (auth/token/lookup-self, allowed by Vault's default policy) to learn
 // whether and for how long it can be renewed. A token that cannot be renewed
 // past its maximum lifetime is not replaced: when it expires, issuance fails
-// until the process is given a new one (use TokenFile for tokens that
+// until the process is given a new one (use [TokenFile] for tokens that
 // an agent rewrites).
 func Token(token string) Auth {
 	return &tokenAuth{what: "token", token: func() (string, error) { return token, nil }}
@@ -58,7 +58,7 @@ func TokenFile(path string) Auth {
 // AppRole authenticates with AppRole at auth/<mount> (mount "" means
 // "approle") with a role ID and a secret ID. For a secret ID read from a
 // file or a response-wrapped one, pass vault/api/auth/approle's AppRoleAuth
-// itself, which is a Auth.
+// itself, which is an Auth.
 func AppRole(roleID, secretID, mount string) Auth {
 	if mount == "" {
 		mount = "approle"
@@ -112,7 +112,7 @@ func JWT(role string, jwt func(ctx context.Context) (string, error), mount strin
 	}}
 }
 
-// namedAuth is a Auth with a description for logs and errors.
+// namedAuth is an Auth with a description for logs and errors.
 type namedAuth struct {
 	what  string
 	login func(ctx context.Context, c *api.Client) (*api.Secret, error)

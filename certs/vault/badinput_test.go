@@ -218,16 +218,16 @@ func TestVaultMalformedResponses(t *testing.T) {
 		{"not JSON", "malformed response (HTTP 200)"},
 		{"truncated", "malformed response (HTTP 200)"},
 		{"no data", "malformed response (HTTP 200): no data"},
-		{"garbage certificate", "malformed response: certificate: x509:"},
-		{"not PEM", "malformed response: certificate: not PEM"},
+		{"garbage certificate", "malformed response: certificate: PEM block 1: x509:"},
+		{"not PEM", "malformed response: certificate: PEM block 1: not PEM"},
 		{"two certificates", "malformed response: certificate: 2 certificates, want 1"},
 		{"wrong type", "malformed response (HTTP 200): json: cannot unmarshal number"},
-		{"garbage chain", "malformed response: ca_chain[0]: x509:"},
+		{"garbage chain", "malformed response: ca_chain[0]: PEM block 1: x509:"},
 		{"no chain", "malformed response: no issuing_ca or ca_chain"},
-		{"private key in chain", `ca_chain[0]: PEM block of type "EC PRIVATE KEY"`},
+		{"private key in chain", `ca_chain[0]: PEM block 1 is a "EC PRIVATE KEY", want CERTIFICATE`},
 		{"other identity", "refusing the certificate Vault returned: its URI SANs are [\"spiffe://ztn.test/ns/default/dc/dc1/svc/api\"], want exactly [spiffe://ztn.test/ns/default/dc/dc1/svc/web]"},
 		{"foreign key", "refusing the certificate Vault returned: its public key is not the one of our CSR"},
-		{"garbage issuer", "malformed response: certificate: x509:"},
+		{"garbage issuer", "malformed response: certificate: PEM block 1: x509:"},
 	}
 	for _, m := range modes {
 		t.Run("construction/"+m.mode, func(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"github.com/ztnlabs/ztn"
 )
 
-// BootstrapConfig describes the Vault PKI setup that Bootstrap makes.
+// BootstrapConfig describes the Vault PKI setup that [Bootstrap] makes.
 // TrustDomain is required; everything else has a default.
 type BootstrapConfig struct {
 	// Mount is the PKI secrets engine's path (default "pki").
@@ -46,7 +46,7 @@ type BootstrapConfig struct {
 	NoPolicies bool
 }
 
-// PKI is what Bootstrap set up.
+// PKI is what [Bootstrap] set up.
 type PKI struct {
 	Mount string
 	// Created tells whether the CA was made now; false when the mount already

@@ -19,7 +19,7 @@ import (
 	"github.com/ztnlabs/ztn/internal/certsx"
 )
 
-// WatchBundles implements BundleWatcher: it reads the mount's issuers every
+// WatchBundles implements certs.BundleWatcher: it reads the mount's issuers every
 // BundleRefresh and reports the roots when they change. It also runs the
 // token keeper, so that both end with the Rotator.
 func (v *issuer) WatchBundles(ctx context.Context, update func([]*x509bundle.Bundle)) error {

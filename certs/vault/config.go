@@ -7,7 +7,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
-// Defaults of Config.
+// Defaults of [Config].
 const (
 	DefaultMount          = "pki"
 	DefaultBundleRefresh  = time.Minute
@@ -17,7 +17,7 @@ const (
 	DefaultRootRetention = 24 * time.Hour
 )
 
-// Config configures New. Service and TrustDomain are required;
+// Config configures [New]. Service and TrustDomain are required;
 // everything else has a default.
 type Config struct {
 	// Service is the service's name; its SPIFFE ID is
@@ -40,17 +40,17 @@ type Config struct {
 	TLS *api.TLSConfig
 	// Namespace is the Vault Enterprise namespace (default VAULT_NAMESPACE).
 	Namespace string
-	// Auth is how to log in. Default: Token with VAULT_TOKEN.
+	// Auth is how to log in. Default: [Token] with VAULT_TOKEN.
 	Auth Auth
 	// RequestTimeout bounds each request to Vault (default 10s). Failed
-	// requests are not retried by the client: the Rotator retries the
+	// requests are not retried by the client: the [certs.Rotator] retries the
 	// issuance with backoff.
 	RequestTimeout time.Duration
 
 	// Mount is the PKI secrets engine's path (default "pki").
 	Mount string
 	// Role is the PKI role that signs (default: Service). It must allow
-	// exactly this service's SPIFFE ID as a URI SAN (see Bootstrap).
+	// exactly this service's SPIFFE ID as a URI SAN (see [Bootstrap]).
 	Role string
 	// TTL is the lifetime asked for each certificate (default: the role's
 	// ttl). Vault caps it at the role's max_ttl.
@@ -66,11 +66,4 @@ type Config struct {
 	// else 24h; never past the root's own NotAfter. Roots of revoked issuers
 	// are dropped at once.
 	RootRetention time.Duration
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }

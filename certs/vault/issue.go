@@ -31,7 +31,7 @@ type signResponse struct {
 	CAChain     []string `json:"ca_chain"`
 }
 
-// Issue implements Issuer.
+// Issue implements certs.Issuer.
 func (v *issuer) Issue(ctx context.Context) (*certs.Identity, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

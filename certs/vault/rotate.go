@@ -11,21 +11,21 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
-// RotateCAConfig describes a CA rotation made by RotateCA.
+// RotateCAConfig describes a CA rotation made by [RotateCA].
 type RotateCAConfig struct {
 	// Mount is the PKI mount (default "pki").
 	Mount       string
 	TrustDomain spiffeid.TrustDomain
-	// RootTTL and IntermediateTTL as in BootstrapConfig.
+	// RootTTL and IntermediateTTL as in [BootstrapConfig].
 	RootTTL         time.Duration
 	IntermediateTTL time.Duration
 	// Propagation is how long to wait between publishing the new root and
 	// signing with it, so that every service has read it first (at least
-	// the services' Config.BundleRefresh; default 2m).
+	// the services' [Config.BundleRefresh]; default 2m).
 	Propagation time.Duration
 }
 
-// RotatedCA is the result of RotateCA.
+// RotatedCA is the result of [RotateCA].
 type RotatedCA struct {
 	// RootIssuer and IntermediateIssuer are the new issuers; the
 	// intermediate is now the default.
@@ -34,11 +34,11 @@ type RotatedCA struct {
 	// Previous are the issuers that were there before. Delete them (DELETE
 	// <mount>/issuer/<id>) once the roles' max_ttl has passed, when no leaf
 	// they signed can still be valid; services keep trusting a deleted root
-	// for Config.RootRetention.
+	// for [Config.RootRetention].
 	Previous []string
 }
 
-// RotateCA rotates the CA of a mount set up by Bootstrap, with
+// RotateCA rotates the CA of a mount set up by [Bootstrap], with
 // Vault's multi-issuer operations and without breaking a connection: it
 // makes a new root (root/rotate/internal), which services add to their trust
 // bundle at their next refresh, and a new intermediate signed by it; after

@@ -23,8 +23,8 @@ import (
 	"github.com/ztnlabs/ztn/internal/plainhttp"
 )
 
-// New returns a Rotator whose SVIDs are signed by Vault's PKI secrets
-// engine: each issuance generates an ECDSA P-256 key in the process and sends
+// New returns a [certs.Rotator] whose SVIDs are signed by Vault's PKI
+// secrets engine: each issuance generates an ECDSA P-256 key in the process and sends
 // a CSR carrying only the service's SPIFFE ID (URI SAN) to
 // <Mount>/sign/<Role>; the private key never leaves the process and never
 // touches disk. The returned certificate is accepted only if it has exactly
@@ -35,7 +35,9 @@ import (
 // issuer of the mount (LIST <Mount>/issuers, then <Mount>/issuer/<id>/json),
 // read after each issuance and every BundleRefresh. When the mount's default
 // issuer changes and the current leaf is not from it, the SVID is re-issued
-// within the root change window (WithRootChangeWindow, 30s by default).
+// within the root change window ([certs.WithRootChangeWindow], 30s by
+// default). opts configure the Rotator, and the logger and backoff serve
+// the Vault client too.
 //
 // New logs in, checks the mount and issues the first SVID before it
 // returns; errors name what is wrong (an unreachable Vault, a rejected token,
@@ -63,7 +65,7 @@ func start(ctx context.Context, cfg Config, opts []certs.Option) (*certs.Rotator
 	return r, v, nil
 }
 
-// issuer is the Issuer (and BundleWatcher) of New.
+// issuer is the certs.Issuer (and certs.BundleWatcher) of New.
 type issuer struct {
 	id        spiffeid.ID
 	td        spiffeid.TrustDomain
@@ -195,4 +197,12 @@ func (v *issuer) roleMaxTTL(ctx context.Context) time.Duration {
 	v.log.Info("vault: no max_ttl read from the role; a root that leaves the mount stays trusted for the default retention",
 		"role", v.role, "mount", v.mount, "retention", DefaultRootRetention, "reason", err.Error())
 	return DefaultRootRetention
+}
+
+// cmpOr returns d if it is positive, else def.
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }

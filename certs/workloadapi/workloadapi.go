@@ -20,10 +20,10 @@ import (
 	"github.com/ztnlabs/ztn/internal/notify"
 )
 
-// Source is a Source backed by the SPIFFE Workload API (a SPIRE agent,
-// for example) through go-spiffe's wlapi.X509Source, which keeps a
+// Source is a [certs.Source] backed by the SPIFFE Workload API (a SPIRE
+// agent, for example) through go-spiffe's workloadapi.X509Source, which keeps a
 // stream open to the agent and receives each new SVID and bundle as the
-// agent rotates them. Create it with New.
+// agent rotates them. Create it with [New].
 //
 // The SPIRE agent renews the SVID; Source checks each one it receives
 // before using it: it must be a valid X509-SVID whose chain verifies, now,
@@ -38,7 +38,7 @@ import (
 // update; those of federated trust domains against the bundles the Workload
 // API sent last.
 //
-// Changed (Watcher) is closed on each update from the Workload API (SVID or
+// Changed ([certs.Watcher]) is closed on each update from the Workload API (SVID or
 // bundles) and on Close. A Source is safe for concurrent use.
 type Source struct {
 	src     *wlapi.X509Source
@@ -69,8 +69,9 @@ var (
 // New connects to the Workload API and waits for a first SVID
 // that passes the checks of Source, until ctx is done: give ctx a
 // deadline, since a Workload API that does not know the workload (no
-// registration entry) answers nothing. opts take WithLogger and
-// WithMeterProvider; the other Options are about issuance and do not apply.
+// registration entry) answers nothing. opts take [certs.WithLogger] and
+// [certs.WithMeterProvider]; the other options are about issuance and do
+// not apply.
 func New(ctx context.Context, cfg Config, opts ...certs.Option) (*Source, error) {
 	rc := certsx.NewConfig(opts)
 	addr := cfg.Address
@@ -238,13 +239,13 @@ func (w *Source) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bund
 }
 
 // Changed returns a channel closed at the next update from the Workload API
-// or Close. It implements Watcher.
+// or Close. It implements [certs.Watcher].
 func (w *Source) Changed() <-chan struct{} {
 	return w.changed.Changed()
 }
 
 // Close closes the connection to the Workload API and wakes the watchers.
-// Afterwards the getters return certs.ErrClosed. Close is idempotent.
+// Afterwards the getters return [certs.ErrClosed]. Close is idempotent.
 func (w *Source) Close() error {
 	w.closeOnce.Do(func() {
 		w.mu.Lock()
