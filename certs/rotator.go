@@ -17,9 +17,6 @@ import (
 	"github.com/ztnlabs/ztn/internal/notify"
 )
 
-// ErrClosed is returned by the getters of a closed Rotator.
-var ErrClosed = errors.New("certs: source closed")
-
 // Rotator is a Source that keeps an SVID from an Issuer fresh.
 //
 // It renews the SVID at a uniformly random moment between 60% and 90% of the
