@@ -89,14 +89,14 @@ func (v *issuer) refreshRoots(ctx context.Context) ([]*x509.Certificate, error) 
 			re.StatusCode == http.StatusNotFound && strings.Contains(msg, "unsupported path"):
 			return nil, fmt.Errorf("vault: mount %q not found (or it is not a PKI engine): %s", v.mount, msg)
 		case re.StatusCode == http.StatusNotFound:
-			return nil, fmt.Errorf("vault: mount %q has no issuers (set up a CA, e.g. with Bootstrap)", v.mount)
+			return nil, fmt.Errorf("vault: mount %q has no issuers (set up a CA, e.g. with vault.Bootstrap)", v.mount)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("vault: list issuers at %s/: %w", v.mount, describeError(v.client.Address(), err))
 	}
 	if len(list.Keys) == 0 {
-		return nil, fmt.Errorf("vault: mount %q has no issuers (set up a CA, e.g. with Bootstrap)", v.mount)
+		return nil, fmt.Errorf("vault: mount %q has no issuers (set up a CA, e.g. with vault.Bootstrap)", v.mount)
 	}
 	for _, id := range list.Keys {
 		if id == "" || strings.ContainsAny(id, "/?#") {
