@@ -9,10 +9,11 @@ import (
 	"github.com/ztnlabs/ztn/internal/certsx"
 )
 
-// Option configures a Rotator, and the sources and backends built on one
-// (Files, DevCA.Source, certs/vault, certs/consulca, certs/workloadapi).
-// Sources that do not issue (Files, the Workload API) take only WithLogger
-// and WithMeterProvider; the other options do not apply to them.
+// Option configures a [Rotator] ([NewRotator], [DevCA.Source]) and the
+// other sources that take options: [NewFiles] and the backends'
+// constructors (certs/vault, certs/consulca, certs/workloadapi). Sources
+// that do not issue ([Files], certs/workloadapi) take only [WithLogger] and
+// [WithMeterProvider]; the other options do not apply to them.
 type Option func(*config)
 
 // config is shared with the backends, which apply their options with
