@@ -61,6 +61,9 @@ type Source struct {
 	closed  bool
 }
 
+// errNotNew is returned by the methods of a Source not made by New.
+var errNotNew = errors.New("workloadapi: Source not created with New")
+
 var (
 	_ certs.Source  = (*Source)(nil)
 	_ certs.Watcher = (*Source)(nil)
@@ -206,6 +209,9 @@ func (w *Source) check(want spiffeid.ID, service string) (*x509svid.SVID, *x509b
 // (or is not valid yet) or the source is closed. It implements
 // x509svid.Source.
 func (w *Source) GetX509SVID() (*x509svid.SVID, error) {
+	if w.cancel == nil {
+		return nil, errNotNew
+	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
@@ -222,6 +228,9 @@ func (w *Source) GetX509SVID() (*x509svid.SVID, error) {
 // Workload API sent last. It implements x509bundle.Source. The returned
 // bundle must not be modified.
 func (w *Source) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
+	if w.cancel == nil {
+		return nil, errNotNew
+	}
 	w.mu.RLock()
 	closed, own := w.closed, w.bundle
 	w.mu.RUnlock()
@@ -247,6 +256,9 @@ func (w *Source) Changed() <-chan struct{} {
 // Close closes the connection to the Workload API and wakes the watchers.
 // Afterwards the getters return [certs.ErrClosed]. Close is idempotent.
 func (w *Source) Close() error {
+	if w.cancel == nil {
+		return errNotNew
+	}
 	w.closeOnce.Do(func() {
 		w.mu.Lock()
 		w.closed = true
