@@ -1,9 +1,10 @@
 package certs
 
 import (
-	"bytes"
 	"crypto/x509"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/certsx"
 )
 
 // rootKeeper holds the trusted roots of one trust domain. It trusts every root
@@ -31,7 +32,7 @@ type keptRoot struct {
 func (k *rootKeeper) observe(now time.Time, reported, chain []*x509.Certificate) (changed, added bool) {
 	for _, r := range k.roots {
 		was := r.reported
-		r.reported = containsCert(reported, r.cert)
+		r.reported = certsx.ContainsCert(reported, r.cert)
 		added = added || (r.reported && !was)
 	}
 	for _, c := range reported {
@@ -43,7 +44,7 @@ func (k *rootKeeper) observe(now time.Time, reported, chain []*x509.Certificate)
 	if len(chain) > 0 {
 		leaf := chain[0]
 		for _, r := range k.roots {
-			if leaf.NotAfter.After(r.leafEnd) && chainsTo(chain, r.cert) {
+			if leaf.NotAfter.After(r.leafEnd) && certsx.ChainsTo(chain, r.cert) {
 				r.leafEnd = leaf.NotAfter
 			}
 		}
@@ -96,25 +97,4 @@ func (k *rootKeeper) find(c *x509.Certificate) *keptRoot {
 		}
 	}
 	return nil
-}
-
-func containsCert(certs []*x509.Certificate, c *x509.Certificate) bool {
-	for _, x := range certs {
-		if x.Equal(c) {
-			return true
-		}
-	}
-	return false
-}
-
-// chainsTo reports whether some certificate of chain is signed by root, i.e.
-// whether a verifier trusting root can build a path from the chain's leaf.
-// The chain is assumed to be in order, as issuers return it.
-func chainsTo(chain []*x509.Certificate, root *x509.Certificate) bool {
-	for _, c := range chain {
-		if bytes.Equal(c.RawIssuer, root.RawSubject) && c.CheckSignatureFrom(root) == nil {
-			return true
-		}
-	}
-	return false
 }

@@ -53,26 +53,16 @@ type devRoot struct {
 	leafEnd time.Time         // latest NotAfter of a leaf it signed through an Issuer
 }
 
-// DevCAOption configures a DevCA.
-type DevCAOption func(*DevCA)
-
-// WithoutNameConstraints makes roots without name constraints, like Consul's
-// built-in CA: leaves of any trust domain signed with SignCertificate then
-// chain to the root, which is what a test of a verifier's own trust-domain
-// check needs.
-func WithoutNameConstraints() DevCAOption {
-	return func(ca *DevCA) { ca.nameConstraints = false }
-}
-
 // NewDevCA creates a DevCA for td with a fresh root.
 func NewDevCA(td spiffeid.TrustDomain, opts ...DevCAOption) (*DevCA, error) {
 	if td.IsZero() {
 		return nil, errors.New("certs: dev CA: empty trust domain")
 	}
-	ca := &DevCA{td: td, nameConstraints: true}
+	cfg := devCAConfig{nameConstraints: true}
 	for _, o := range opts {
-		o(ca)
+		o(&cfg)
 	}
+	ca := &DevCA{td: td, nameConstraints: cfg.nameConstraints}
 	root, err := ca.newRoot(nil)
 	if err != nil {
 		return nil, err
@@ -150,7 +140,9 @@ func (ca *DevCA) issue(tmpl *x509.Certificate, pub crypto.PublicKey) ([]*x509.Ce
 	if err != nil {
 		return nil, nil, err
 	}
-	cur.leafEnd = maxTime(cur.leafEnd, leaf.NotAfter)
+	if leaf.NotAfter.After(cur.leafEnd) {
+		cur.leafEnd = leaf.NotAfter
+	}
 	chain := []*x509.Certificate{leaf}
 	if len(ca.roots) > 1 { // an older root is still in use: help its trusters
 		chain = append(chain, cur.cross)
@@ -317,11 +309,4 @@ func randomSerial() *big.Int {
 	_, _ = rand.Read(b) // never fails: crypto/rand crashes the program instead
 	b[0] |= 0x80
 	return new(big.Int).SetBytes(b)
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

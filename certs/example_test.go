@@ -74,3 +74,58 @@ func Example() {
 	// echo: hello
 	// server: spiffe://example.org/ns/default/dc/dc1/svc/api
 }
+
+// A program that already holds its certificate and key (here issued by a
+// DevCA; typically parsed with go-spiffe's x509svid.Parse and
+// x509bundle.Parse) serves mutual TLS with them.
+func ExampleNewStatic() {
+	ctx := context.Background()
+	ca, err := certs.NewDevCA(spiffeid.RequireTrustDomainFromString("example.org"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	held := func(service string) certs.Source {
+		id, err := ca.Issuer("dc1", service, time.Hour).Issue(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		src, err := certs.NewStatic(id.SVID, id.Bundles...)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return src
+	}
+	server, client := held("api"), held("web")
+	defer server.Close()
+	defer client.Close()
+
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", tlsconfig.MTLSServerConfig(server, server, tlsconfig.AuthorizeMemberOf(ca.TrustDomain())))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = io.Copy(conn, conn) // echo
+	}()
+	conn, err := tls.Dial("tcp", ln.Addr().String(), tlsconfig.MTLSClientConfig(client, client, tlsconfig.AuthorizeMemberOf(ca.TrustDomain())))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintln(conn, "hello")
+	reply, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		log.Fatal(err)
+	}
+	peer, _ := spiffeid.FromURI(conn.ConnectionState().PeerCertificates[0].URIs[0])
+	fmt.Print("echo: ", reply)
+	fmt.Println("server:", peer)
+	// Output:
+	// echo: hello
+	// server: spiffe://example.org/ns/default/dc/dc1/svc/api
+}

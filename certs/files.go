@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -16,6 +17,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
+	"github.com/ztnlabs/ztn/internal/certsx"
 	"github.com/ztnlabs/ztn/internal/notify"
 )
 
@@ -78,7 +80,7 @@ type FilesConfig struct {
 type Files struct {
 	cfg     FilesConfig
 	rc      config
-	metrics *metrics
+	metrics *certsx.Metrics
 	changed notify.Broadcast
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -125,11 +127,11 @@ func NewFiles(ctx context.Context, cfg FilesConfig, opts ...Option) (*Files, err
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("certs: files: %w", err)
 	}
-	cfg.PollInterval = cmpOrDuration(cfg.PollInterval, DefaultFilesPollInterval)
+	cfg.PollInterval = cmp.Or(cfg.PollInterval, DefaultFilesPollInterval)
 	f := &Files{cfg: cfg, rc: newConfig(opts)}
-	m, err := newMetrics(f.rc.meterProvider, f.expiry)
+	m, err := certsx.NewMetrics(f.rc.MeterProvider, f.expiry)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("certs: files: %w", err)
 	}
 	f.metrics = m
 
@@ -141,9 +143,9 @@ func NewFiles(ctx context.Context, cfg FilesConfig, opts ...Option) (*Files, err
 	if err == nil {
 		svid, bundle, err = parseFiles(cfg, raw[0], raw[1], raw[2], spiffeid.ID{}, time.Now())
 	}
-	m.rotation(err)
+	m.Rotation(err)
 	if err != nil {
-		_ = m.close()
+		_ = m.Close()
 		return nil, err
 	}
 	f.seen = hash
@@ -168,7 +170,7 @@ func (f *Files) GetX509SVID() (*x509svid.SVID, error) {
 	if f.closed {
 		return nil, ErrClosed
 	}
-	if err := svidTimeError(f.svid, f.lastErr, time.Now()); err != nil {
+	if err := certsx.SVIDTimeError(f.svid, f.lastErr, time.Now()); err != nil {
 		return nil, fmt.Errorf("certs: files: %w", err)
 	}
 	return f.svid, nil
@@ -210,7 +212,7 @@ func (f *Files) Close() error {
 		f.mu.Unlock()
 		f.cancel()
 		f.wg.Wait()
-		f.closeErr = f.metrics.close()
+		f.closeErr = f.metrics.Close()
 		f.changed.Notify()
 	})
 	return f.closeErr
@@ -257,7 +259,7 @@ func (f *Files) reload() {
 		f.lastErr = f.seenErr
 		f.mu.Unlock()
 		if restored {
-			f.rc.logger.Info("certs: files: the files are readable again and unchanged", "cert", f.cfg.Cert)
+			f.rc.Logger.Info("certs: files: the files are readable again and unchanged", "cert", f.cfg.Cert)
 		}
 		f.checkExpiry()
 		return
@@ -275,7 +277,7 @@ func (f *Files) reload() {
 	}
 	f.pending = ""
 	f.seen, f.seenErr = hash, nil
-	f.metrics.rotation(nil)
+	f.metrics.Rotation(nil)
 	f.mu.Lock()
 	f.lastErr = nil
 	f.svid, f.bundle = svid, bundle
@@ -294,13 +296,13 @@ func (f *Files) settled(key string) bool {
 
 // failed records and reports a failed reload.
 func (f *Files) failed(err error) {
-	f.metrics.rotation(err)
+	f.metrics.Rotation(err)
 	f.mu.Lock()
 	f.lastErr = err
 	cur := f.svid
 	f.mu.Unlock()
 	leaf := cur.Certificates[0]
-	f.rc.logger.Warn("certs: files: reload failed; keeping the last good SVID and bundle",
+	f.rc.Logger.Warn("certs: files: reload failed; keeping the last good SVID and bundle",
 		"error", err, "spiffe_id", cur.ID.String(), "serial", leaf.SerialNumber.Text(16),
 		"expires_in", time.Until(leaf.NotAfter).Round(time.Second), "expired", time.Now().After(leaf.NotAfter))
 }
@@ -317,11 +319,11 @@ func (f *Files) checkExpiry() {
 	switch {
 	case now.After(leaf.NotAfter) && f.warnedLeaf != leaf:
 		f.warnedLeaf = leaf
-		f.rc.logger.Error("certs: files: the SVID has expired and no valid replacement has appeared; failing closed",
+		f.rc.Logger.Error("certs: files: the SVID has expired and no valid replacement has appeared; failing closed",
 			"spiffe_id", svid.ID.String(), "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter, "cert", f.cfg.Cert)
 	case now.After(leaf.NotBefore.Add(life*9/10)) && f.warnedStale != leaf && f.warnedLeaf != leaf:
 		f.warnedStale = leaf
-		f.rc.logger.Warn("certs: files: the SVID is past 90% of its lifetime and has not been replaced",
+		f.rc.Logger.Warn("certs: files: the SVID is past 90% of its lifetime and has not been replaced",
 			"spiffe_id", svid.ID.String(), "serial", leaf.SerialNumber.Text(16),
 			"expires_in", leaf.NotAfter.Sub(now).Round(time.Second), "cert", f.cfg.Cert)
 	}
@@ -343,15 +345,15 @@ func (f *Files) readFiles() (raw [3][]byte, hash [sha256.Size]byte, err error) {
 
 // parseFiles validates the contents of the cert, key and bundle files.
 func parseFiles(cfg FilesConfig, certPEM, keyPEM, bundlePEM []byte, want spiffeid.ID, now time.Time) (*x509svid.SVID, *x509bundle.Bundle, error) {
-	chain, err := pemCertificates(certPEM, true)
+	chain, err := certsx.PEMCertificates(certPEM, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("certs: files: certificate file %s: %w", cfg.Cert, err)
 	}
 	var key crypto.Signer
-	if key, err = pemPrivateKey(keyPEM, true); err != nil {
+	if key, err = certsx.PEMPrivateKey(keyPEM, true); err != nil {
 		return nil, nil, fmt.Errorf("certs: files: key file %s: %w", cfg.Key, err)
 	}
-	id, err := checkSVIDChain(chain, key)
+	id, err := certsx.CheckSVIDChain(chain, key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("certs: files: %s and %s: not a valid X509-SVID: %w", cfg.Cert, cfg.Key, err)
 	}
@@ -362,13 +364,13 @@ func parseFiles(cfg FilesConfig, certPEM, keyPEM, bundlePEM []byte, want spiffei
 	case !want.IsZero() && id != want:
 		return nil, nil, fmt.Errorf("certs: files: certificate file %s: SPIFFE ID %s, want %s (the identity of a source never changes)", cfg.Cert, id, want)
 	}
-	roots, err := pemCertificates(bundlePEM, false)
+	roots, err := certsx.PEMCertificates(bundlePEM, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("certs: files: bundle file %s: %w", cfg.Bundle, err)
 	}
 	for i, r := range roots {
 		if !r.IsCA {
-			return nil, nil, fmt.Errorf("certs: files: bundle file %s: certificate %d (%s) is not a CA certificate", cfg.Bundle, i+1, certName(r))
+			return nil, nil, fmt.Errorf("certs: files: bundle file %s: certificate %d (%s) is not a CA certificate", cfg.Bundle, i+1, certsx.CertName(r))
 		}
 	}
 	bundle := x509bundle.FromX509Authorities(td, roots)
@@ -404,7 +406,7 @@ func readPEMFile(path string) ([]byte, error) {
 
 func (f *Files) logLoaded(svid *x509svid.SVID, bundle *x509bundle.Bundle, msg string) {
 	leaf := svid.Certificates[0]
-	f.rc.logger.Info(msg,
+	f.rc.Logger.Info(msg,
 		"spiffe_id", svid.ID.String(), "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter,
 		"roots", len(bundle.X509Authorities()), "cert", f.cfg.Cert)
 }
@@ -418,11 +420,4 @@ func (f *Files) expiry() (string, float64, bool) {
 		return "", 0, false
 	}
 	return f.svid.ID.String(), time.Until(f.svid.Certificates[0].NotAfter).Seconds(), true
-}
-
-func cmpOrDuration(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }

@@ -2,45 +2,22 @@ package certs
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/internal/test/logtest"
-
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/ztnlabs/ztn/internal/test/certstest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 )
-
-// Helpers shared by the tests of the Files, Consul CA and Workload API
-// sources in package certs.
-
-// logsWith counts the records containing every one of subs.
-func logsWith(recs []string, subs ...string) int {
-	n := 0
-	for _, r := range recs {
-		all := true
-		for _, s := range subs {
-			all = all && strings.Contains(r, s)
-		}
-		if all {
-			n++
-		}
-	}
-	return n
-}
 
 // pollUntil polls cond every 20ms until it holds or timeout passes.
 func pollUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
@@ -52,100 +29,6 @@ func pollUntil(t testing.TB, timeout time.Duration, what string, cond func() boo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// leafSpec describes a test leaf certificate.
-type leafSpec struct {
-	uris      []string // default: the service's SPIFFE ID
-	notBefore time.Time
-	notAfter  time.Time
-	ca        bool
-	eku       []x509.ExtKeyUsage
-	dns       []string
-	rsa       bool
-}
-
-// signLeaf has ca sign a leaf for spec and returns it with its key.
-func signLeaf(t testing.TB, ca *DevCA, spec leafSpec) (*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	var key crypto.Signer
-	var err error
-	if spec.rsa {
-		key, err = rsa.GenerateKey(rand.Reader, 2048)
-	} else {
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if spec.uris == nil {
-		spec.uris = []string{"spiffe://ztn.test/ns/default/dc/dc1/svc/web"}
-	}
-	if spec.notBefore.IsZero() {
-		spec.notBefore = time.Now().Add(-time.Minute)
-	}
-	if spec.notAfter.IsZero() {
-		spec.notAfter = time.Now().Add(time.Hour)
-	}
-	if spec.eku == nil {
-		spec.eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-	}
-	tmpl := &x509.Certificate{
-		NotBefore:             spec.notBefore,
-		NotAfter:              spec.notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           spec.eku,
-		BasicConstraintsValid: true,
-		IsCA:                  spec.ca,
-		DNSNames:              spec.dns,
-	}
-	if spec.ca {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	}
-	for _, u := range spec.uris {
-		pu, err := url.Parse(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl.URIs = append(tmpl.URIs, pu)
-	}
-	cert, err := ca.SignCertificate(tmpl, key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-func certsPEM(certs ...*x509.Certificate) []byte {
-	var b []byte
-	for _, c := range certs {
-		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
-	return b
-}
-
-// keyPEM encodes key as PKCS#8, or in its traditional form (SEC 1, PKCS#1).
-func keyPEM(t testing.TB, key crypto.Signer, pkcs8 bool) []byte {
-	t.Helper()
-	if pkcs8 {
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	}
-	switch k := key.(type) {
-	case *ecdsa.PrivateKey:
-		der, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
-	case *rsa.PrivateKey:
-		return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
-	}
-	t.Fatalf("key type %T", key)
-	return nil
 }
 
 // fileSet is a cert, key and bundle file in a temporary directory.
@@ -177,12 +60,12 @@ func writeFile(t testing.TB, path string, data []byte) {
 }
 
 // write writes a leaf of ca (and its key) and ca's bundle.
-func (fs *fileSet) write(t testing.TB, ca *DevCA, spec leafSpec) *x509.Certificate {
+func (fs *fileSet) write(t testing.TB, ca *DevCA, spec certstest.LeafSpec) *x509.Certificate {
 	t.Helper()
-	leaf, key := signLeaf(t, ca, spec)
-	writeFile(t, fs.key, keyPEM(t, key, true))
-	writeFile(t, fs.cert, certsPEM(leaf))
-	writeFile(t, fs.bundle, certsPEM(ca.Bundle().X509Authorities()...))
+	leaf, key := certstest.SignLeaf(t, ca, spec)
+	writeFile(t, fs.key, certstest.KeyPEM(t, key, true))
+	writeFile(t, fs.cert, certstest.CertsPEM(leaf))
+	writeFile(t, fs.bundle, certstest.CertsPEM(ca.Bundle().X509Authorities()...))
 	return leaf
 }
 
@@ -199,7 +82,7 @@ func newTestFiles(t testing.TB, cfg FilesConfig, opts ...Option) *Files {
 func TestFilesLoad(t *testing.T) {
 	ca := newTestCA(t)
 	fs := newFileSet(t)
-	leaf := fs.write(t, ca, leafSpec{})
+	leaf := fs.write(t, ca, certstest.LeafSpec{})
 	f := newTestFiles(t, fs.config(), WithLogger(testLogger(t)))
 	svid, err := f.GetX509SVID()
 	if err != nil {
@@ -226,10 +109,10 @@ func TestFilesFormats(t *testing.T) {
 	other := newTestCA(t)
 	t.Run("combined file, SEC 1 key", func(t *testing.T) {
 		fs := newFileSet(t)
-		leaf, key := signLeaf(t, ca, leafSpec{})
-		combined := append(keyPEM(t, key, false), certsPEM(leaf)...)
+		leaf, key := certstest.SignLeaf(t, ca, certstest.LeafSpec{})
+		combined := append(certstest.KeyPEM(t, key, false), certstest.CertsPEM(leaf)...)
 		writeFile(t, fs.cert, combined)
-		writeFile(t, fs.bundle, certsPEM(other.Bundle().X509Authorities()[0], ca.Bundle().X509Authorities()[0]))
+		writeFile(t, fs.bundle, certstest.CertsPEM(other.Bundle().X509Authorities()[0], ca.Bundle().X509Authorities()[0]))
 		cfg := fs.config()
 		cfg.Key = cfg.Cert
 		f := newTestFiles(t, cfg, WithLogger(testLogger(t)))
@@ -240,10 +123,10 @@ func TestFilesFormats(t *testing.T) {
 	})
 	t.Run("PKCS#1 RSA key", func(t *testing.T) {
 		fs := newFileSet(t)
-		leaf, key := signLeaf(t, ca, leafSpec{rsa: true})
-		writeFile(t, fs.cert, certsPEM(leaf))
-		writeFile(t, fs.key, keyPEM(t, key, false))
-		writeFile(t, fs.bundle, certsPEM(ca.Bundle().X509Authorities()...))
+		leaf, key := certstest.SignLeaf(t, ca, certstest.LeafSpec{RSA: true})
+		writeFile(t, fs.cert, certstest.CertsPEM(leaf))
+		writeFile(t, fs.key, certstest.KeyPEM(t, key, false))
+		writeFile(t, fs.bundle, certstest.CertsPEM(ca.Bundle().X509Authorities()...))
 		newTestFiles(t, fs.config(), WithLogger(testLogger(t)))
 	})
 	t.Run("intermediate in the chain", func(t *testing.T) {
@@ -267,9 +150,9 @@ func TestFilesFormats(t *testing.T) {
 			t.Fatalf("DevCA chain of %d, want leaf + cross-signed root", len(id.SVID.Certificates))
 		}
 		fs := newFileSet(t)
-		writeFile(t, fs.cert, certsPEM(id.SVID.Certificates...))
-		writeFile(t, fs.key, keyPEM(t, id.SVID.PrivateKey, true))
-		writeFile(t, fs.bundle, certsPEM(oldRoot))
+		writeFile(t, fs.cert, certstest.CertsPEM(id.SVID.Certificates...))
+		writeFile(t, fs.key, certstest.KeyPEM(t, id.SVID.PrivateKey, true))
+		writeFile(t, fs.bundle, certstest.CertsPEM(oldRoot))
 		f := newTestFiles(t, fs.config(), WithLogger(testLogger(t)))
 		if svid, _ := f.GetX509SVID(); len(svid.Certificates) != 2 {
 			t.Fatal("the intermediate is not served")
@@ -282,16 +165,16 @@ func TestFilesFormats(t *testing.T) {
 func TestFilesBadInput(t *testing.T) {
 	ca := newTestCA(t)
 	other := newTestCA(t)
-	leaf, key := signLeaf(t, ca, leafSpec{})
-	_, otherKey := signLeaf(t, ca, leafSpec{})
-	bundle := certsPEM(ca.Bundle().X509Authorities()...)
-	good := func() (c, k, b []byte) { return certsPEM(leaf), keyPEM(t, key, true), bundle }
-	with := func(spec leafSpec) (c, k, b []byte) {
-		l, k2 := signLeaf(t, ca, spec)
-		return certsPEM(l), keyPEM(t, k2, true), bundle
+	leaf, key := certstest.SignLeaf(t, ca, certstest.LeafSpec{})
+	_, otherKey := certstest.SignLeaf(t, ca, certstest.LeafSpec{})
+	bundle := certstest.CertsPEM(ca.Bundle().X509Authorities()...)
+	good := func() (c, k, b []byte) { return certstest.CertsPEM(leaf), certstest.KeyPEM(t, key, true), bundle }
+	with := func(spec certstest.LeafSpec) (c, k, b []byte) {
+		l, k2 := certstest.SignLeaf(t, ca, spec)
+		return certstest.CertsPEM(l), certstest.KeyPEM(t, k2, true), bundle
 	}
 	encrypted := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-128-CBC,00"}, Bytes: []byte{1, 2, 3}})
-	truncated := certsPEM(leaf)
+	truncated := certstest.CertsPEM(leaf)
 	truncated = truncated[:len(truncated)/2]
 
 	cases := []struct {
@@ -315,30 +198,32 @@ func TestFilesBadInput(t *testing.T) {
 		{name: "encrypted key", files: func() (c, k, b []byte) { c, _, b = good(); return c, encrypted, b }, want: "encrypted"},
 		{name: "two keys", files: func() (c, k, b []byte) {
 			c, k, b = good()
-			return c, append(k, keyPEM(t, otherKey, true)...), b
+			return c, append(k, certstest.KeyPEM(t, otherKey, true)...), b
 		}, want: "second private key"},
-		{name: "key of another cert", files: func() (c, k, b []byte) { c, _, b = good(); return c, keyPEM(t, otherKey, true), b }, want: "does not match"},
+		{name: "key of another cert", files: func() (c, k, b []byte) { c, _, b = good(); return c, certstest.KeyPEM(t, otherKey, true), b }, want: "does not match"},
 		{name: "garbage bundle", files: func() (c, k, b []byte) {
 			c, k, _ = good()
 			return c, k, []byte("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n")
 		}, want: "bundle file"},
-		{name: "leaf in the bundle", files: func() (c, k, b []byte) { c, k, _ = good(); return c, k, certsPEM(leaf) }, want: "not a CA certificate"},
+		{name: "leaf in the bundle", files: func() (c, k, b []byte) { c, k, _ = good(); return c, k, certstest.CertsPEM(leaf) }, want: "not a CA certificate"},
 		{name: "bundle of another CA", files: func() (c, k, b []byte) {
 			c, k, _ = good()
-			return c, k, certsPEM(other.Bundle().X509Authorities()...)
+			return c, k, certstest.CertsPEM(other.Bundle().X509Authorities()...)
 		}, want: "does not verify against bundle file"},
-		{name: "no URI SAN", files: func() (c, k, b []byte) { return with(leafSpec{uris: []string{}, dns: []string{"web"}}) }, want: "no URI SAN"},
+		{name: "no URI SAN", files: func() (c, k, b []byte) { return with(certstest.LeafSpec{URIs: []string{}, DNS: []string{"web"}}) }, want: "no URI SAN"},
 		{name: "two URI SANs", files: func() (c, k, b []byte) {
-			return with(leafSpec{uris: []string{"spiffe://ztn.test/ns/default/dc/dc1/svc/web", "spiffe://ztn.test/ns/default/dc/dc1/svc/api"}})
+			return with(certstest.LeafSpec{URIs: []string{"spiffe://ztn.test/ns/default/dc/dc1/svc/web", "spiffe://ztn.test/ns/default/dc/dc1/svc/api"}})
 		}, want: "more than one URI SAN"},
-		{name: "not a SPIFFE ID", files: func() (c, k, b []byte) { return with(leafSpec{uris: []string{"https://ztn.test/web"}}) }, want: "scheme"},
-		{name: "CA leaf", files: func() (c, k, b []byte) { return with(leafSpec{ca: true}) }, want: "is a CA"},
-		{name: "server-only EKU", files: func() (c, k, b []byte) { return with(leafSpec{eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}) }, want: "client and server"},
+		{name: "not a SPIFFE ID", files: func() (c, k, b []byte) { return with(certstest.LeafSpec{URIs: []string{"https://ztn.test/web"}}) }, want: "scheme"},
+		{name: "CA leaf", files: func() (c, k, b []byte) { return with(certstest.LeafSpec{CA: true}) }, want: "is a CA"},
+		{name: "server-only EKU", files: func() (c, k, b []byte) {
+			return with(certstest.LeafSpec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+		}, want: "client and server"},
 		{name: "expired", files: func() (c, k, b []byte) {
-			return with(leafSpec{notBefore: time.Now().Add(-2 * time.Hour), notAfter: time.Now().Add(-time.Hour)})
+			return with(certstest.LeafSpec{NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
 		}, want: "expired at"},
 		{name: "not yet valid", files: func() (c, k, b []byte) {
-			return with(leafSpec{notBefore: time.Now().Add(time.Hour), notAfter: time.Now().Add(2 * time.Hour)})
+			return with(certstest.LeafSpec{NotBefore: time.Now().Add(time.Hour), NotAfter: time.Now().Add(2 * time.Hour)})
 		}, want: "not valid before"},
 		{name: "wrong trust domain", files: good, cfg: func(c *FilesConfig) { c.TrustDomain = spiffeidTD(t, "other.test") }, want: "not in trust domain other.test"},
 		{name: "missing key file", files: good, missing: "key", want: "no such file"},
@@ -383,13 +268,13 @@ func TestFilesBadInput(t *testing.T) {
 func TestFilesReload(t *testing.T) {
 	ca := newTestCA(t)
 	fs := newFileSet(t)
-	put := func(spec leafSpec) *x509.Certificate {
-		leaf, key := signLeaf(t, ca, spec)
-		writeFile(t, fs.cert, append(certsPEM(leaf), keyPEM(t, key, true)...))
+	put := func(spec certstest.LeafSpec) *x509.Certificate {
+		leaf, key := certstest.SignLeaf(t, ca, spec)
+		writeFile(t, fs.cert, append(certstest.CertsPEM(leaf), certstest.KeyPEM(t, key, true)...))
 		return leaf
 	}
-	writeFile(t, fs.bundle, certsPEM(ca.Bundle().X509Authorities()...))
-	first := put(leafSpec{})
+	writeFile(t, fs.bundle, certstest.CertsPEM(ca.Bundle().X509Authorities()...))
+	first := put(certstest.LeafSpec{})
 	cfg := fs.config()
 	cfg.Key = cfg.Cert
 	logger, logs := logtest.Capture(t)
@@ -406,7 +291,7 @@ func TestFilesReload(t *testing.T) {
 
 	// A new certificate: picked up, Changed fires.
 	changed := f.Changed()
-	second := put(leafSpec{})
+	second := put(certstest.LeafSpec{})
 	waitChanged(t, changed, 5*time.Second, "the reload of a new certificate")
 	if !current().Equal(second) {
 		t.Fatal("the new certificate is not served")
@@ -415,29 +300,29 @@ func TestFilesReload(t *testing.T) {
 	failures := 0
 	refuse := func(what, wantLog string, write func()) {
 		t.Helper()
-		before := logsWith(logs(), "reload failed", wantLog)
+		before := logtest.Count(logs(), "reload failed", wantLog)
 		write()
 		pollUntil(t, 5*time.Second, what+" to be refused", func() bool {
-			return logsWith(logs(), "reload failed", wantLog) > before
+			return logtest.Count(logs(), "reload failed", wantLog) > before
 		})
 		failures++
 		if !current().Equal(second) {
 			t.Fatalf("%s: the last good certificate is not served", what)
 		}
-		if rot, _ := collect(t, reader); rot["failure"] != int64(failures) {
+		if rot, _ := certstest.Metrics(t, reader); rot["failure"] != int64(failures) {
 			t.Fatalf("%s: %d failed rotations counted, want %d", what, rot["failure"], failures)
 		}
 	}
 	refuse("garbage", "certificate file", func() { writeFile(t, fs.cert, []byte("garbage")) })
 	refuse("a mismatched key", "does not match", func() {
-		_, key := signLeaf(t, ca, leafSpec{})
-		writeFile(t, fs.cert, append(certsPEM(second), keyPEM(t, key, true)...))
+		_, key := certstest.SignLeaf(t, ca, certstest.LeafSpec{})
+		writeFile(t, fs.cert, append(certstest.CertsPEM(second), certstest.KeyPEM(t, key, true)...))
 	})
 	refuse("another identity", "the identity of a source never changes", func() {
-		put(leafSpec{uris: []string{"spiffe://ztn.test/ns/default/dc/dc1/svc/api"}})
+		put(certstest.LeafSpec{URIs: []string{"spiffe://ztn.test/ns/default/dc/dc1/svc/api"}})
 	})
 	refuse("an expired certificate", "expired at", func() {
-		put(leafSpec{notBefore: time.Now().Add(-2 * time.Hour), notAfter: time.Now().Add(-time.Hour)})
+		put(certstest.LeafSpec{NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
 	})
 	refuse("a removed file", "no such file", func() {
 		if err := os.Remove(fs.cert); err != nil {
@@ -446,17 +331,17 @@ func TestFilesReload(t *testing.T) {
 	})
 	// The same failure is reported once, not at every poll.
 	time.Sleep(200 * time.Millisecond)
-	if n := logsWith(logs(), "reload failed", "no such file"); n != 1 {
+	if n := logtest.Count(logs(), "reload failed", "no such file"); n != 1 {
 		t.Fatalf("%d log records for the removed file, want 1", n)
 	}
 
 	changed = f.Changed()
-	third := put(leafSpec{})
+	third := put(certstest.LeafSpec{})
 	waitChanged(t, changed, 5*time.Second, "the reload of a good certificate")
 	if !current().Equal(third) || first.Equal(third) {
 		t.Fatal("the good certificate is not served")
 	}
-	if rot, _ := collect(t, reader); rot["success"] != 3 || rot["failure"] != int64(failures) {
+	if rot, _ := certstest.Metrics(t, reader); rot["success"] != 3 || rot["failure"] != int64(failures) {
 		t.Fatalf("rotations %v, want 3 successes and %d failures", rot, failures)
 	}
 }
@@ -467,7 +352,7 @@ func TestFilesReload(t *testing.T) {
 func TestFilesSettle(t *testing.T) {
 	ca := newTestCA(t)
 	fs := newFileSet(t)
-	fs.write(t, ca, leafSpec{})
+	fs.write(t, ca, certstest.LeafSpec{})
 	cfg := fs.config()
 	cfg.PollInterval = 300 * time.Millisecond
 	logger, logs := logtest.Capture(t)
@@ -475,19 +360,19 @@ func TestFilesSettle(t *testing.T) {
 	f := newTestFiles(t, cfg, WithLogger(logger), WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
 	for range 3 {
 		changed := f.Changed()
-		leaf, key := signLeaf(t, ca, leafSpec{})
-		writeFile(t, fs.key, keyPEM(t, key, true))
+		leaf, key := certstest.SignLeaf(t, ca, certstest.LeafSpec{})
+		writeFile(t, fs.key, certstest.KeyPEM(t, key, true))
 		time.Sleep(20 * time.Millisecond)
-		writeFile(t, fs.cert, certsPEM(leaf))
+		writeFile(t, fs.cert, certstest.CertsPEM(leaf))
 		waitChanged(t, changed, 5*time.Second, "the reload")
 		if svid, _ := f.GetX509SVID(); !svid.Certificates[0].Equal(leaf) {
 			t.Fatal("the new certificate is not served")
 		}
 	}
-	if n := logsWith(logs(), "reload failed"); n != 0 {
+	if n := logtest.Count(logs(), "reload failed"); n != 0 {
 		t.Fatalf("%d failures reported", n)
 	}
-	if rot, _ := collect(t, reader); rot["failure"] != 0 || rot["success"] != 4 {
+	if rot, _ := certstest.Metrics(t, reader); rot["failure"] != 0 || rot["success"] != 4 {
 		t.Fatalf("rotations %v, want 4 successes", rot)
 	}
 }
@@ -498,7 +383,7 @@ func TestFilesFailClosed(t *testing.T) {
 	t.Parallel()
 	ca := newTestCA(t)
 	fs := newFileSet(t)
-	fs.write(t, ca, leafSpec{notBefore: time.Now().Add(-time.Second), notAfter: time.Now().Add(1500 * time.Millisecond)})
+	fs.write(t, ca, certstest.LeafSpec{NotBefore: time.Now().Add(-time.Second), NotAfter: time.Now().Add(1500 * time.Millisecond)})
 	logger, logs := logtest.Capture(t)
 	f := newTestFiles(t, fs.config(), WithLogger(logger))
 	if _, err := f.GetX509SVID(); err != nil {
@@ -512,13 +397,13 @@ func TestFilesFailClosed(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "certs: files: SVID for spiffe://ztn.test/ns/default/dc/dc1/svc/web expired at") {
 		t.Fatalf("error %q", err)
 	}
-	pollUntil(t, 5*time.Second, "the expiry to be logged", func() bool { return logsWith(logs(), "ERROR", "has expired") == 1 })
-	if logsWith(logs(), "past 90%") != 1 {
+	pollUntil(t, 5*time.Second, "the expiry to be logged", func() bool { return logtest.Count(logs(), "ERROR", "has expired") == 1 })
+	if logtest.Count(logs(), "past 90%") != 1 {
 		t.Fatal("no warning at 90% of the lifetime")
 	}
 
 	changed := f.Changed()
-	fresh := fs.write(t, ca, leafSpec{})
+	fresh := fs.write(t, ca, certstest.LeafSpec{})
 	waitChanged(t, changed, 5*time.Second, "the reload")
 	svid, err := f.GetX509SVID()
 	if err != nil || !svid.Certificates[0].Equal(fresh) {
@@ -532,12 +417,12 @@ func TestFilesBundleChange(t *testing.T) {
 	ca := newTestCA(t)
 	other := newTestCA(t)
 	fs := newFileSet(t)
-	fs.write(t, ca, leafSpec{})
+	fs.write(t, ca, certstest.LeafSpec{})
 	f := newTestFiles(t, fs.config(), WithLogger(testLogger(t)))
 	root, newRoot := ca.Bundle().X509Authorities()[0], other.Bundle().X509Authorities()[0]
 
 	changed := f.Changed()
-	writeFile(t, fs.bundle, certsPEM(root, newRoot))
+	writeFile(t, fs.bundle, certstest.CertsPEM(root, newRoot))
 	waitChanged(t, changed, 5*time.Second, "the bundle reload")
 	b, _ := f.GetX509BundleForTrustDomain(testTD)
 	if !b.HasX509Authority(newRoot) || !b.HasX509Authority(root) {
@@ -545,7 +430,7 @@ func TestFilesBundleChange(t *testing.T) {
 	}
 	// A bundle without the leaf's root is refused: the chain would not
 	// verify.
-	writeFile(t, fs.bundle, certsPEM(newRoot))
+	writeFile(t, fs.bundle, certstest.CertsPEM(newRoot))
 	time.Sleep(200 * time.Millisecond)
 	b, _ = f.GetX509BundleForTrustDomain(testTD)
 	if !b.HasX509Authority(root) {
@@ -556,7 +441,7 @@ func TestFilesBundleChange(t *testing.T) {
 func TestFilesClose(t *testing.T) {
 	ca := newTestCA(t)
 	fs := newFileSet(t)
-	fs.write(t, ca, leafSpec{})
+	fs.write(t, ca, certstest.LeafSpec{})
 	f, err := NewFiles(context.Background(), fs.config(), WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -589,9 +474,9 @@ func FuzzFilesParse(f *testing.F) {
 		f.Fatal(err)
 	}
 	der, _ := x509.MarshalPKCS8PrivateKey(id.SVID.PrivateKey)
-	certPEM := certsPEM(id.SVID.Certificates...)
+	certPEM := certstest.CertsPEM(id.SVID.Certificates...)
 	kPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	bundle := certsPEM(ca.Bundle().X509Authorities()...)
+	bundle := certstest.CertsPEM(ca.Bundle().X509Authorities()...)
 	f.Add(certPEM, kPEM, bundle)
 	f.Add([]byte("garbage"), kPEM, bundle)
 	f.Add(certPEM[:len(certPEM)/2], kPEM, bundle)

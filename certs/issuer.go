@@ -12,7 +12,9 @@ import (
 // time the current SVID is due for renewal; it never calls Issue concurrently.
 type Issuer interface {
 	// Issue returns a freshly issued identity, or an error to be retried
-	// later. It must honour ctx.
+	// later. It must honour ctx. NewRotator returns its error as it is and
+	// the Rotator logs later ones, so the error should name the issuer, as
+	// a package's errors do ("vault: role \"web\" not found at pki/").
 	Issue(ctx context.Context) (*Identity, error)
 }
 

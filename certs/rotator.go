@@ -13,11 +13,9 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
+	"github.com/ztnlabs/ztn/internal/certsx"
 	"github.com/ztnlabs/ztn/internal/notify"
 )
-
-// ErrClosed is returned by the getters of a closed Rotator.
-var ErrClosed = errors.New("certs: source closed")
 
 // Rotator is a Source that keeps an SVID from an Issuer fresh.
 //
@@ -39,7 +37,7 @@ var ErrClosed = errors.New("certs: source closed")
 type Rotator struct {
 	issuer  Issuer
 	cfg     config
-	metrics *metrics
+	metrics *certsx.Metrics
 	changed notify.Broadcast
 	wake    chan struct{} // capacity 1: the schedule moved earlier
 	cancel  context.CancelFunc
@@ -68,7 +66,9 @@ var (
 // NewRotator obtains a first SVID from issuer, synchronously, and starts
 // renewing it in the background until Close. ctx bounds the first issuance
 // only; later issuances run under a context that keeps ctx's values and that
-// Close cancels.
+// Close cancels. If the first issuance fails, NewRotator returns the
+// issuer's error as it is (see [Issuer]), or an error of its own when what
+// the issuer returned is not a valid SVID.
 func NewRotator(ctx context.Context, issuer Issuer, opts ...Option) (*Rotator, error) {
 	cfg := newConfig(opts)
 	r := &Rotator{
@@ -78,16 +78,16 @@ func NewRotator(ctx context.Context, issuer Issuer, opts ...Option) (*Rotator, e
 		keepers: make(map[spiffeid.TrustDomain]*rootKeeper),
 		bundles: make(map[spiffeid.TrustDomain]*x509bundle.Bundle),
 	}
-	m, err := newMetrics(cfg.meterProvider, r.expiry)
+	m, err := certsx.NewMetrics(cfg.MeterProvider, r.expiry)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("certs: %w", err)
 	}
 	r.metrics = m
 	id, err := r.issue(ctx)
-	m.rotation(err)
+	m.Rotation(err)
 	if err != nil {
-		_ = m.close()
-		return nil, fmt.Errorf("certs: first issuance: %w", err)
+		_ = m.Close()
+		return nil, err // the issuer's own error names it
 	}
 	r.install(time.Now(), id)
 
@@ -105,14 +105,14 @@ func NewRotator(ctx context.Context, issuer Issuer, opts ...Option) (*Rotator, e
 // x509svid.Source.
 func (r *Rotator) GetX509SVID() (*x509svid.SVID, error) {
 	if r.cancel == nil {
-		return nil, errNotNew("Rotator", "NewRotator (or NewVault, NewConsulCA, DevCA.Source)")
+		return nil, errNotNew("Rotator", "NewRotator (or DevCA.Source, a backend's New)")
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
 		return nil, ErrClosed
 	}
-	if err := svidTimeError(r.svid, r.lastErr, time.Now()); err != nil {
+	if err := certsx.SVIDTimeError(r.svid, r.lastErr, time.Now()); err != nil {
 		return nil, fmt.Errorf("certs: %w", err)
 	}
 	return r.svid, nil
@@ -122,7 +122,7 @@ func (r *Rotator) GetX509SVID() (*x509svid.SVID, error) {
 // implements x509bundle.Source. The returned bundle must not be modified.
 func (r *Rotator) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
 	if r.cancel == nil {
-		return nil, errNotNew("Rotator", "NewRotator (or NewVault, NewConsulCA, DevCA.Source)")
+		return nil, errNotNew("Rotator", "NewRotator (or DevCA.Source, a backend's New)")
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -149,7 +149,7 @@ func (r *Rotator) RenewSoon(maxDelay time.Duration) {
 	if r.cancel == nil {
 		return // not made by NewRotator: nothing renews
 	}
-	at := time.Now().Add(jitter(maxDelay))
+	at := time.Now().Add(certsx.Jitter(maxDelay))
 	r.mu.Lock()
 	if r.forceAt.IsZero() || at.Before(r.forceAt) {
 		r.forceAt = at
@@ -165,7 +165,7 @@ func (r *Rotator) RenewSoon(maxDelay time.Duration) {
 // the watchers. Afterwards the getters return ErrClosed. Close is idempotent.
 func (r *Rotator) Close() error {
 	if r.cancel == nil {
-		return errNotNew("Rotator", "NewRotator (or NewVault, NewConsulCA, DevCA.Source)")
+		return errNotNew("Rotator", "NewRotator (or DevCA.Source, a backend's New)")
 	}
 	r.closeOnce.Do(func() {
 		r.mu.Lock()
@@ -173,7 +173,7 @@ func (r *Rotator) Close() error {
 		r.mu.Unlock()
 		r.cancel()
 		r.wg.Wait()
-		r.closeErr = r.metrics.close()
+		r.closeErr = r.metrics.Close()
 		r.changed.Notify()
 	})
 	return r.closeErr
@@ -181,7 +181,7 @@ func (r *Rotator) Close() error {
 
 // run is the renewal loop.
 func (r *Rotator) run(ctx context.Context) {
-	bo := backoff{min: r.cfg.minBackoff, max: r.cfg.maxBackoff}
+	bo := certsx.Backoff{Min: r.cfg.MinBackoff, Max: r.cfg.MaxBackoff}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -233,25 +233,25 @@ func (r *Rotator) nextWakeLocked() time.Time {
 }
 
 // renew makes one issuance attempt and schedules the next one.
-func (r *Rotator) renew(ctx context.Context, bo *backoff) {
+func (r *Rotator) renew(ctx context.Context, bo *certsx.Backoff) {
 	id, err := r.issue(ctx)
 	if ctx.Err() != nil {
 		return // closing
 	}
-	r.metrics.rotation(err)
+	r.metrics.Rotation(err)
 	now := time.Now()
 	if err == nil {
-		bo.reset()
+		bo.Reset()
 		r.install(now, id)
 		return
 	}
 	r.mu.Lock()
 	r.lastErr = err
 	spiffeID, notAfter := r.svid.ID, r.svid.Certificates[0].NotAfter
-	wait := bo.next(notAfter.Sub(now))
+	wait := bo.Next(notAfter.Sub(now))
 	r.renewAt = now.Add(wait)
 	r.mu.Unlock()
-	r.cfg.logger.Warn("certs: SVID renewal failed",
+	r.cfg.Logger.Warn("certs: SVID renewal failed",
 		"spiffe_id", spiffeID.String(), "error", err,
 		"expires_in", notAfter.Sub(now).Round(time.Millisecond), "expired", !now.Before(notAfter),
 		"retry_in", wait.Round(time.Millisecond))
@@ -281,7 +281,7 @@ func (r *Rotator) install(now time.Time, id *Identity) {
 	life := leaf.NotAfter.Sub(leaf.NotBefore)
 	// Never renew sooner than this after a success, even when the issuer
 	// returns a leaf already past 90% of its life.
-	minPause := min(r.cfg.minBackoff, life/10)
+	minPause := min(r.cfg.MinBackoff, life/10)
 	renewAt := renewalTime(now, leaf.NotBefore, leaf.NotAfter, r.took.margin())
 	if renewAt.Before(now.Add(minPause)) {
 		renewAt = now.Add(minPause)
@@ -294,7 +294,7 @@ func (r *Rotator) install(now time.Time, id *Identity) {
 	changed, _ := r.mergeLocked(now, id.Bundles, id.SVID.Certificates)
 	r.mu.Unlock()
 
-	r.cfg.logger.Info("certs: SVID issued",
+	r.cfg.Logger.Info("certs: SVID issued",
 		"spiffe_id", id.SVID.ID.String(), "serial", leaf.SerialNumber.Text(16),
 		"not_after", leaf.NotAfter, "next_renewal", renewAt)
 	r.logBundles(changed)
@@ -303,18 +303,18 @@ func (r *Rotator) install(now time.Time, id *Identity) {
 
 // watchBundles runs w.WatchBundles until ctx is done.
 func (r *Rotator) watchBundles(ctx context.Context, w BundleWatcher) {
-	bo := backoff{min: r.cfg.minBackoff, max: r.cfg.maxBackoff}
+	bo := certsx.Backoff{Min: r.cfg.MinBackoff, Max: r.cfg.MaxBackoff}
 	for {
 		start := time.Now()
 		err := w.WatchBundles(ctx, r.updateBundles)
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) > r.cfg.maxBackoff {
-			bo.reset()
+		if time.Since(start) > r.cfg.MaxBackoff {
+			bo.Reset()
 		}
-		wait := bo.next(0)
-		r.cfg.logger.Warn("certs: watching the issuer's trust bundles failed", "error", err, "retry_in", wait.Round(time.Millisecond))
+		wait := bo.Next(0)
+		r.cfg.Logger.Warn("certs: watching the issuer's trust bundles failed", "error", err, "retry_in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return
@@ -337,8 +337,8 @@ func (r *Rotator) updateBundles(bundles []*x509bundle.Bundle) {
 		r.changed.Notify()
 	}
 	if reissue {
-		r.cfg.logger.Info("certs: issuer's roots changed, re-issuing soon", "within", r.cfg.rootChangeWindow)
-		r.RenewSoon(r.cfg.rootChangeWindow)
+		r.cfg.Logger.Info("certs: issuer's roots changed, re-issuing soon", "within", r.cfg.RootChangeWindow)
+		r.RenewSoon(r.cfg.RootChangeWindow)
 	}
 }
 
@@ -367,7 +367,7 @@ func (r *Rotator) mergeLocked(now time.Time, bundles []*x509bundle.Bundle, chain
 			r.rebuildLocked(td)
 		}
 	}
-	if !slices.ContainsFunc(reported[local], func(root *x509.Certificate) bool { return chainsTo(r.svid.Certificates, root) }) {
+	if !slices.ContainsFunc(reported[local], func(root *x509.Certificate) bool { return certsx.ChainsTo(r.svid.Certificates, root) }) {
 		reissue = true
 	}
 	return changed, reissue
@@ -406,7 +406,7 @@ func (r *Rotator) logBundles(tds []spiffeid.TrustDomain) {
 	}
 	r.mu.RUnlock()
 	for i, td := range tds {
-		r.cfg.logger.Info("certs: trust bundle changed", "trust_domain", td.Name(), "roots", roots[i])
+		r.cfg.Logger.Info("certs: trust bundle changed", "trust_domain", td.Name(), "roots", roots[i])
 	}
 }
 

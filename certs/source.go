@@ -1,8 +1,8 @@
 package certs
 
 import (
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -10,8 +10,8 @@ import (
 
 // Source provides the workload's current X.509 SVID and the trust bundles to
 // verify peers with. It is exactly go-spiffe's two source interfaces plus
-// Close, so go-spiffe's tlsconfig helpers accept a Source and a
-// *workloadapi.X509Source is one.
+// Close, so go-spiffe's tlsconfig helpers accept a Source, and go-spiffe's
+// own *workloadapi.X509Source is one.
 //
 // GetX509SVID never returns an expired SVID: once the current leaf has expired
 // and no fresh one could be obtained it returns an error (fail closed).
@@ -21,29 +21,15 @@ type Source interface {
 	Close() error
 }
 
+// ErrClosed is returned by the getters of a closed source: every source of
+// this package and of its backends.
+var ErrClosed = errors.New("certs: source closed")
+
 // Watcher is implemented by sources whose SVID or bundle change over time.
 // Changed returns a channel that is closed at the next rotation (of the SVID
 // or of the bundle); take it before reading the source, then wait on it.
 type Watcher interface {
 	Changed() <-chan struct{}
-}
-
-// svidTimeError says why svid cannot be handed out at now (expired, or not
-// valid yet), or returns nil. lastErr is the last failure to replace it.
-func svidTimeError(svid *x509svid.SVID, lastErr error, now time.Time) error {
-	leaf := svid.Certificates[0]
-	switch {
-	case now.After(leaf.NotAfter) && lastErr != nil:
-		return fmt.Errorf("SVID for %s expired at %s: last renewal error: %w",
-			svid.ID, leaf.NotAfter.Format(time.RFC3339), lastErr)
-	case now.After(leaf.NotAfter):
-		return fmt.Errorf("SVID for %s expired at %s: no renewal yet",
-			svid.ID, leaf.NotAfter.Format(time.RFC3339))
-	case now.Before(leaf.NotBefore):
-		return fmt.Errorf("SVID for %s not valid before %s",
-			svid.ID, leaf.NotBefore.Format(time.RFC3339))
-	}
-	return nil
 }
 
 // errNotNew is returned by the methods of a source that was not made by its

@@ -22,7 +22,7 @@ import (
 // written through Consul's API, give web ordered permissions and every
 // other source an L4 deny. api authorizes with authz.NewConsul, web finds
 // api with discovery.NewConsul, and every certificate is signed by Vault's
-// PKI (certs.BootstrapVault, certs.NewVault).
+// PKI (vault.Bootstrap, vault.New of certs/vault).
 //
 //   - The first matching permission decides: Watch is denied by the
 //     permission before the one that allows the Health service.

@@ -21,8 +21,8 @@ import (
 // service-intentions, written through Consul's API, give web ordered
 // permissions and every other source an L4 deny. api authorizes with
 // authz.NewConsul, web finds api with discovery.NewConsul, and every
-// certificate is signed by Vault's PKI (certs.BootstrapVault,
-// certs.NewVault). Over HTTP/2 and HTTP/1.1:
+// certificate is signed by Vault's PKI (vault.Bootstrap, vault.New of
+// certs/vault). Over HTTP/2 and HTTP/1.1:
 //
 //   - The first matching permission decides: /admin is denied by the
 //     permission before the one that allows GETs with the tenant header.

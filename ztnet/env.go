@@ -18,6 +18,7 @@ import (
 
 	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/certs/vault"
 	ztnconsul "github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/internal/plainhttp"
 )
@@ -130,8 +131,8 @@ type meshEnv struct {
 	addr      string // CONSUL_HTTP_ADDR
 	consul    *consul.Client
 	disc      *ztnconsul.Catalog
-	vault     certs.VaultConfig // without Service and Role
-	role      string            // may hold roleService
+	vault     vault.Config // without Service and Role
+	role      string       // may hold roleService
 }
 
 // EnvOption configures NewEnv.
@@ -173,7 +174,7 @@ func WithEnvLogger(l *slog.Logger) EnvOption { return func(c *envConfig) { c.log
 // The datacenter is not taken from the Consul agent: it must match the
 // SPIFFE IDs the PKI roles allow (vault-bootstrap -datacenter), and reading
 // the agent's needs an ACL permission (agent:read) services seldom have.
-// Each Service gets certificates from certs.NewVault with the role for its
+// Each Service gets certificates from vault.New with the role for its
 // name, intentions for its name from consul.NewIntentions, and shares one
 // consul.Catalog, which finds other services and registers listeners with
 // a TTL health check.
@@ -349,13 +350,13 @@ func newMeshFromEnv(getenv func(string) string, cfg envConfig, invalid []string)
 		addr:      consulAddr,
 		consul:    client,
 		disc:      disc,
-		vault: certs.VaultConfig{
+		vault: vault.Config{
 			TrustDomain: td,
 			Datacenter:  dc,
 			Address:     vaultAddr,
 			AllowHTTP:   allowHTTP,
 			Namespace:   getenv(EnvVaultNamespace),
-			Auth:        certs.VaultToken(vaultToken),
+			Auth:        vault.Token(vaultToken),
 			Mount:       mount,
 			TTL:         ttl,
 		},
@@ -472,7 +473,7 @@ func (e *Env) newService(ctx context.Context, name string) (*Service, *ztnconsul
 	vc := m.vault
 	vc.Service = name
 	vc.Role = strings.ReplaceAll(m.role, roleService, name)
-	src, err := certs.NewVault(ctx, vc, certs.WithLogger(e.logger))
+	src, err := vault.New(ctx, vc, certs.WithLogger(e.logger))
 	if err != nil {
 		return nil, nil, fmt.Errorf("ztnet: service %s: identity from Vault (%s=%s, %s=%s, role %s): %w",
 			name, EnvVaultAddr, vc.Address, EnvPKIMount, vc.Mount, vc.Role, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/consul/connect"
 
 	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/certs/consulca"
 	"github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
@@ -47,7 +48,7 @@ func TestConsulNativeClientCallsZTN(t *testing.T) {
 
 	// The ztn server: certificates from Consul's CA, intentions from Consul,
 	// registered in Consul's catalog as a Connect-native instance.
-	src, err := certs.NewConsulCA(ctx, certs.ConsulCAConfig{Client: newClient(), Service: server}, certs.WithLogger(quiet))
+	src, err := consulca.New(ctx, consulca.Config{Client: newClient(), Service: server}, certs.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@
 //
 // The token needs the rights to mount secrets engines and write policies.
 // Then give each service a token (or an AppRole, JWT, Kubernetes role) with
-// its policy, ztn-<service>, and start it with certs.NewVault.
+// its policy, ztn-<service>, and start it with vault.New (package github.com/ztnlabs/ztn/certs/vault).
 package main
 
 import (
@@ -25,14 +25,14 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/certs/vault"
 )
 
 func main() {
 	var (
 		td          = flag.String("trust-domain", "", "SPIFFE trust domain (required)")
 		dc          = flag.String("datacenter", "dc1", "datacenter in the services' SPIFFE IDs")
-		mount       = flag.String("mount", certs.DefaultVaultMount, "PKI mount path")
+		mount       = flag.String("mount", vault.DefaultMount, "PKI mount path")
 		leafTTL     = flag.Duration("leaf-ttl", time.Hour, "default lifetime of service certificates (role ttl)")
 		leafMaxTTL  = flag.Duration("leaf-max-ttl", 24*time.Hour, "longest lifetime a service may ask for (role max_ttl)")
 		rootTTL     = flag.Duration("root-ttl", 10*365*24*time.Hour, "lifetime of a new root")
@@ -75,7 +75,7 @@ func run(tdName, dc, mount, prefix string, noPolicies, rotate bool, leafTTL, lea
 
 	if rotate {
 		fmt.Printf("rotating the CA of %s/ at %s; the new root is published now, signing moves to it in %v\n", mount, client.Address(), propagation)
-		r, err := certs.RotateVaultCA(ctx, client, certs.VaultCARotation{
+		r, err := vault.RotateCA(ctx, client, vault.RotateCAConfig{
 			Mount: mount, TrustDomain: td, RootTTL: rootTTL, IntermediateTTL: intTTL, Propagation: propagation,
 		})
 		if err != nil {
@@ -89,7 +89,7 @@ func run(tdName, dc, mount, prefix string, noPolicies, rotate bool, leafTTL, lea
 		return nil
 	}
 
-	pki, err := certs.BootstrapVault(ctx, client, certs.VaultBootstrap{
+	pki, err := vault.Bootstrap(ctx, client, vault.BootstrapConfig{
 		Mount: mount, TrustDomain: td, Datacenter: dc, Services: services,
 		RootTTL: rootTTL, IntermediateTTL: intTTL, LeafTTL: leafTTL, LeafMaxTTL: leafMaxTTL,
 		PolicyPrefix: prefix, NoPolicies: noPolicies,

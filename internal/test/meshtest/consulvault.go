@@ -9,11 +9,12 @@ import (
 	"time"
 
 	consul "github.com/hashicorp/consul/api"
-	vault "github.com/hashicorp/vault/api"
+	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/certs/vault"
 	ztnconsul "github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/discovery"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
@@ -34,18 +35,18 @@ func ConsulClient(t testing.TB, addr string) *consul.Client {
 }
 
 // VaultPKI returns a client of vsrv with its root token, after setting up
-// Vault's PKI for services in TrustDomain (certs.BootstrapVault: a CA, and a
+// Vault's PKI for services in TrustDomain (vault.Bootstrap: a CA, and a
 // role and a policy per service).
-func VaultPKI(t testing.TB, ctx context.Context, vsrv *testenv.VaultServer, services ...string) (*vault.Client, *certs.VaultPKI) {
+func VaultPKI(t testing.TB, ctx context.Context, vsrv *testenv.VaultServer, services ...string) (*vaultapi.Client, *vault.PKI) {
 	t.Helper()
-	cfg := vault.DefaultConfig()
+	cfg := vaultapi.DefaultConfig()
 	cfg.Address = vsrv.HTTPAddr()
-	root, err := vault.NewClient(cfg)
+	root, err := vaultapi.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	root.SetToken(vsrv.Token)
-	pki, err := certs.BootstrapVault(ctx, root, certs.VaultBootstrap{TrustDomain: spiffeid.RequireTrustDomainFromString(TrustDomain), Services: services})
+	pki, err := vault.Bootstrap(ctx, root, vault.BootstrapConfig{TrustDomain: spiffeid.RequireTrustDomainFromString(TrustDomain), Services: services})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +62,12 @@ func VaultSources(t testing.TB, ctx context.Context, vsrv *testenv.VaultServer, 
 	td := spiffeid.RequireTrustDomainFromString(TrustDomain)
 	out := make(map[string]certs.Source, len(services))
 	for _, s := range services {
-		tok, err := root.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{Policies: []string{pki.Policies[s]}})
+		tok, err := root.Auth().Token().CreateWithContext(ctx, &vaultapi.TokenCreateRequest{Policies: []string{pki.Policies[s]}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		src, err := certs.NewVault(ctx, certs.VaultConfig{
-			Service: s, TrustDomain: td, Address: vsrv.HTTPAddr(), Auth: certs.VaultToken(tok.Auth.ClientToken),
+		src, err := vault.New(ctx, vault.Config{
+			Service: s, TrustDomain: td, Address: vsrv.HTTPAddr(), Auth: vault.Token(tok.Auth.ClientToken),
 		}, certs.WithLogger(Discard()))
 		if err != nil {
 			t.Fatal(err)

@@ -27,7 +27,7 @@ type SPIREServer struct {
 	TrustDomain string
 	// WorkloadAPIAddr is the agent's Workload API address,
 	// unix:///<dir>/agent.sock: give it to go-spiffe's workloadapi.WithAddr
-	// or certs.WorkloadAPIConfig.Address.
+	// or certs/workloadapi.Config.Address.
 	WorkloadAPIAddr string
 	// AgentID is the agent's SPIFFE ID, the parent of workload entries.
 	AgentID string
