@@ -41,7 +41,7 @@ func BenchmarkPairedRequests(b *testing.B) { benchpair.Adapter(b, "reqs", benchP
 // servers and clients logging with logger and instrumented with otelhttp
 // when otel is set.
 func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() error) {
-	m := meshtest.Dev(b, ztnet.WithDevLogger(logger))
+	m := meshtest.Dev(b, ztnet.WithLogger(logger))
 	meshtest.Intentions(b, m, benchIntentions)
 	// ztn: as httpztn.NewServer and NewClient set it up; without otel, the
 	// Services' providers are no-op, so the constructors install none.

@@ -217,7 +217,7 @@ func NewEnv(getenv func(string) string, opts ...EnvOption) (*Env, error) {
 }
 
 func newDevFromEnv(getenv func(string) string, cfg envConfig, invalid []string) (*Dev, error) {
-	opts := []DevOption{WithDevLogger(cfg.logger)}
+	opts := []DevOption{WithLogger(cfg.logger)}
 	if td := getenv(EnvTrustDomain); td != "" {
 		opts = append(opts, WithDevTrustDomain(td))
 	}
@@ -485,7 +485,7 @@ func (e *Env) newService(ctx context.Context, name string) (*Service, *authz.Con
 		_ = src.Close()
 		return nil, nil, fmt.Errorf("ztnet: service %s: intentions from Consul (%s=%s): %w", name, EnvConsulAddr, m.addr, err)
 	}
-	s, err := New(ctx, name, WithSource(src), WithSourceOwned(), WithAuthorizer(az),
+	s, err := New(ctx, name, withOwnedSource(src), WithAuthorizer(az),
 		WithResolver(m.disc), WithLogger(e.logger))
 	if err != nil {
 		_ = az.Close()

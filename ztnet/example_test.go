@@ -15,7 +15,7 @@ import (
 func Example() {
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mesh, err := ztnet.NewDev(ztnet.WithDevLogger(quiet))
+	mesh, err := ztnet.NewDev(ztnet.WithLogger(quiet))
 	if err != nil {
 		panic(err)
 	}

@@ -77,7 +77,10 @@ func fedService(t testing.TB, m *testMesh, name string, others []*testMesh, opts
 		fs.others = append(fs.others, o.CA())
 		tds = append(tds, o.CA().TrustDomain())
 	}
-	base := []Option{WithSource(fs), WithSourceOwned(), WithFederatedTrustDomains(tds...)}
+	base := []Option{withOwnedSource(fs)}
+	for _, td := range tds {
+		base = append(base, WithFederatedPeer(td.Name(), td))
+	}
 	return m.service(t, name, append(base, opts...)...)
 }
 
@@ -416,8 +419,8 @@ func TestFederatedCACannotImpersonateLocalService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	web := f.local.service(t, "web", WithSource(fedSource{Rotator: src, others: []*certs.DevCA{rogue}}), WithSourceOwned(),
-		WithFederatedTrustDomains(partnerTrustDomain))
+	web := f.local.service(t, "web", withOwnedSource(fedSource{Rotator: src, others: []*certs.DevCA{rogue}}),
+		WithFederatedPeer(partnerTD, partnerTrustDomain))
 
 	for _, id := range []string{
 		"spiffe://ztn.test/ns/default/dc/dc1/svc/api",     // a local name
@@ -502,14 +505,14 @@ func TestWithFederatedPeer(t *testing.T) {
 		{[]Option{WithFederatedPeer("", partnerTrustDomain)}, `peer name of trust domain "partner.test" is empty`},
 		{[]Option{WithFederatedPeer("part*", partnerTrustDomain)}, `peer name "part*" of trust domain "partner.test" contains the wildcard`},
 		{[]Option{WithFederatedPeer("partner", partnerTrustDomain), WithFederatedPeer("partner", other)}, `trust domains "other.test" and "partner.test" have the same peer name "partner"`},
-		{[]Option{WithFederatedTrustDomains(other), WithFederatedPeer("other.test", partnerTrustDomain)}, `trust domains "other.test" and "partner.test" have the same peer name "other.test"`},
+		{[]Option{WithFederatedPeer("other.test", other), WithFederatedPeer("other.test", partnerTrustDomain)}, `trust domains "other.test" and "partner.test" have the same peer name "other.test"`},
 		{[]Option{WithFederatedPeer("x", localTrustDomain)}, `"ztn.test" is the local trust domain`},
 	} {
 		src, err := f.local.CA().Source(context.Background(), "dc1", "x", time.Hour, certs.WithLogger(slog.New(f.local.logs)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := New(context.Background(), "x", append([]Option{WithSource(src), WithSourceOwned(), WithResolver(discovery.NewStatic(nil))}, tc.opts...)...)
+		s, err := New(context.Background(), "x", append([]Option{withOwnedSource(src), WithResolver(discovery.NewStatic(nil))}, tc.opts...)...)
 		if err == nil {
 			s.Close()
 			t.Fatalf("New accepted %d options; want %q", len(tc.opts), tc.err)

@@ -7,18 +7,6 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 )
 
-// WithL7Enforced marks a listener whose server authorizes every request
-// itself (grpcztn and httpztn servers set it). A source whose matching
-// intention has only L7 permissions is then admitted at connection level,
-// with AdmitL7 set in the authz.Request, and its requests are judged one by
-// one with AuthorizeRequest. Without it, a listener treats such a source as
-// denied, as Consul's connection-level checks do.
-func WithL7Enforced() ListenOption { return l7Option{} }
-
-type l7Option struct{}
-
-func (l7Option) applyListen(c *listenConfig) { c.l7 = true }
-
 // AuthorizeRequest judges one HTTP or gRPC request from peer to this service
 // against the L7 intentions (path, method, headers), and counts the decision
 // in the ztn.authz.decisions metric. It never blocks on the network. A peer

@@ -65,13 +65,12 @@ type ownCert struct {
 // name this service.
 func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	cfg := config{
-		handshakeTimeout: DefaultHandshakeTimeout,
-		maxHandshakes:    DefaultMaxHandshakes,
+		handshakeTimeout: defaultHandshakeTimeout,
+		maxHandshakes:    defaultMaxHandshakes,
 		resumption:       true,
-		sessionCacheSize: 1024,
 	}
 	for _, o := range opts {
-		o(&cfg)
+		o.applyService(&cfg)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ztnet: new %s: %w", name, err)
@@ -99,7 +98,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	}
 	for svc, td := range cfg.remoteServices {
 		if _, ok := peers[td]; !ok {
-			return nil, fmt.Errorf("ztnet: new %s: WithRemoteService(%q, %q): the trust domain is not federated (WithFederatedTrustDomains)", name, svc, td.Name())
+			return nil, fmt.Errorf("ztnet: new %s: WithRemoteService(%q, %q): the trust domain is not federated (WithFederatedPeer)", name, svc, td.Name())
 		}
 	}
 	if cfg.logger == nil {
@@ -154,7 +153,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 		VerifyConnection:     s.verifyServer,
 	}
 	if cfg.resumption {
-		s.clientTLS.ClientSessionCache = tls.NewLRUClientSessionCache(cfg.sessionCacheSize)
+		s.clientTLS.ClientSessionCache = tls.NewLRUClientSessionCache(sessionCacheSize)
 	}
 	s.resumeTLS = s.resumeConfig(s.clientTLS)
 	if w, ok := cfg.authorizer.(interface{ Changed() <-chan struct{} }); ok {
@@ -276,7 +275,7 @@ func (s *Service) isClosed() bool {
 }
 
 // Close closes every listener and accepted connection of the service, stops
-// its background work, and closes the Source if WithSourceOwned was given.
+// its background work, and closes the Source if Dev made it.
 func (s *Service) Close() error {
 	if err := s.made(); err != nil {
 		return err

@@ -27,7 +27,7 @@ func Discard() *slog.Logger {
 // those defaults.
 func Dev(t testing.TB, opts ...ztnet.DevOption) *ztnet.Dev {
 	t.Helper()
-	m, err := ztnet.NewDev(append([]ztnet.DevOption{ztnet.WithDevTrustDomain(TrustDomain), ztnet.WithDevLogger(Discard())}, opts...)...)
+	m, err := ztnet.NewDev(append([]ztnet.DevOption{ztnet.WithDevTrustDomain(TrustDomain), ztnet.WithLogger(Discard())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
