@@ -30,6 +30,10 @@ var layerRules = []struct {
 var layerExceptions = map[string][]string{
 	// ztnenv builds a Service from the environment, with the backends.
 	"ztnet/ztnenv": {"certs/vault", "consul"},
+	// ztnhook shows the adapters what they use of a ztnet.Service (its
+	// Resolver, L7 authorization): it sits beside ztnet, above authz and
+	// discovery.
+	"internal/ztnhook": {"authz", "discovery"},
 }
 
 func TestLayers(t *testing.T) {

@@ -148,10 +148,10 @@ func (s *Service) counter(service string) *atomic.Uint64 {
 	return c
 }
 
-// DialAddress connects to the instance of service at address (host:port),
+// dialAddress connects to the instance of service at address (host:port),
 // with the same checks as Dial. Adapters that do their own balancing, such as
-// grpcztn, use it.
-func (s *Service) DialAddress(ctx context.Context, service, address string, opts ...DialOption) (*Conn, error) {
+// grpcztn, use it through internal/ztnhook.
+func (s *Service) dialAddress(ctx context.Context, service, address string, opts ...DialOption) (*Conn, error) {
 	if err := s.made(); err != nil {
 		return nil, err
 	}

@@ -44,12 +44,12 @@ func TestDialErrorTypes(t *testing.T) {
 		{"Dial wrong identity (two instances)", func() error { _, err := web.Dial(ctxTimeout(t, 5*time.Second), "billing2"); return err },
 			func(err error) bool { return errors.As(err, &rejected) }},
 		{"DialAddress wrong identity", func() error {
-			_, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "billing", apiAddr)
+			_, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "billing", apiAddr)
 			return err
 		}, func(err error) bool { return errors.As(err, &rejected) }},
 		{"Dial denied", func() error { _, err := intruder.Dial(ctxTimeout(t, 5*time.Second), "api"); return err },
 			func(err error) bool { return errors.As(err, &denied) }},
-		{"DialAddress denied", func() error { _, err := intruder.DialAddress(ctxTimeout(t, 5*time.Second), "api", apiAddr); return err },
+		{"DialAddress denied", func() error { _, err := intruder.dialAddress(ctxTimeout(t, 5*time.Second), "api", apiAddr); return err },
 			func(err error) bool { return errors.As(err, &denied) }},
 		{"Dial no instance", func() error { _, err := web.Dial(ctxTimeout(t, 5*time.Second), "nothing"); return err },
 			func(err error) bool { return errors.Is(err, ErrNoInstance) }},
@@ -58,7 +58,7 @@ func TestDialErrorTypes(t *testing.T) {
 		{"DialAddress canceled", func() error {
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(100*time.Millisecond, cancel)
-			_, err := web.DialAddress(ctx, "stalled", stalled.Addr().String())
+			_, err := web.dialAddress(ctx, "stalled", stalled.Addr().String())
 			return err
 		}, func(err error) bool { return errors.Is(err, context.Canceled) }},
 	} {

@@ -305,13 +305,14 @@ func WithProtocols(protos ...string) ProtocolsOption {
 	return protocolsOption(append([]string(nil), protos...))
 }
 
-// WithL7Enforced marks a listener whose server authorizes every request
-// itself (grpcztn and httpztn servers set it). A source whose matching
-// intention has only L7 permissions is then admitted at connection level,
-// with AdmitL7 set in the authz.Request, and its requests are judged one by
-// one with AuthorizeRequest. Without it, a listener treats such a source as
-// denied, as Consul's connection-level checks do.
-func WithL7Enforced() ListenOption { return listenOption(func(c *listenConfig) { c.l7 = true }) }
+// withL7Enforced marks a listener whose server authorizes every request
+// itself (the grpcztn and httpztn servers, through internal/ztnhook). A
+// source whose matching intention has only L7 permissions is then admitted
+// at connection level, with AdmitL7 set in the authz.Request, and its
+// requests are judged one by one with authorizeRequest. Without it, a
+// listener treats such a source as denied, as Consul's connection-level
+// checks do.
+func withL7Enforced() ListenOption { return listenOption(func(c *listenConfig) { c.l7 = true }) }
 
 // WithServerTrustDomain makes this Dial expect the server in trust domain
 // td: the local one (the default) or one federated with

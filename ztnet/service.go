@@ -60,6 +60,10 @@ type ownCert struct {
 	cert *tls.Certificate
 }
 
+// ID returns the service's own identity (its name is ID().Name, its SPIFFE
+// ID ID().String()).
+func (s *Service) ID() ztn.ServiceID { return s.id }
+
 // New returns the Service called name. WithSource is required; Listen also
 // needs WithAuthorizer and Dial needs WithResolver. The Source's SVID must
 // name this service.
