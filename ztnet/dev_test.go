@@ -50,3 +50,50 @@ func TestNewDevRefusesWithSource(t *testing.T) {
 		t.Fatalf("NewDev(WithSource): %v; want an error saying where WithSource goes", err)
 	}
 }
+
+// A library is quiet by default: accepted connections are logged at Debug
+// (the full access log is a logger at Debug), refusals at Warn, and nothing
+// else of ztnet's in a working mesh at Info or above (certificate rotation
+// is package certs' to judge).
+func TestLogLevels(t *testing.T) {
+	m := newTestMesh(t)
+	m.allow(t, "web->api")
+	api, web, intruder := m.service(t, "api"), m.service(t, "web"), m.service(t, "intruder")
+	serve(t, listen(t, api), echo)
+	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, "hi")
+	c.Close()
+	if _, err := intruder.Dial(ctxTimeout(t, 5*time.Second), "api"); err == nil {
+		t.Fatal("intruder was admitted")
+	}
+	m.logs.waitFor(t, "ztn connection", func(r logRecord) bool { return r.attrs["side"] == "server" })
+	m.logs.waitFor(t, "ztn connection refused", func(logRecord) bool { return true })
+	want := map[string]slog.Level{
+		"ztn listening":          slog.LevelDebug,
+		"ztn connection":         slog.LevelDebug,
+		"ztn connection refused": slog.LevelWarn,
+		"ztn dial refused":       slog.LevelWarn,
+	}
+	m.logs.mu.Lock()
+	defer m.logs.mu.Unlock()
+	seen := map[string]bool{}
+	for _, r := range m.logs.records {
+		if !strings.HasPrefix(r.msg, "ztn ") {
+			continue
+		}
+		seen[r.msg] = true
+		if level, ok := want[r.msg]; !ok && r.level >= slog.LevelInfo {
+			t.Errorf("%q at %v: %v", r.msg, r.level, r.attrs)
+		} else if ok && r.level != level {
+			t.Errorf("%q at %v, want %v", r.msg, r.level, level)
+		}
+	}
+	for msg := range want {
+		if !seen[msg] {
+			t.Errorf("no %q record", msg)
+		}
+	}
+}

@@ -223,10 +223,10 @@ func (s *Service) dialInstance(ctx context.Context, service string, in discovery
 
 // logDialFailure writes one record for a failed attempt on an instance: at
 // Warn when the server refused us (denied) or we refused the server
-// (rejected), at Info for other failures, which Dial may still overcome on
-// another instance.
+// (rejected), at Debug for other failures, which Dial may still overcome on
+// another instance and otherwise returns.
 func (s *Service) logDialFailure(ctx context.Context, service string, in discovery.Instance, result string, err error, start time.Time) {
-	level := slog.LevelInfo
+	level := slog.LevelDebug
 	msg := "ztn dial attempt failed"
 	if result == resultDenied || result == resultRejected {
 		level, msg = slog.LevelWarn, "ztn dial refused"

@@ -95,7 +95,7 @@ func (s *Service) Listen(ctx context.Context, network, addr string, opts ...List
 	s.mu.Unlock()
 	l.wg.Add(1)
 	go l.acceptLoop()
-	s.log.Info("ztn listening", "addr", raw.Addr().String(), "id", s.ID().String())
+	s.log.Debug("ztn listening", "addr", raw.Addr().String(), "id", s.ID().String())
 	return l, nil
 }
 
