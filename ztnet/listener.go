@@ -45,8 +45,11 @@ type listener struct {
 // Listen announces on the local network address and returns a listener whose
 // Accept yields only authorized ztn connections, as *Conn. If the Service has
 // a Registrar, the listener is registered as an instance of the service until
-// it is closed. Options add application protocols (WithProtocols) or mark a
-// listener whose server authorizes each request (WithL7Enforced).
+// it is closed. WithProtocols adds application protocols.
+//
+// ctx bounds only the setup, opening the socket and registering; the
+// listener serves until it or the Service is closed, whatever becomes of
+// ctx.
 func (s *Service) Listen(ctx context.Context, network, addr string, opts ...ListenOption) (net.Listener, error) {
 	if err := s.made(); err != nil {
 		return nil, err

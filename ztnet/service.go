@@ -67,6 +67,9 @@ func (s *Service) ID() ztn.ServiceID { return s.id }
 // New returns the Service called name. WithSource is required; Listen also
 // needs WithAuthorizer and Dial needs WithResolver. The Source's SVID must
 // name this service.
+//
+// New makes no network request; ctx bounds only New itself (an expired ctx
+// fails it), never the Service's life, which lasts until Close.
 func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	cfg := config{
 		handshakeTimeout: defaultHandshakeTimeout,
@@ -185,7 +188,7 @@ func (s *Service) Ready() error {
 		return fmt.Errorf("ztnet: %s: closed", s.name)
 	}
 	if _, err := s.certificate(); err != nil {
-		return err
+		return fmt.Errorf("ztnet: %s: %w", s.name, err)
 	}
 	if r, ok := s.cfg.authorizer.(interface{ Ready() error }); ok {
 		if err := r.Ready(); err != nil {
@@ -196,24 +199,26 @@ func (s *Service) Ready() error {
 }
 
 // certificate returns the current SVID as a tls.Certificate, failing closed
-// when the source has none or it has expired.
+// when the source has none or it has expired. Its errors say "no usable
+// certificate" and name no package: Dial, Ready and the handshakes wrap
+// them.
 func (s *Service) certificate() (*tls.Certificate, error) {
 	svid, err := s.cfg.source.GetX509SVID()
 	if err != nil {
-		return nil, fmt.Errorf("ztnet: %s: no usable certificate: %w", s.name, err)
+		return nil, fmt.Errorf("no usable certificate: %w", err)
 	}
 	if c := s.cert.Load(); c != nil && c.svid == svid {
 		if now := time.Now(); now.After(c.cert.Leaf.NotAfter) {
-			return nil, fmt.Errorf("ztnet: %s: own certificate expired at %s", s.name, c.cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+			return nil, errExpired(c.cert.Leaf)
 		}
 		return c.cert, nil
 	}
 	if len(svid.Certificates) == 0 {
-		return nil, fmt.Errorf("ztnet: %s: source returned an SVID without certificates", s.name)
+		return nil, errors.New("no usable certificate: the source returned an SVID without certificates")
 	}
 	leaf := svid.Certificates[0]
 	if time.Now().After(leaf.NotAfter) {
-		return nil, fmt.Errorf("ztnet: %s: own certificate expired at %s", s.name, leaf.NotAfter.UTC().Format(time.RFC3339))
+		return nil, errExpired(leaf)
 	}
 	raw := make([][]byte, len(svid.Certificates))
 	for i, c := range svid.Certificates {
@@ -222,6 +227,10 @@ func (s *Service) certificate() (*tls.Certificate, error) {
 	c := &ownCert{svid: svid, cert: &tls.Certificate{Certificate: raw, PrivateKey: svid.PrivateKey, Leaf: leaf}}
 	s.cert.Store(c)
 	return c.cert, nil
+}
+
+func errExpired(leaf *x509.Certificate) error {
+	return fmt.Errorf("no usable certificate: own certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339))
 }
 
 // verifyClient runs on the server for every handshake, resumed or not.
