@@ -21,7 +21,7 @@ import (
 // request URL's host is a service name ("http://api/v1/users"), resolved
 // through the Service's resolver; each request goes to the next instance in
 // round-robin order, over a connection pool kept per instance, on
-// connections made by (*ztnet.Service).DialAddress, so the server is
+// connections the Service dials as Dial does, so the server is
 // authenticated as that service and has authorized the caller before a
 // request is sent. The scheme may be http or https: ztn is the encryption
 // either way. A failed connection to one instance is retried on the next for

@@ -25,7 +25,7 @@ type Conn struct {
 	peer     ztn.ServiceID
 	peerID   spiffeid.ID
 	decision authz.Decision // server side: why the peer was admitted
-	admitL7  bool           // server side: accepted by a WithL7Enforced listener
+	admitL7  bool           // server side: accepted by a withL7Enforced listener
 	start    time.Time
 	rx, tx   atomic.Int64
 

@@ -39,7 +39,7 @@ type listener struct {
 
 	tlsConf *tls.Config // the Service's, with this listener's application protocols
 	noALPN  *tls.Config // tlsConf without ALPN, for clients of other protocols
-	admitL7 bool        // WithL7Enforced
+	admitL7 bool        // withL7Enforced
 }
 
 // Listen announces on the local network address and returns a listener whose

@@ -234,7 +234,7 @@ func errExpired(leaf *x509.Certificate) error {
 }
 
 // verifyClient runs on the server for every handshake, resumed or not.
-// admitL7 is set on listeners that authorize every request (WithL7Enforced).
+// admitL7 is set on listeners that authorize every request (withL7Enforced).
 func (s *Service) verifyClient(cs tls.ConnectionState, admitL7 bool) error {
 	peer, err := s.inVerify.verify(cs.PeerCertificates)
 	if err != nil {
@@ -261,7 +261,7 @@ func (s *Service) verifyServer(cs tls.ConnectionState) error {
 
 // authorize asks the policy whether peer may connect to this service, and
 // counts the decision in the metrics when record is set. admitL7 admits a
-// source whose intention has L7 permissions (see WithL7Enforced). A peer
+// source whose intention has L7 permissions (see withL7Enforced). A peer
 // of a federated trust domain is a source of its peer (peerName).
 func (s *Service) authorize(peer ztn.ServiceID, admitL7, record bool) authz.Decision {
 	d := s.cfg.authorizer.Authorize(authz.Request{
