@@ -1,17 +1,16 @@
 package ztntest_test
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/ztnet"
 	"github.com/ztnlabs/ztn/ztnet/ztntest"
 )
@@ -110,34 +109,16 @@ func TestLogsGoToTheTest(t *testing.T) {
 		}
 		_, _ = mesh.Dial("intruder", "api")
 	}
-	var out syncBuffer
+	var out logtest.Buffer
 	newFakeTB(&out).run(func(t testing.TB) { scenario(ztntest.NewMesh(t)) })
 	if s := out.String(); !strings.Contains(s, "ztn connection refused") || strings.Contains(s, `msg="ztn connection" `) {
 		t.Errorf("test output:\n%s\nwant the refusal and no access record", s)
 	}
 
-	var own syncBuffer
-	out = syncBuffer{}
+	var out2, own logtest.Buffer
 	debug := slog.New(slog.NewTextHandler(&own, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	newFakeTB(&out).run(func(t testing.TB) { scenario(ztntest.NewMesh(t, ztnet.WithLogger(debug))) })
-	if out.String() != "" || !strings.Contains(own.String(), `msg="ztn connection" `) {
-		t.Errorf("test output:\n%s\nlogger's:\n%s\nwant nothing in the first, the full access log in the second", out.String(), own.String())
+	newFakeTB(&out2).run(func(t testing.TB) { scenario(ztntest.NewMesh(t, ztnet.WithLogger(debug))) })
+	if out2.String() != "" || !strings.Contains(own.String(), `msg="ztn connection" `) {
+		t.Errorf("test output:\n%s\nlogger's:\n%s\nwant nothing in the first, the full access log in the second", out2.String(), own.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
