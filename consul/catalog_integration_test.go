@@ -92,7 +92,8 @@ func service(t testing.TB, name string, opts ...ztnet.Option) *ztnet.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append([]ztnet.Option{ztnet.WithSource(src), ztnet.WithSourceOwned(), ztnet.WithLogger(quiet)}, opts...)
+	t.Cleanup(func() { _ = src.Close() })
+	opts = append([]ztnet.Option{ztnet.WithSource(src), ztnet.WithLogger(quiet)}, opts...)
 	s, err := ztnet.New(ctx, name, opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -70,7 +70,8 @@ func TestIntentionsLiveRevocation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := ztnet.New(ctx, name, append([]ztnet.Option{ztnet.WithSource(src), ztnet.WithSourceOwned(), ztnet.WithLogger(quiet)}, opts...)...)
+		t.Cleanup(func() { _ = src.Close() })
+		s, err := ztnet.New(ctx, name, append([]ztnet.Option{ztnet.WithSource(src), ztnet.WithLogger(quiet)}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

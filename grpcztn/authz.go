@@ -13,6 +13,7 @@ import (
 
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/internal/httppath"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -63,7 +64,7 @@ type authorizer struct {
 }
 
 func newAuthorizer(svc *ztnet.Service) *authorizer {
-	return &authorizer{svc: svc, log: svc.Logger(), dest: slog.String("destination", svc.ID().String())}
+	return &authorizer{svc: svc, log: ztnhook.Of(svc).Logger(), dest: slog.String("destination", svc.ID().String())}
 }
 
 // start returns the time an RPC starts, or zero when no access record will
@@ -104,7 +105,7 @@ func (a *authorizer) check(ctx context.Context, method string) (AuthInfo, authz.
 	}
 	r := &rpcRequest{ctx: ctx}
 	r.HTTPRequest = authz.HTTPRequest{Path: method, Method: http.MethodPost, HeaderSource: r}
-	d := a.svc.AuthorizeRequest(ctx, ai.Peer, &r.HTTPRequest)
+	d := ztnhook.Of(a.svc).AuthorizeRequest(ctx, ai.Peer, &r.HTTPRequest)
 	if !d.Allowed {
 		return ai, d, status.Error(codes.PermissionDenied, "grpcztn: "+ai.Peer.String()+" denied: "+d.Reason())
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/test/benchpair"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -45,7 +46,7 @@ func BenchmarkPairedUnary(b *testing.B) { benchpair.Adapter(b, "rpcs", benchPair
 // both servers and clients logging with logger and instrumented with
 // otelgrpc when otel is set.
 func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() error) {
-	m := meshtest.Dev(b, ztnet.WithDevLogger(logger))
+	m := meshtest.Dev(b, ztnet.WithLogger(logger))
 	meshtest.Intentions(b, m, benchIntentions)
 	// ztn: as grpcztn.NewServer and NewClient set it up; without otel, the
 	// Services' providers are no-op, so the constructors install none.
@@ -82,9 +83,9 @@ func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() err
 	}))}
 	if otel {
 		sopts = append(sopts, grpc.StatsHandler(otelgrpc.NewServerHandler(
-			otelgrpc.WithTracerProvider(api.TracerProvider()), otelgrpc.WithMeterProvider(api.MeterProvider()))))
+			otelgrpc.WithTracerProvider(ztnhook.Of(api).TracerProvider()), otelgrpc.WithMeterProvider(ztnhook.Of(api).MeterProvider()))))
 		copts = append(copts, grpc.WithStatsHandler(otelgrpc.NewClientHandler(
-			otelgrpc.WithTracerProvider(web.TracerProvider()), otelgrpc.WithMeterProvider(web.MeterProvider()))))
+			otelgrpc.WithTracerProvider(ztnhook.Of(web).TracerProvider()), otelgrpc.WithMeterProvider(ztnhook.Of(web).MeterProvider()))))
 	}
 	rawSrv := grpc.NewServer(sopts...)
 	rl, err := net.Listen("tcp", "127.0.0.1:0")

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ztnlabs/ztn/internal/telemetry"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -18,7 +19,7 @@ const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 // NewClient returns a gRPC client connection from svc to service over ztn.
 // Instances come from svc's resolver (re-read every second and whenever a
 // connection fails) and RPCs are spread over them round robin; each
-// connection is made by svc.DialAddress, so the server is authenticated as
+// connection is made by svc as Dial would, so the server is authenticated as
 // service and its verdict on svc arrives before any RPC. An OpenTelemetry
 // stats handler using svc's providers is installed, unless both are
 // OpenTelemetry's no-op providers (as in ServerOptions). opts come after these
@@ -42,20 +43,20 @@ func NewClient(svc *ztnet.Service, service string, opts ...grpc.DialOption) (*gr
 	if svc == nil {
 		return nil, errors.New("grpcztn: new client: nil Service")
 	}
-	if svc.Resolver() == nil {
+	if ztnhook.Of(svc).Resolver() == nil {
 		return nil, fmt.Errorf("grpcztn: new client for %s: the Service has no resolver (ztnet.WithResolver)", service)
 	}
 	d := newDialer(svc, service)
 	all := []grpc.DialOption{
 		grpc.WithTransportCredentials(Credentials()),
 		grpc.WithContextDialer(d.dial),
-		grpc.WithResolvers(NewResolverBuilder(svc.Resolver(), 0)),
+		grpc.WithResolvers(NewResolverBuilder(ztnhook.Of(svc).Resolver(), 0)),
 		grpc.WithDefaultServiceConfig(roundRobin),
 	}
-	if !telemetry.Off(svc.TracerProvider(), svc.MeterProvider()) {
+	if !telemetry.Off(ztnhook.Of(svc).TracerProvider(), ztnhook.Of(svc).MeterProvider()) {
 		all = append(all, grpc.WithStatsHandler(otelgrpc.NewClientHandler(
-			otelgrpc.WithTracerProvider(svc.TracerProvider()),
-			otelgrpc.WithMeterProvider(svc.MeterProvider()))))
+			otelgrpc.WithTracerProvider(ztnhook.Of(svc).TracerProvider()),
+			otelgrpc.WithMeterProvider(ztnhook.Of(svc).MeterProvider()))))
 	}
 	all = append(all, opts...)
 	// Last in the chains, so innermost: every interceptor of opts sees

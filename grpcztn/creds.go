@@ -30,7 +30,7 @@ func (AuthInfo) AuthType() string { return AuthType }
 
 // transportCreds adapts ztnet to gRPC. The TLS handshake, identity checks and
 // connection-level authorization have already happened in ztnet (in Accept
-// on the server, in DialAddress on the client), so the handshakes here only
+// on the server, in the dial on the client), so the handshakes here only
 // check that the connection really is a *ztnet.Conn and describe its peer.
 // Anything else is refused: a grpc.Server given these credentials and a
 // plain net.Listener serves nobody, instead of serving unauthenticated

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -37,7 +38,7 @@ func newDialer(svc *ztnet.Service, service string) *dialer {
 // 1.6 times per failure up to two minutes, grpc.WithConnectParams), so a
 // denied client does not hammer the server.
 func (d *dialer) dial(ctx context.Context, addr string) (net.Conn, error) {
-	c, err := d.svc.DialAddress(ctx, d.service, addr, ztnet.WithProtocols("h2"))
+	c, err := ztnhook.Of(d.svc).DialAddress(ctx, d.service, addr, "h2")
 	if err == nil {
 		d.mu.Lock()
 		delete(d.refused, addr)

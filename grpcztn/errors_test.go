@@ -19,6 +19,7 @@ import (
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -187,7 +188,7 @@ func TestCredentialsWrongAuthorityIsRejectedError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	c, err := web.DialAddress(meshtest.Context(t, 5*time.Second), "api", l.Addr().String())
+	c, err := ztnhook.Of(web).DialAddress(meshtest.Context(t, 5*time.Second), "api", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 // L7 intention that lets web call only the health service.
 func Example() {
 	ctx := context.Background()
-	mesh, err := ztnet.NewDev(ztnet.WithDevLogger(discard))
+	mesh, err := ztnet.NewDev(ztnet.WithLogger(discard))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -130,7 +131,7 @@ func TestL7OnlyIntentionAdmittedOnlyByGRPCListener(t *testing.T) {
 			c.Close()
 		}
 	}()
-	_, err = web.DialAddress(meshtest.Context(t, 5*time.Second), "api", plain.Addr().String())
+	_, err = ztnhook.Of(web).DialAddress(meshtest.Context(t, 5*time.Second), "api", plain.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), "has L7 permissions only, connection-level check denies") {
 		t.Fatalf("plain ztnet listener: err = %v, want an L7-only denial", err)
 	}

@@ -10,15 +10,16 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ztnlabs/ztn/internal/telemetry"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
 // Listen opens a ztn listener of svc for a gRPC server: it negotiates the
 // "h2" application protocol (with ztn clients as "ztn/1+h2", with plain TLS
 // gRPC clients as "h2") and admits sources that have only L7 intentions,
-// since the server authorizes every RPC (ztnet.WithL7Enforced).
+// since the server authorizes every RPC.
 func Listen(ctx context.Context, svc *ztnet.Service, network, addr string) (net.Listener, error) {
-	l, err := svc.Listen(ctx, network, addr, ztnet.WithProtocols("h2"), ztnet.WithL7Enforced())
+	l, err := ztnhook.Of(svc).ListenL7(ctx, network, addr, "h2")
 	if err != nil {
 		return nil, fmt.Errorf("grpcztn: %w", err)
 	}
@@ -45,10 +46,10 @@ func ServerOptions(svc *ztnet.Service) []grpc.ServerOption {
 		grpc.UnaryInterceptor(UnaryServerInterceptor(svc)),
 		grpc.StreamInterceptor(StreamServerInterceptor(svc)),
 	}
-	if !telemetry.Off(svc.TracerProvider(), svc.MeterProvider()) {
+	if !telemetry.Off(ztnhook.Of(svc).TracerProvider(), ztnhook.Of(svc).MeterProvider()) {
 		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
-			otelgrpc.WithTracerProvider(svc.TracerProvider()),
-			otelgrpc.WithMeterProvider(svc.MeterProvider()))))
+			otelgrpc.WithTracerProvider(ztnhook.Of(svc).TracerProvider()),
+			otelgrpc.WithMeterProvider(ztnhook.Of(svc).MeterProvider()))))
 	}
 	return opts
 }

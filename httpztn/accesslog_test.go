@@ -20,7 +20,7 @@ func TestAccessRecords(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
 		t.Run(level.String(), func(t *testing.T) {
 			var buf logtest.Buffer
-			m := meshtest.Dev(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))))
+			m := meshtest.Dev(t, ztnet.WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))))
 			meshtest.Intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
 			  {"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathPrefix":"/ok","Methods":["GET"]}}]}]}]`)
 			api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
@@ -70,7 +70,7 @@ func TestAccessRecords(t *testing.T) {
 // response body it wrote.
 func TestAccessRecordBytes(t *testing.T) {
 	var buf logtest.Buffer
-	m := meshtest.Dev(t, ztnet.WithDevLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	m := meshtest.Dev(t, ztnet.WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 	meshtest.Intentions(t, m, allowWebToAPI)
 	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	serveHTTP(t, api, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

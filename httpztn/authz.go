@@ -10,6 +10,7 @@ import (
 
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/internal/httppath"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -33,7 +34,7 @@ import (
 // request body bytes the handler read (bytes_in) and the response body bytes
 // written (bytes_out).
 func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
-	al := accessLog{log: svc.Logger(), dest: slog.String("destination", svc.ID().String())}
+	al := accessLog{log: ztnhook.Of(svc).Logger(), dest: slog.String("destination", svc.ID().String())}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		var start time.Time
@@ -59,7 +60,7 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 		}
 		q := &authzRequest{r: r}
 		q.HTTPRequest = authz.HTTPRequest{Path: p, Method: r.Method, HeaderSource: q}
-		d := svc.AuthorizeRequest(ctx, peerOf(zc), &q.HTTPRequest)
+		d := ztnhook.Of(svc).AuthorizeRequest(ctx, peerOf(zc), &q.HTTPRequest)
 		if !d.Allowed {
 			src := peerOf(zc).String()
 			msg := "httpztn: " + src + " denied: " + d.Reason()

@@ -17,6 +17,7 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/internal/test/benchpair"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -41,7 +42,7 @@ func BenchmarkPairedRequests(b *testing.B) { benchpair.Adapter(b, "reqs", benchP
 // servers and clients logging with logger and instrumented with otelhttp
 // when otel is set.
 func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() error) {
-	m := meshtest.Dev(b, ztnet.WithDevLogger(logger))
+	m := meshtest.Dev(b, ztnet.WithLogger(logger))
 	meshtest.Intentions(b, m, benchIntentions)
 	// ztn: as httpztn.NewServer and NewClient set it up; without otel, the
 	// Services' providers are no-op, so the constructors install none.
@@ -64,7 +65,7 @@ func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() err
 	var h http.Handler = accessLog(logger, api.ID().String(), ok)
 	if otel {
 		h = otelhttp.NewHandler(h, "api",
-			otelhttp.WithTracerProvider(api.TracerProvider()), otelhttp.WithMeterProvider(api.MeterProvider()))
+			otelhttp.WithTracerProvider(ztnhook.Of(api).TracerProvider()), otelhttp.WithMeterProvider(ztnhook.Of(api).MeterProvider()))
 	}
 	srv := httptest.NewUnstartedServer(h)
 	srv.EnableHTTP2 = true
@@ -76,7 +77,7 @@ func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() err
 		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{webCert}, InsecureSkipVerify: true}}
 	if otel {
 		rt = otelhttp.NewTransport(rt,
-			otelhttp.WithTracerProvider(web.TracerProvider()), otelhttp.WithMeterProvider(web.MeterProvider()))
+			otelhttp.WithTracerProvider(ztnhook.Of(web).TracerProvider()), otelhttp.WithMeterProvider(ztnhook.Of(web).MeterProvider()))
 	}
 	rc := &http.Client{Transport: rt}
 	b.Cleanup(rc.CloseIdleConnections)
@@ -157,7 +158,7 @@ func BenchmarkL7Decision(b *testing.B) {
 	req := &authz.HTTPRequest{Path: "/upload", Method: "POST", Header: http.Header{"X-Tenant": {"blue"}}}
 	ctx := context.Background()
 	for b.Loop() {
-		if !api.AuthorizeRequest(ctx, peer, req).Allowed {
+		if !ztnhook.Of(api).AuthorizeRequest(ctx, peer, req).Allowed {
 			b.Fatal("denied")
 		}
 	}

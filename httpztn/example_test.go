@@ -15,7 +15,7 @@ import (
 // web calls api over ztn; an L7 intention lets it GET anything but /admin.
 func Example() {
 	ctx := context.Background()
-	mesh, err := ztnet.NewDev(ztnet.WithDevLogger(discard))
+	mesh, err := ztnet.NewDev(ztnet.WithLogger(discard))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ztnlabs/ztn/internal/httppath"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -163,7 +164,7 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 		ModifyResponse: serviceRefusal,
 		ErrorHandler:   gatewayError,
 	}
-	log := svc.Logger()
+	log := ztnhook.Of(svc).Logger()
 	g.handler = instrumentHandler(svc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !log.Enabled(r.Context(), slog.LevelWarn) { // no record at any level
 			g.route(w, r, nil)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
-	"github.com/ztnlabs/ztn/ztnet"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 )
 
 // rawRequest sends one HTTP/1.1 request over c with target written as it is
@@ -155,7 +155,7 @@ func TestAuthorizeRefusesUncleanPaths(t *testing.T) {
 	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	rec := &pathRecorder{}
 	addr := serveHTTP(t, api, rec)
-	c, err := web.DialAddress(context.Background(), "api", addr, ztnet.WithProtocols("http/1.1"))
+	c, err := ztnhook.Of(web).DialAddress(context.Background(), "api", addr, "http/1.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -120,7 +121,7 @@ func TestL7OnlyIntentionPlainListenerDenies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer plain.Close()
-	_, err = web.DialAddress(context.Background(), "api", plain.Addr().String())
+	_, err = ztnhook.Of(web).DialAddress(context.Background(), "api", plain.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), "L7 permissions only") {
 		t.Fatalf("plain listener: err = %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
-	"github.com/ztnlabs/ztn/ztnet"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 )
 
 // Header conditions on Host and :authority read the request's authority
@@ -80,7 +80,7 @@ func TestMethodRulesCoverHEADAndCase(t *testing.T) {
 	}
 	// A raw lower-case method over HTTP/1.1 is judged the same.
 	addr := serveHTTP(t, api, whoami)
-	c, err := web.DialAddress(context.Background(), "api", addr, ztnet.WithProtocols("http/1.1"))
+	c, err := ztnhook.Of(web).DialAddress(context.Background(), "api", addr, "http/1.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -14,9 +15,9 @@ import (
 // and "http/1.1" by ALPN (with ztn clients as "ztn/1+h2" and
 // "ztn/1+http/1.1", with plain TLS clients such as curl under their own
 // names) and admits sources that have only L7 intentions, since the server
-// authorizes every request (ztnet.WithL7Enforced).
+// authorizes every request.
 func Listen(ctx context.Context, svc *ztnet.Service, network, addr string) (net.Listener, error) {
-	l, err := svc.Listen(ctx, network, addr, ztnet.WithProtocols("h2", "http/1.1"), ztnet.WithL7Enforced())
+	l, err := ztnhook.Of(svc).ListenL7(ctx, network, addr, "h2", "http/1.1")
 	if err != nil {
 		return nil, fmt.Errorf("httpztn: %w", err)
 	}
@@ -43,7 +44,7 @@ type httpConn struct {
 	zc *ztnet.Conn
 }
 
-// NetConn returns the ztn connection (for ztnet.PeerID and the like).
+// NetConn returns the ztn connection (for ztnet.Peer and the like).
 func (c httpConn) NetConn() net.Conn { return c.zc }
 
 // Default timeouts of the server NewServer returns: a connection admitted
@@ -99,7 +100,7 @@ func NewServer(svc *ztnet.Service, h http.Handler) *http.Server {
 func Serve(svc *ztnet.Service, l net.Listener, h http.Handler) error {
 	if _, ok := l.(httpListener); !ok {
 		err := fmt.Errorf("httpztn: Serve needs a listener from httpztn.Listen, not a %T (a (*ztnet.Service).Listen listener negotiates no HTTP protocol; for another listener use NewServer(svc, h).Serve(l))", l)
-		svc.Logger().Warn("ztn serve refused", "error", err.Error())
+		ztnhook.Of(svc).Logger().Warn("ztn serve refused", "error", err.Error())
 		_ = l.Close()
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -49,7 +50,7 @@ func TestServerClosesSilentConnections(t *testing.T) {
 		}
 	}
 	for _, proto := range []string{"http/1.1", "h2"} {
-		c, err := web.DialAddress(context.Background(), "api", l.Addr().String(), ztnet.WithProtocols(proto))
+		c, err := ztnhook.Of(web).DialAddress(context.Background(), "api", l.Addr().String(), proto)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +58,7 @@ func TestServerClosesSilentConnections(t *testing.T) {
 		c.Close()
 	}
 	// A connection whose one request was denied, then idle.
-	c, err := web.DialAddress(context.Background(), "api", l.Addr().String(), ztnet.WithProtocols("http/1.1"))
+	c, err := ztnhook.Of(web).DialAddress(context.Background(), "api", l.Addr().String(), "http/1.1")
 	if err != nil {
 		t.Fatal(err)
 	}

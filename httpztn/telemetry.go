@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/ztnlabs/ztn/internal/telemetry"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -17,24 +18,24 @@ import (
 // instrumentHandler wraps h in otelhttp's handler named operation, unless
 // svc's telemetry is off.
 func instrumentHandler(svc *ztnet.Service, h http.Handler, operation string) http.Handler {
-	if telemetry.Off(svc.TracerProvider(), svc.MeterProvider()) {
+	if telemetry.Off(ztnhook.Of(svc).TracerProvider(), ztnhook.Of(svc).MeterProvider()) {
 		return h
 	}
 	return otelhttp.NewHandler(h, operation,
-		otelhttp.WithTracerProvider(svc.TracerProvider()),
-		otelhttp.WithMeterProvider(svc.MeterProvider()))
+		otelhttp.WithTracerProvider(ztnhook.Of(svc).TracerProvider()),
+		otelhttp.WithMeterProvider(ztnhook.Of(svc).MeterProvider()))
 }
 
 // instrumentTransport wraps t in otelhttp's transport, unless svc's
 // telemetry is off.
 func instrumentTransport(svc *ztnet.Service, t *Transport) http.RoundTripper {
-	if telemetry.Off(svc.TracerProvider(), svc.MeterProvider()) {
+	if telemetry.Off(ztnhook.Of(svc).TracerProvider(), ztnhook.Of(svc).MeterProvider()) {
 		return t
 	}
 	return instrumentedTransport{
 		RoundTripper: otelhttp.NewTransport(t,
-			otelhttp.WithTracerProvider(svc.TracerProvider()),
-			otelhttp.WithMeterProvider(svc.MeterProvider())),
+			otelhttp.WithTracerProvider(ztnhook.Of(svc).TracerProvider()),
+			otelhttp.WithMeterProvider(ztnhook.Of(svc).MeterProvider())),
 		t: t,
 	}
 }

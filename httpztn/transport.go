@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -20,7 +21,7 @@ import (
 // request URL's host is a service name ("http://api/v1/users"), resolved
 // through the Service's resolver; each request goes to the next instance in
 // round-robin order, over a connection pool kept per instance, on
-// connections made by (*ztnet.Service).DialAddress, so the server is
+// connections the Service dials as Dial does, so the server is
 // authenticated as that service and has authorized the caller before a
 // request is sent. The scheme may be http or https: ztn is the encryption
 // either way. A failed connection to one instance is retried on the next for
@@ -150,7 +151,7 @@ func (t *Transport) forService(service string) *serviceTransport {
 // cached, the same until the instances change: the pools built for it are
 // reused without a lookup.
 func (st *serviceTransport) instances(ctx context.Context) (*instanceSet, error) {
-	r := st.t.svc.Resolver()
+	r := ztnhook.Of(st.t.svc).Resolver()
 	if r == nil {
 		return nil, errors.New("the Service has no resolver (ztnet.WithResolver)")
 	}
@@ -208,9 +209,9 @@ func (st *serviceTransport) newInstance(in discovery.Instance) *instanceTranspor
 	if http1 {
 		proto = "http/1.1"
 	}
-	picker, _ := svc.Resolver().(discovery.Picker)
+	picker, _ := ztnhook.Of(svc).Resolver().(discovery.Picker)
 	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
-		c, err := svc.DialAddress(ctx, service, in.Address, ztnet.WithProtocols(proto))
+		c, err := ztnhook.Of(svc).DialAddress(ctx, service, in.Address, proto)
 		if picker != nil {
 			var denied *ztnet.DeniedError
 			if errors.As(err, &denied) {
@@ -326,7 +327,7 @@ func (t *Transport) checkRedirect(req *http.Request) error {
 	default:
 		return nil
 	}
-	t.svc.Logger().LogAttrs(req.Context(), slog.LevelWarn, "ztn redirect refused",
+	ztnhook.Of(t.svc).Logger().LogAttrs(req.Context(), slog.LevelWarn, "ztn redirect refused",
 		slog.String("from", from), slog.String("to", to), slog.String("location", req.URL.Redacted()),
 		slog.String("error", err.Error()))
 	return err

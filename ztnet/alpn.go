@@ -51,41 +51,6 @@ func (c *Conn) NegotiatedProtocol() string {
 	return appProtocol(c.tc.ConnectionState().NegotiatedProtocol)
 }
 
-// ListenOption configures one listener made by Service.Listen.
-type ListenOption interface{ applyListen(*listenConfig) }
-
-// DialOption configures one Dial or DialAddress.
-type DialOption interface{ applyDial(*dialConfig) }
-
-type listenConfig struct {
-	protos []string
-	l7     bool
-}
-
-type dialConfig struct {
-	protos   []string
-	serverTD spiffeid.TrustDomain // WithServerTrustDomain; zero: the local one
-}
-
-// ProtocolsOption is the option WithProtocols returns; it is both a
-// ListenOption and a DialOption.
-type ProtocolsOption struct{ protos []string }
-
-func (o ProtocolsOption) applyListen(c *listenConfig) { c.protos = append(c.protos, o.protos...) }
-func (o ProtocolsOption) applyDial(c *dialConfig)     { c.protos = append(c.protos, o.protos...) }
-
-// WithProtocols sets the application protocols (ALPN names such as "h2" or
-// "http/1.1"), most preferred first.
-//
-// On Listen, the listener offers each protocol p as "ztn/1+p" to ztn clients
-// and as plain p to other TLS clients, in this order of preference, and still
-// accepts plain "ztn/1". On Dial and DialAddress, the client offers
-// "ztn/1+p" for each p and nothing else: the handshake fails if the server
-// supports none of them. (*Conn).NegotiatedProtocol tells which was chosen.
-func WithProtocols(protos ...string) ProtocolsOption {
-	return ProtocolsOption{protos: append([]string(nil), protos...)}
-}
-
 // serverProtocols is the ALPN list a listener offering protos sends, in
 // server preference order: ztn with each protocol, plain ztn, then each
 // protocol for non-ztn TLS clients.

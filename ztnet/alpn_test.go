@@ -49,7 +49,7 @@ func TestProtocolsNegotiated(t *testing.T) {
 		c.Close()
 	}
 	// DialAddress takes the same options.
-	c, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", l.Addr().String(), WithProtocols("h2"))
+	c, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", l.Addr().String(), WithProtocols("h2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,19 +107,19 @@ func TestL7OnlyIntentionNeedsL7Listener(t *testing.T) {
 
 	plain := listen(t, api)
 	serve(t, plain, echo)
-	_, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", plain.Addr().String())
+	_, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", plain.Addr().String())
 	var denied *DeniedError
 	if !errors.As(err, &denied) || !strings.Contains(denied.Reason, "L7 permissions only") {
 		t.Fatalf("plain listener: err = %v, want a denial for L7 permissions only", err)
 	}
 
-	l7, err := api.Listen(context.Background(), "tcp", "127.0.0.1:0", WithProtocols("h2"), WithL7Enforced())
+	l7, err := api.Listen(context.Background(), "tcp", "127.0.0.1:0", WithProtocols("h2"), withL7Enforced())
 	if err != nil {
 		t.Fatal(err)
 	}
 	accepted := make(chan *Conn, 1)
 	serve(t, l7, func(c net.Conn) { accepted <- c.(*Conn); echo(c) })
-	c, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", l7.Addr().String(), WithProtocols("h2"))
+	c, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", l7.Addr().String(), WithProtocols("h2"))
 	if err != nil {
 		t.Fatalf("L7 listener: %v", err)
 	}
@@ -128,11 +128,11 @@ func TestL7OnlyIntentionNeedsL7Listener(t *testing.T) {
 	sc := <-accepted
 
 	// Per request: the permission decides; no match falls to the default.
-	d := api.AuthorizeRequest(context.Background(), sc.peer, &authz.HTTPRequest{Path: "/ok/1", Method: http.MethodGet})
+	d := api.authorizeRequest(context.Background(), sc.peer, &authz.HTTPRequest{Path: "/ok/1", Method: http.MethodGet})
 	if !d.Allowed || d.Kind() != authz.KindL7Permission {
 		t.Fatalf("GET /ok/1: %v", d)
 	}
-	d = api.AuthorizeRequest(context.Background(), sc.peer, &authz.HTTPRequest{Path: "/ok/1", Method: http.MethodPost})
+	d = api.authorizeRequest(context.Background(), sc.peer, &authz.HTTPRequest{Path: "/ok/1", Method: http.MethodPost})
 	if d.Allowed || d.Kind() != authz.KindL7NoMatch {
 		t.Fatalf("POST /ok/1: %v", d)
 	}
@@ -162,14 +162,14 @@ func TestProtocolsRefusedByServerWithoutALPN(t *testing.T) {
 	noALPN.NextProtos = nil
 	addr := tlsServer(t, noALPN, func(tc *tls.Conn) { _, _ = tc.Read(make([]byte, 1)) })
 
-	_, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", addr, WithProtocols("h2"))
+	_, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", addr, WithProtocols("h2"))
 	if err == nil || !strings.Contains(err.Error(), "no application protocol") {
 		t.Fatalf("Dial h2 to a server without ALPN: err = %v, want no application protocol", err)
 	}
 	// Without WithProtocols the same server is a plain TLS server: Dial
 	// succeeds (it cannot learn a verdict; a refusal would show at the
 	// first read).
-	c, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", addr)
+	c, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", addr)
 	if err != nil {
 		t.Fatalf("Dial without protocols to a server without ALPN: %v", err)
 	}

@@ -35,7 +35,7 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B, opts ...Option) *benchEnv {
 	b.Helper()
-	m := newTestMesh(b, WithDevLogger(discardLogger))
+	m := newTestMesh(b, WithLogger(discardLogger))
 	m.allow(b, "web->api")
 	e := &benchEnv{mesh: m}
 	e.api = m.service(b, "api")

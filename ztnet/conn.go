@@ -25,7 +25,7 @@ type Conn struct {
 	peer     ztn.ServiceID
 	peerID   spiffeid.ID
 	decision authz.Decision // server side: why the peer was admitted
-	admitL7  bool           // server side: accepted by a WithL7Enforced listener
+	admitL7  bool           // server side: accepted by a withL7Enforced listener
 	start    time.Time
 	rx, tx   atomic.Int64
 
@@ -64,8 +64,8 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Close closes the connection and logs its access record. It is safe to call
-// more than once.
+// Close closes the connection and logs its access record (at Debug). It is
+// safe to call more than once.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closeErr = c.tc.Close()
@@ -81,9 +81,11 @@ func (c *Conn) Close() error {
 	return c.closeErr
 }
 
+// logAccess writes the connection's access record, at Debug: a library
+// is quiet by default, and a logger at Debug gives the full access log.
 func (c *Conn) logAccess() {
 	ctx := context.Background()
-	if !c.svc.log.Enabled(ctx, slog.LevelInfo) {
+	if !c.svc.log.Enabled(ctx, slog.LevelDebug) {
 		return // nothing to build the record for
 	}
 	src, dst := c.peerID.String(), c.svc.ID().String()
@@ -105,7 +107,7 @@ func (c *Conn) logAccess() {
 	if d := c.revoked.Load(); d != nil {
 		attrs = append(attrs, slog.String("closed_by", "policy change: "+d.Reason()))
 	}
-	c.svc.log.LogAttrs(ctx, slog.LevelInfo, "ztn connection", attrs...)
+	c.svc.log.LogAttrs(ctx, slog.LevelDebug, "ztn connection", attrs...)
 }
 
 func (c *Conn) reason() string {

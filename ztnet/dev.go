@@ -23,58 +23,38 @@ import (
 // other's listeners.
 //
 // Like a real mesh, the policy denies everything until intentions allow it.
+// For tests, package [github.com/ztnlabs/ztn/ztnet/ztntest] wraps a Dev
+// bound to the test.
 type Dev struct {
-	ca      *certs.DevCA
-	policy  *authz.Policy
-	catalog *discovery.Static
-	dc      string
-	ttl     time.Duration
-	logger  *slog.Logger
+	ca       *certs.DevCA
+	policy   *authz.Policy
+	catalog  *discovery.Static
+	dc       string
+	ttl      time.Duration
+	defaults []Option     // given to NewDev: the defaults of every Service
+	logger   *slog.Logger // the defaults' logger, for the mesh's own records
 
 	mu       sync.Mutex
 	closed   bool
 	services map[*Service]struct{} // made by Service and maybe still open
 }
 
-// DevOption configures a Dev mesh.
-type DevOption func(*devConfig)
-
-type devConfig struct {
-	trustDomain string
-	datacenter  string
-	ttl         time.Duration
-	policy      []authz.Option
-	logger      *slog.Logger
-}
-
-// WithDevTrustDomain sets the trust domain (default "ztn.dev").
-func WithDevTrustDomain(td string) DevOption { return func(c *devConfig) { c.trustDomain = td } }
-
-// WithDevDatacenter sets the datacenter in issued SPIFFE IDs (default "dc1").
-func WithDevDatacenter(dc string) DevOption { return func(c *devConfig) { c.datacenter = dc } }
-
-// WithDevCertTTL sets the lifetime of issued certificates (default 1h). They
-// are renewed at 60–90% of it, so a few seconds shows rotation live.
-func WithDevCertTTL(d time.Duration) DevOption { return func(c *devConfig) { c.ttl = d } }
-
-// WithDevPolicyOptions passes options to the mesh's authz.Policy, such as
-// authz.WithDefaultAllow.
-func WithDevPolicyOptions(opts ...authz.Option) DevOption {
-	return func(c *devConfig) { c.policy = append(c.policy, opts...) }
-}
-
-// WithDevLogger sets the logger given to the mesh's services and
-// certificate rotators (default slog.Default()).
-func WithDevLogger(l *slog.Logger) DevOption { return func(c *devConfig) { c.logger = l } }
-
-// NewDev starts an embedded mesh.
+// NewDev starts an embedded mesh. Options of Services given here (such as
+// WithLogger) apply to every Service the mesh makes.
 func NewDev(opts ...DevOption) (*Dev, error) {
 	cfg := devConfig{trustDomain: "ztn.dev", datacenter: "dc1", ttl: time.Hour}
 	for _, o := range opts {
-		o(&cfg)
+		o.applyDev(&cfg)
 	}
-	if cfg.logger == nil {
-		cfg.logger = slog.Default()
+	var defaults config
+	for _, o := range cfg.service {
+		o.applyService(&defaults)
+	}
+	if defaults.source != nil {
+		return nil, errors.New("ztnet: dev mesh: WithSource names one service: give it to Dev.Service, not NewDev")
+	}
+	if defaults.logger == nil {
+		defaults.logger = slog.Default()
 	}
 	td, err := spiffeid.TrustDomainFromString(cfg.trustDomain)
 	if err != nil {
@@ -88,20 +68,23 @@ func NewDev(opts ...DevOption) (*Dev, error) {
 		return nil, fmt.Errorf("ztnet: dev mesh: %w", err)
 	}
 	return &Dev{
-		ca:      ca,
-		policy:  authz.NewPolicy(cfg.policy...),
-		catalog: discovery.NewStatic(nil),
-		dc:      cfg.datacenter,
-		ttl:     cfg.ttl,
-		logger:  cfg.logger,
+		ca:       ca,
+		policy:   authz.NewPolicy(cfg.policy...),
+		catalog:  discovery.NewStatic(nil),
+		dc:       cfg.datacenter,
+		ttl:      cfg.ttl,
+		defaults: cfg.service,
+		logger:   defaults.logger,
 
 		services: make(map[*Service]struct{}),
 	}, nil
 }
 
 // Service returns a new Service named name in this mesh, with its own
-// rotating certificate. Options override the mesh's defaults (policy,
-// catalog, logger). Closing the Service stops its certificate rotation.
+// rotating certificate, issued within ctx; ctx bounds only that, not the
+// Service's life. Options override the mesh's defaults (its policy,
+// catalog, and the options given to NewDev). Closing the Service stops its
+// certificate rotation.
 func (d *Dev) Service(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	if d == nil || d.ca == nil {
 		return nil, errNotNew("Dev", "NewDev")
@@ -144,25 +127,36 @@ func (d *Dev) Close() error {
 }
 
 func (d *Dev) newService(ctx context.Context, name string, opts []Option) (*Service, error) {
-	base := []Option{WithAuthorizer(d.policy), WithResolver(d.catalog), WithLogger(d.logger)}
-	var given config
-	for _, o := range opts {
-		o(&given)
+	all := make([]Option, 0, 2+len(d.defaults)+len(opts)+1)
+	all = append(all, WithAuthorizer(d.policy), WithResolver(d.catalog))
+	all = append(all, d.defaults...)
+	all = append(all, opts...)
+	var cfg config
+	for _, o := range all {
+		o.applyService(&cfg)
 	}
-	if given.source == nil { // the mesh issues this service's identity
-		src, err := d.ca.Source(ctx, d.dc, name, d.ttl, certs.WithLogger(d.logger))
-		if err != nil {
-			return nil, fmt.Errorf("ztnet: dev service %s: %w", name, err)
-		}
-		base = append(base, WithSource(src), WithSourceOwned())
-		s, err := New(ctx, name, append(base, opts...)...)
-		if err != nil {
-			_ = src.Close()
-			return nil, err
-		}
-		return s, nil
+	if cfg.source != nil {
+		return New(ctx, name, all...)
 	}
-	return New(ctx, name, append(base, opts...)...)
+	// The mesh issues this service's identity; its rotation logs and
+	// measures as the Service does.
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	copts := []certs.Option{certs.WithLogger(cfg.logger)}
+	if cfg.meterProvider != nil {
+		copts = append(copts, certs.WithMeterProvider(cfg.meterProvider))
+	}
+	src, err := d.ca.Source(ctx, d.dc, name, d.ttl, copts...)
+	if err != nil {
+		return nil, fmt.Errorf("ztnet: dev service %s: %w", name, err)
+	}
+	s, err := New(ctx, name, append(all, withOwnedSource(src))...)
+	if err != nil {
+		_ = src.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Policy returns the mesh's intentions; set them with Policy().Set or load a

@@ -24,11 +24,17 @@ import (
 // Dial connects to a healthy instance of service, authenticates it as that
 // service, and waits until the server has authorized this service. Instances
 // are tried in round-robin order, or in the order the resolver picks if it
-// is a discovery.Picker (which is told how each attempt went, to eject
+// is a [discovery.Picker] (which is told how each attempt went, to eject
 // failing instances); a failed instance is skipped for the next one while
-// ctx allows. A refusal by the server's policy ends the Dial at
-// once with a *DeniedError carrying the server's reason. WithProtocols asks
-// for an application protocol.
+// ctx allows. A refusal by the server's policy ends the Dial at once with a
+// [*DeniedError] carrying the server's reason; a server that is not the
+// service asked for is a [*RejectedError]; no instance at all is
+// [ErrNoInstance]; a closed Service, [net.ErrClosed]. Errors read
+// "ztnet: dial <service>: ...". WithProtocols asks for an application
+// protocol, WithServerTrustDomain for a server of a federated trust domain.
+//
+// ctx bounds the whole Dial: finding instances, connecting, the handshake
+// and the verdict. The connection Dial returns no longer depends on ctx.
 func (s *Service) Dial(ctx context.Context, service string, opts ...DialOption) (*Conn, error) {
 	if err := s.made(); err != nil {
 		return nil, err
@@ -41,6 +47,9 @@ func (s *Service) Dial(ctx context.Context, service string, opts ...DialOption) 
 	}
 	if service == "" {
 		return nil, errors.New("ztnet: dial: empty service name")
+	}
+	if _, err := s.certificate(); err != nil { // fail before the network, and say it is ours
+		return nil, fmt.Errorf("ztnet: dial %s: %w", service, err)
 	}
 	cc := s.dialTLS(opts)
 	if cc.serverTD.IsZero() {
@@ -148,15 +157,18 @@ func (s *Service) counter(service string) *atomic.Uint64 {
 	return c
 }
 
-// DialAddress connects to the instance of service at address (host:port),
+// dialAddress connects to the instance of service at address (host:port),
 // with the same checks as Dial. Adapters that do their own balancing, such as
-// grpcztn, use it.
-func (s *Service) DialAddress(ctx context.Context, service, address string, opts ...DialOption) (*Conn, error) {
+// grpcztn, use it through internal/ztnhook.
+func (s *Service) dialAddress(ctx context.Context, service, address string, opts ...DialOption) (*Conn, error) {
 	if err := s.made(); err != nil {
 		return nil, err
 	}
 	if s.isClosed() {
 		return nil, fmt.Errorf("ztnet: dial %s at %s: service %s closed: %w", service, address, s.name, net.ErrClosed)
+	}
+	if _, err := s.certificate(); err != nil {
+		return nil, fmt.Errorf("ztnet: dial %s at %s: %w", service, address, err)
 	}
 	cc := s.dialTLS(opts)
 	if cc.serverTD.IsZero() {
@@ -223,10 +235,10 @@ func (s *Service) dialInstance(ctx context.Context, service string, in discovery
 
 // logDialFailure writes one record for a failed attempt on an instance: at
 // Warn when the server refused us (denied) or we refused the server
-// (rejected), at Info for other failures, which Dial may still overcome on
-// another instance.
+// (rejected), at Debug for other failures, which Dial may still overcome on
+// another instance and otherwise returns.
 func (s *Service) logDialFailure(ctx context.Context, service string, in discovery.Instance, result string, err error, start time.Time) {
-	level := slog.LevelInfo
+	level := slog.LevelDebug
 	msg := "ztn dial attempt failed"
 	if result == resultDenied || result == resultRejected {
 		level, msg = slog.LevelWarn, "ztn dial refused"

@@ -136,7 +136,11 @@ type meshEnv struct {
 }
 
 // EnvOption configures NewEnv.
-type EnvOption func(*envConfig)
+type EnvOption interface{ applyEnv(*envConfig) }
+
+type envOption func(*envConfig)
+
+func (o envOption) applyEnv(c *envConfig) { o(c) }
 
 type envConfig struct {
 	logger *slog.Logger
@@ -144,7 +148,7 @@ type envConfig struct {
 
 // WithEnvLogger sets the logger of the mesh and its services
 // (default slog.Default()).
-func WithEnvLogger(l *slog.Logger) EnvOption { return func(c *envConfig) { c.logger = l } }
+func WithEnvLogger(l *slog.Logger) EnvOption { return envOption(func(c *envConfig) { c.logger = l }) }
 
 // NewEnv configures a mesh from the variables getenv returns (os.Getenv when
 // nil). Missing or invalid settings give an error naming every one to set or
@@ -188,7 +192,7 @@ func NewEnv(getenv func(string) string, opts ...EnvOption) (*Env, error) {
 	}
 	var cfg envConfig
 	for _, o := range opts {
-		o(&cfg)
+		o.applyEnv(&cfg)
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
@@ -217,7 +221,7 @@ func NewEnv(getenv func(string) string, opts ...EnvOption) (*Env, error) {
 }
 
 func newDevFromEnv(getenv func(string) string, cfg envConfig, invalid []string) (*Dev, error) {
-	opts := []DevOption{WithDevLogger(cfg.logger)}
+	opts := []DevOption{WithLogger(cfg.logger)}
 	if td := getenv(EnvTrustDomain); td != "" {
 		opts = append(opts, WithDevTrustDomain(td))
 	}
@@ -490,7 +494,7 @@ func (e *Env) newService(ctx context.Context, name string) (*Service, *ztnconsul
 		_ = src.Close()
 		return nil, nil, fmt.Errorf("ztnet: service %s: intentions from Consul (%s=%s): %w", name, EnvConsulAddr, m.addr, err)
 	}
-	s, err := New(ctx, name, WithSource(src), WithSourceOwned(), WithAuthorizer(az),
+	s, err := New(ctx, name, withOwnedSource(src), WithAuthorizer(az),
 		WithResolver(m.disc), WithLogger(e.logger))
 	if err != nil {
 		_ = az.Close()

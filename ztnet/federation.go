@@ -11,32 +11,24 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 )
 
-// Federation: peers of other trust domains are authorized as services of a
-// peer (authz.Service.Peer), never as the local services of the same name,
+// Federation: clients of other trust domains are authorized as services of
+// a peer (authz.Request.SourcePeer), never as the local services of the same name,
 // and Dial reaches a server of a federated trust domain only when told to
 // (WithServerTrustDomain).
 
-// federatedPeers returns the peer name of each federated trust domain: the
-// one WithFederatedPeer gave, or the trust domain's name. Names must be
-// usable in intentions and tell the trust domains apart.
+// federatedPeers returns the peer name of each federated trust domain, as
+// WithFederatedPeer gave them. Names must be usable in intentions and tell
+// the trust domains apart.
 func federatedPeers(local spiffeid.TrustDomain, tds []spiffeid.TrustDomain, names map[spiffeid.TrustDomain]string) (map[spiffeid.TrustDomain]string, error) {
 	peers := make(map[spiffeid.TrustDomain]string, len(tds))
 	byName := make(map[string]spiffeid.TrustDomain, len(tds))
 	for _, td := range tds {
-		if td.IsZero() {
-			return nil, fmt.Errorf("a federated trust domain is empty")
-		}
-		name, named := names[td]
-		if !named {
-			name = td.Name()
-		}
-		if td == local {
-			if named {
-				return nil, fmt.Errorf("WithFederatedPeer(%q): %q is the local trust domain", name, td.Name())
-			}
-			continue // federating the local trust domain changes nothing
-		}
+		name := names[td]
 		switch {
+		case td.IsZero():
+			return nil, fmt.Errorf("WithFederatedPeer(%q): the trust domain is empty", name)
+		case td == local:
+			return nil, fmt.Errorf("WithFederatedPeer(%q): %q is the local trust domain", name, td.Name())
 		case name == "":
 			return nil, fmt.Errorf("peer name of trust domain %q is empty", td.Name())
 		case strings.Contains(name, authz.Wildcard):
@@ -77,5 +69,5 @@ func (s *Service) checkServerTrustDomain(td spiffeid.TrustDomain) error {
 	if _, ok := s.peers[td]; ok {
 		return nil
 	}
-	return fmt.Errorf("server trust domain %q is neither the local one (%q) nor federated (WithFederatedTrustDomains)", td.Name(), s.id.TrustDomain.Name())
+	return fmt.Errorf("server trust domain %q is neither the local one (%q) nor federated (WithFederatedPeer)", td.Name(), s.id.TrustDomain.Name())
 }

@@ -77,7 +77,10 @@ func fedService(t testing.TB, m *testMesh, name string, others []*testMesh, opts
 		fs.others = append(fs.others, o.CA())
 		tds = append(tds, o.CA().TrustDomain())
 	}
-	base := []Option{WithSource(fs), WithSourceOwned(), WithFederatedTrustDomains(tds...)}
+	base := []Option{withOwnedSource(fs)}
+	for _, td := range tds {
+		base = append(base, WithFederatedPeer(td.Name(), td))
+	}
 	return m.service(t, name, append(base, opts...)...)
 }
 
@@ -93,7 +96,7 @@ func (f *federation) partnerService(t testing.TB, name string, opts ...Option) *
 // domain (client is the partner's).
 func dialLocal(t testing.TB, client *Service, service, addr string) (*Conn, error) {
 	t.Helper()
-	return client.DialAddress(ctxTimeout(t, 5*time.Second), service, addr, WithServerTrustDomain(localTrustDomain))
+	return client.dialAddress(ctxTimeout(t, 5*time.Second), service, addr, WithServerTrustDomain(localTrustDomain))
 }
 
 // noConn closes c if a dial that should have failed returned one (so that
@@ -240,7 +243,7 @@ func TestFederatedPeerAccessRecord(t *testing.T) {
 func TestFederatedPeerL7(t *testing.T) {
 	f := newFederation(t)
 	api := f.localService(t, "api")
-	l, err := api.Listen(context.Background(), "tcp", "127.0.0.1:0", WithL7Enforced())
+	l, err := api.Listen(context.Background(), "tcp", "127.0.0.1:0", withL7Enforced())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,11 +268,11 @@ func TestFederatedPeerL7(t *testing.T) {
 	}
 	c.Close()
 	localPeer := recvPeer(t, peers)
-	if d := api.AuthorizeRequest(context.Background(), localPeer, post("/admin")); !d.Allowed {
+	if d := api.authorizeRequest(context.Background(), localPeer, post("/admin")); !d.Allowed {
 		t.Fatalf("local web POST /admin: %v", d)
 	}
 	partnerPeer := partnerWeb.ID()
-	if d := api.AuthorizeRequest(context.Background(), partnerPeer, post("/admin")); d.Allowed ||
+	if d := api.authorizeRequest(context.Background(), partnerPeer, post("/admin")); d.Allowed ||
 		d.Reason() != `no intention for peer "partner.test" matches (default deny)` {
 		t.Fatalf("partner web POST /admin under the local web's intention: %v", d)
 	}
@@ -298,11 +301,11 @@ func TestFederatedPeerL7(t *testing.T) {
 		{post("/admin"), false, "L7 intention partner.test:web → api: no permission matched (default deny)"},
 		{get("/admin"), false, "L7 intention partner.test:web → api: no permission matched (default deny)"},
 	} {
-		if d := api.AuthorizeRequest(context.Background(), partnerPeer, tc.req); d.Allowed != tc.allowed || d.Reason() != tc.reason {
+		if d := api.authorizeRequest(context.Background(), partnerPeer, tc.req); d.Allowed != tc.allowed || d.Reason() != tc.reason {
 			t.Errorf("partner web %s %s: %v; want allowed=%v %q", tc.req.Method, tc.req.Path, d, tc.allowed, tc.reason)
 		}
 	}
-	if d := api.AuthorizeRequest(context.Background(), localPeer, get("/admin")); !d.Allowed {
+	if d := api.authorizeRequest(context.Background(), localPeer, get("/admin")); !d.Allowed {
 		t.Errorf("local web GET /admin: %v", d)
 	}
 }
@@ -335,7 +338,7 @@ func TestDialFederatedServer(t *testing.T) {
 	ctx := ctxTimeout(t, 10*time.Second)
 
 	// Default: the server must be in the local trust domain.
-	err := noConn(web.DialAddress(ctx, "api", pl.Addr().String()))
+	err := noConn(web.dialAddress(ctx, "api", pl.Addr().String()))
 	var rejected *RejectedError
 	if !errors.As(err, &rejected) || !strings.Contains(rejected.Reason, `trust domain "partner.test"`) ||
 		!strings.Contains(rejected.Reason, `"ztn.test"`) {
@@ -343,7 +346,7 @@ func TestDialFederatedServer(t *testing.T) {
 	}
 
 	// Told, it works, through DialAddress and through Dial.
-	c, err := web.DialAddress(ctx, "api", pl.Addr().String(), WithServerTrustDomain(partnerTrustDomain))
+	c, err := web.dialAddress(ctx, "api", pl.Addr().String(), WithServerTrustDomain(partnerTrustDomain))
 	if err != nil {
 		t.Fatalf("dial to the partner's api: %v", err)
 	}
@@ -368,12 +371,12 @@ func TestDialFederatedServer(t *testing.T) {
 
 	// Expecting the partner's trust domain, the local api is rejected:
 	// neither side can stand in for the other.
-	err = noConn(web.DialAddress(ctx, "api", ll.Addr().String(), WithServerTrustDomain(partnerTrustDomain)))
+	err = noConn(web.dialAddress(ctx, "api", ll.Addr().String(), WithServerTrustDomain(partnerTrustDomain)))
 	if !errors.As(err, &rejected) || !strings.Contains(rejected.Reason, `trust domain "ztn.test"`) {
 		t.Fatalf("dial expecting the partner, reaching the local api: %v", err)
 	}
 	// And the local trust domain named explicitly is the default.
-	c, err = web.DialAddress(ctx, "api", ll.Addr().String(), WithServerTrustDomain(localTrustDomain))
+	c, err = web.dialAddress(ctx, "api", ll.Addr().String(), WithServerTrustDomain(localTrustDomain))
 	if err != nil {
 		t.Fatalf("dial to the local api naming the local trust domain: %v", err)
 	}
@@ -384,7 +387,7 @@ func TestDialFederatedServer(t *testing.T) {
 	for _, dial := range []func() error{
 		func() error { return noConn(web.Dial(ctx, "api", WithServerTrustDomain(other))) },
 		func() error {
-			return noConn(web.DialAddress(ctx, "api", pl.Addr().String(), WithServerTrustDomain(other)))
+			return noConn(web.dialAddress(ctx, "api", pl.Addr().String(), WithServerTrustDomain(other)))
 		},
 	} {
 		err := dial()
@@ -395,7 +398,7 @@ func TestDialFederatedServer(t *testing.T) {
 	// A service that does not federate the partner cannot be told to
 	// dial it either.
 	lone := f.local.service(t, "lone")
-	if err := noConn(lone.DialAddress(ctx, "api", pl.Addr().String(), WithServerTrustDomain(partnerTrustDomain))); err == nil ||
+	if err := noConn(lone.dialAddress(ctx, "api", pl.Addr().String(), WithServerTrustDomain(partnerTrustDomain))); err == nil ||
 		!strings.Contains(err.Error(), `trust domain "partner.test" is neither the local one`) {
 		t.Fatalf("dial to a trust domain the client does not federate: %v", err)
 	}
@@ -416,8 +419,8 @@ func TestFederatedCACannotImpersonateLocalService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	web := f.local.service(t, "web", WithSource(fedSource{Rotator: src, others: []*certs.DevCA{rogue}}), WithSourceOwned(),
-		WithFederatedTrustDomains(partnerTrustDomain))
+	web := f.local.service(t, "web", withOwnedSource(fedSource{Rotator: src, others: []*certs.DevCA{rogue}}),
+		WithFederatedPeer(partnerTD, partnerTrustDomain))
 
 	for _, id := range []string{
 		"spiffe://ztn.test/ns/default/dc/dc1/svc/api",     // a local name
@@ -433,7 +436,7 @@ func TestFederatedCACannotImpersonateLocalService(t *testing.T) {
 		}
 		serve(t, l, func(c net.Conn) { _ = c.(*tls.Conn).Handshake(); _, _ = c.Write([]byte{0}); echo(c) })
 		for _, opts := range [][]DialOption{nil, {WithServerTrustDomain(localTrustDomain)}} {
-			err := noConn(web.DialAddress(ctxTimeout(t, 5*time.Second), "api", l.Addr().String(), opts...))
+			err := noConn(web.dialAddress(ctxTimeout(t, 5*time.Second), "api", l.Addr().String(), opts...))
 			var rejected *RejectedError
 			if !errors.As(err, &rejected) {
 				t.Fatalf("%s posing as the local api: %v; want a RejectedError", id, err)
@@ -502,14 +505,14 @@ func TestWithFederatedPeer(t *testing.T) {
 		{[]Option{WithFederatedPeer("", partnerTrustDomain)}, `peer name of trust domain "partner.test" is empty`},
 		{[]Option{WithFederatedPeer("part*", partnerTrustDomain)}, `peer name "part*" of trust domain "partner.test" contains the wildcard`},
 		{[]Option{WithFederatedPeer("partner", partnerTrustDomain), WithFederatedPeer("partner", other)}, `trust domains "other.test" and "partner.test" have the same peer name "partner"`},
-		{[]Option{WithFederatedTrustDomains(other), WithFederatedPeer("other.test", partnerTrustDomain)}, `trust domains "other.test" and "partner.test" have the same peer name "other.test"`},
+		{[]Option{WithFederatedPeer("other.test", other), WithFederatedPeer("other.test", partnerTrustDomain)}, `trust domains "other.test" and "partner.test" have the same peer name "other.test"`},
 		{[]Option{WithFederatedPeer("x", localTrustDomain)}, `"ztn.test" is the local trust domain`},
 	} {
 		src, err := f.local.CA().Source(context.Background(), "dc1", "x", time.Hour, certs.WithLogger(slog.New(f.local.logs)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := New(context.Background(), "x", append([]Option{WithSource(src), WithSourceOwned(), WithResolver(discovery.NewStatic(nil))}, tc.opts...)...)
+		s, err := New(context.Background(), "x", append([]Option{withOwnedSource(src), WithResolver(discovery.NewStatic(nil))}, tc.opts...)...)
 		if err == nil {
 			s.Close()
 			t.Fatalf("New accepted %d options; want %q", len(tc.opts), tc.err)
@@ -533,7 +536,7 @@ func TestWithRemoteService(t *testing.T) {
 	ctx := ctxTimeout(t, 10*time.Second)
 
 	web := f.localService(t, "web", WithRemoteService("api", partnerTrustDomain))
-	c, err := web.DialAddress(ctx, "api", pl.Addr().String())
+	c, err := web.dialAddress(ctx, "api", pl.Addr().String())
 	if err != nil {
 		t.Fatalf("DialAddress to the remote api: %v", err)
 	}
@@ -541,7 +544,7 @@ func TestWithRemoteService(t *testing.T) {
 	c.Close()
 	// Another service name is still expected in the local trust domain.
 	var rejected *RejectedError
-	if err := noConn(web.DialAddress(ctx, "billing", pl.Addr().String())); !errors.As(err, &rejected) {
+	if err := noConn(web.dialAddress(ctx, "billing", pl.Addr().String())); !errors.As(err, &rejected) {
 		t.Fatalf("DialAddress billing at the partner: %v, want a RejectedError", err)
 	}
 	// A trust domain that is not federated is refused by New.

@@ -104,7 +104,7 @@ type testMesh struct {
 func newTestMesh(t testing.TB, opts ...DevOption) *testMesh {
 	t.Helper()
 	logs := &logRecorder{echo: os.Getenv("ZTN_TEST_LOG") != ""}
-	base := []DevOption{WithDevTrustDomain("ztn.test"), WithDevLogger(slog.New(logs))}
+	base := []DevOption{WithDevTrustDomain("ztn.test"), WithLogger(slog.New(logs))}
 	dev, err := NewDev(append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)

@@ -39,14 +39,17 @@ type listener struct {
 
 	tlsConf *tls.Config // the Service's, with this listener's application protocols
 	noALPN  *tls.Config // tlsConf without ALPN, for clients of other protocols
-	admitL7 bool        // WithL7Enforced
+	admitL7 bool        // withL7Enforced
 }
 
 // Listen announces on the local network address and returns a listener whose
 // Accept yields only authorized ztn connections, as *Conn. If the Service has
 // a Registrar, the listener is registered as an instance of the service until
-// it is closed. Options add application protocols (WithProtocols) or mark a
-// listener whose server authorizes each request (WithL7Enforced).
+// it is closed. WithProtocols adds application protocols.
+//
+// ctx bounds only the setup, opening the socket and registering; the
+// listener serves until it or the Service is closed, whatever becomes of
+// ctx.
 func (s *Service) Listen(ctx context.Context, network, addr string, opts ...ListenOption) (net.Listener, error) {
 	if err := s.made(); err != nil {
 		return nil, err
@@ -95,7 +98,7 @@ func (s *Service) Listen(ctx context.Context, network, addr string, opts ...List
 	s.mu.Unlock()
 	l.wg.Add(1)
 	go l.acceptLoop()
-	s.log.Info("ztn listening", "addr", raw.Addr().String(), "id", s.ID().String())
+	s.log.Debug("ztn listening", "addr", raw.Addr().String(), "id", s.ID().String())
 	return l, nil
 }
 

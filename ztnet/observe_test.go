@@ -113,7 +113,7 @@ func TestExpiredCertificateFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	web := m.service(t, "web", WithSource(src), WithSourceOwned())
+	web := m.service(t, "web", withOwnedSource(src))
 	serve(t, listen(t, web), echo)
 	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
 	if err != nil {

@@ -60,18 +60,24 @@ type ownCert struct {
 	cert *tls.Certificate
 }
 
+// ID returns the service's own identity (its name is ID().Name, its SPIFFE
+// ID ID().String()).
+func (s *Service) ID() ztn.ServiceID { return s.id }
+
 // New returns the Service called name. WithSource is required; Listen also
 // needs WithAuthorizer and Dial needs WithResolver. The Source's SVID must
 // name this service.
+//
+// New makes no network request; ctx bounds only New itself (an expired ctx
+// fails it), never the Service's life, which lasts until Close.
 func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	cfg := config{
-		handshakeTimeout: DefaultHandshakeTimeout,
-		maxHandshakes:    DefaultMaxHandshakes,
+		handshakeTimeout: defaultHandshakeTimeout,
+		maxHandshakes:    defaultMaxHandshakes,
 		resumption:       true,
-		sessionCacheSize: 1024,
 	}
 	for _, o := range opts {
-		o(&cfg)
+		o.applyService(&cfg)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ztnet: new %s: %w", name, err)
@@ -99,7 +105,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 	}
 	for svc, td := range cfg.remoteServices {
 		if _, ok := peers[td]; !ok {
-			return nil, fmt.Errorf("ztnet: new %s: WithRemoteService(%q, %q): the trust domain is not federated (WithFederatedTrustDomains)", name, svc, td.Name())
+			return nil, fmt.Errorf("ztnet: new %s: WithRemoteService(%q, %q): the trust domain is not federated (WithFederatedPeer)", name, svc, td.Name())
 		}
 	}
 	if cfg.logger == nil {
@@ -154,7 +160,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 		VerifyConnection:     s.verifyServer,
 	}
 	if cfg.resumption {
-		s.clientTLS.ClientSessionCache = tls.NewLRUClientSessionCache(cfg.sessionCacheSize)
+		s.clientTLS.ClientSessionCache = tls.NewLRUClientSessionCache(sessionCacheSize)
 	}
 	s.resumeTLS = s.resumeConfig(s.clientTLS)
 	if w, ok := cfg.authorizer.(interface{ Changed() <-chan struct{} }); ok {
@@ -182,7 +188,7 @@ func (s *Service) Ready() error {
 		return fmt.Errorf("ztnet: %s: closed", s.name)
 	}
 	if _, err := s.certificate(); err != nil {
-		return err
+		return fmt.Errorf("ztnet: %s: %w", s.name, err)
 	}
 	if r, ok := s.cfg.authorizer.(interface{ Ready() error }); ok {
 		if err := r.Ready(); err != nil {
@@ -193,24 +199,26 @@ func (s *Service) Ready() error {
 }
 
 // certificate returns the current SVID as a tls.Certificate, failing closed
-// when the source has none or it has expired.
+// when the source has none or it has expired. Its errors say "no usable
+// certificate" and name no package: Dial, Ready and the handshakes wrap
+// them.
 func (s *Service) certificate() (*tls.Certificate, error) {
 	svid, err := s.cfg.source.GetX509SVID()
 	if err != nil {
-		return nil, fmt.Errorf("ztnet: %s: no usable certificate: %w", s.name, err)
+		return nil, fmt.Errorf("no usable certificate: %w", err)
 	}
 	if c := s.cert.Load(); c != nil && c.svid == svid {
 		if now := time.Now(); now.After(c.cert.Leaf.NotAfter) {
-			return nil, fmt.Errorf("ztnet: %s: own certificate expired at %s", s.name, c.cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+			return nil, errExpired(c.cert.Leaf)
 		}
 		return c.cert, nil
 	}
 	if len(svid.Certificates) == 0 {
-		return nil, fmt.Errorf("ztnet: %s: source returned an SVID without certificates", s.name)
+		return nil, errors.New("no usable certificate: the source returned an SVID without certificates")
 	}
 	leaf := svid.Certificates[0]
 	if time.Now().After(leaf.NotAfter) {
-		return nil, fmt.Errorf("ztnet: %s: own certificate expired at %s", s.name, leaf.NotAfter.UTC().Format(time.RFC3339))
+		return nil, errExpired(leaf)
 	}
 	raw := make([][]byte, len(svid.Certificates))
 	for i, c := range svid.Certificates {
@@ -221,8 +229,12 @@ func (s *Service) certificate() (*tls.Certificate, error) {
 	return c.cert, nil
 }
 
+func errExpired(leaf *x509.Certificate) error {
+	return fmt.Errorf("no usable certificate: own certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339))
+}
+
 // verifyClient runs on the server for every handshake, resumed or not.
-// admitL7 is set on listeners that authorize every request (WithL7Enforced).
+// admitL7 is set on listeners that authorize every request (withL7Enforced).
 func (s *Service) verifyClient(cs tls.ConnectionState, admitL7 bool) error {
 	peer, err := s.inVerify.verify(cs.PeerCertificates)
 	if err != nil {
@@ -249,7 +261,7 @@ func (s *Service) verifyServer(cs tls.ConnectionState) error {
 
 // authorize asks the policy whether peer may connect to this service, and
 // counts the decision in the metrics when record is set. admitL7 admits a
-// source whose intention has L7 permissions (see WithL7Enforced). A peer
+// source whose intention has L7 permissions (see withL7Enforced). A peer
 // of a federated trust domain is a source of its peer (peerName).
 func (s *Service) authorize(peer ztn.ServiceID, admitL7, record bool) authz.Decision {
 	d := s.cfg.authorizer.Authorize(authz.Request{
@@ -276,7 +288,7 @@ func (s *Service) isClosed() bool {
 }
 
 // Close closes every listener and accepted connection of the service, stops
-// its background work, and closes the Source if WithSourceOwned was given.
+// its background work, and closes the Source if Dev made it.
 func (s *Service) Close() error {
 	if err := s.made(); err != nil {
 		return err

@@ -38,7 +38,7 @@ func TestVerdictLongReasonFromServer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := hostileServer(t, api, tc.verdict)
-			_, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", addr)
+			_, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", addr)
 			var denied *DeniedError
 			if !errors.As(err, &denied) {
 				t.Fatalf("DialAddress = %v, want a *DeniedError", err)
@@ -50,7 +50,7 @@ func TestVerdictLongReasonFromServer(t *testing.T) {
 	}
 	t.Run("garbage", func(t *testing.T) {
 		addr := hostileServer(t, api, []byte{0x42, 0x43})
-		_, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", addr)
+		_, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", addr)
 		if err == nil || !strings.Contains(err.Error(), "no valid authorization verdict") {
 			t.Fatalf("DialAddress = %v, want an invalid-verdict error", err)
 		}

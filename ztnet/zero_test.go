@@ -18,14 +18,17 @@ import (
 // constructor; none panics.
 func TestZeroValuesFailCleanly(t *testing.T) {
 	errs := zerotest.Methods(t, &Service{}, &Dev{}, &Env{})
-	for _, name := range []string{"*ztnet.Service.Listen", "*ztnet.Service.Dial", "*ztnet.Service.DialAddress",
+	for _, name := range []string{"*ztnet.Service.Listen", "*ztnet.Service.Dial",
 		"*ztnet.Service.Ready", "*ztnet.Service.Close", "*ztnet.Dev.Service", "*ztnet.Env.Service",
 		"*ztnet.Env.Listen", "*ztnet.Env.Dial", "*ztnet.Env.Close"} {
 		if err := errs[name]; err == nil || !strings.Contains(err.Error(), "not created with") {
 			t.Errorf("%s: error %v, want one saying it was not created with its constructor", name, err)
 		}
 	}
-	if d := (&Service{}).AuthorizeRequest(context.Background(), ztn.ServiceID{}, &authz.HTTPRequest{Path: "/"}); d.Allowed {
+	if _, err := (&Service{}).dialAddress(context.Background(), "api", "127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "not created with") {
+		t.Errorf("dialAddress on a zero Service: %v, want an error saying it was not created with New", err)
+	}
+	if d := (&Service{}).authorizeRequest(context.Background(), ztn.ServiceID{}, &authz.HTTPRequest{Path: "/"}); d.Allowed {
 		t.Error("AuthorizeRequest on a zero Service allows")
 	}
 	var nilSvc *Service
@@ -128,7 +131,7 @@ func TestClosedServiceAndDev(t *testing.T) {
 	if _, err := web.Dial(ctxTimeout(t, 5*time.Second), "api"); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Dial after Close: %v, want net.ErrClosed", err)
 	}
-	if _, err := web.DialAddress(ctxTimeout(t, 5*time.Second), "api", "127.0.0.1:1"); !errors.Is(err, net.ErrClosed) {
+	if _, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", "127.0.0.1:1"); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("DialAddress after Close: %v, want net.ErrClosed", err)
 	}
 	if _, err := web.Listen(context.Background(), "tcp", "127.0.0.1:0"); !errors.Is(err, net.ErrClosed) {

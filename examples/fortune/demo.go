@@ -40,7 +40,7 @@ func runDemo(ctx context.Context, out io.Writer, cfg demoConfig) (err error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	mesh, err := ztnet.NewDev(ztnet.WithDevCertTTL(cfg.certTTL), ztnet.WithDevLogger(cfg.logger))
+	mesh, err := ztnet.NewDev(ztnet.WithDevCertTTL(cfg.certTTL), ztnet.WithLogger(cfg.logger))
 	if err != nil {
 		return err
 	}

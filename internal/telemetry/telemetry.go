@@ -8,7 +8,7 @@
 //		ztnet.WithTracerProvider(tracenoop.NewTracerProvider()),
 //		ztnet.WithMeterProvider(metricnoop.NewMeterProvider()),
 //		...)
-//	if telemetry.Off(svc.TracerProvider(), svc.MeterProvider()) { ... }
+//	if telemetry.Off(tracerProvider, meterProvider) { ... }
 package telemetry
 
 import (

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/ztnet"
+	"github.com/ztnlabs/ztn/ztnet/ztntest"
 )
 
 // TrustDomain is the dev mesh's trust domain.
@@ -23,16 +24,11 @@ func Discard() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
-// Dev returns a dev mesh in TrustDomain with a quiet logger; opts come after
-// those defaults.
+// Dev returns the ztnet.Dev of a ztntest mesh in TrustDomain with a quiet
+// logger, closed when the test ends; opts come after those defaults.
 func Dev(t testing.TB, opts ...ztnet.DevOption) *ztnet.Dev {
 	t.Helper()
-	m, err := ztnet.NewDev(append([]ztnet.DevOption{ztnet.WithDevTrustDomain(TrustDomain), ztnet.WithDevLogger(Discard())}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
-	return m
+	return ztntest.NewMesh(t, append([]ztnet.DevOption{ztnet.WithDevTrustDomain(TrustDomain), ztnet.WithLogger(Discard())}, opts...)...).Dev()
 }
 
 // Service returns m's service name, closed when the test ends.
