@@ -13,7 +13,7 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// Authorize returns middleware that authorizes every request against svc's
+// authorize returns middleware that authorizes every request against svc's
 // L7 intentions (path without the query string, method, headers) before h
 // sees it.
 //
@@ -32,7 +32,7 @@ import (
 // when it was allowed, at Warn when it was refused, with the status, the
 // request body bytes the handler read (bytes_in) and the response body bytes
 // written (bytes_out).
-func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
+func authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 	al := accessLog{log: svc.Logger(), dest: slog.String("destination", svc.ID().String())}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -78,7 +78,7 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 	})
 }
 
-// refusalHeader marks Authorize's refusals ("not-ztn", "path", "denied"),
+// refusalHeader marks authorize's refusals ("not-ztn", "path", "denied"),
 // whose bodies name the caller and the intention: the gateway replaces them
 // with a generic answer.
 const refusalHeader = "Ztn-Refusal"

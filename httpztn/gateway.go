@@ -123,7 +123,7 @@ func (rt *Route) matches(r *http.Request) bool {
 // Use NewGateway: a zero Gateway answers every request with 500.
 type Gateway struct {
 	routes  []Route
-	tr      *Transport
+	tr      *transport
 	proxy   *httputil.ReverseProxy
 	handler http.Handler
 }
@@ -149,7 +149,7 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 			}
 		}
 	}
-	g := &Gateway{routes: append([]Route(nil), routes...), tr: NewTransport(svc)}
+	g := &Gateway{routes: append([]Route(nil), routes...), tr: newTransport(svc, config{})}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			rt := pr.In.Context().Value(routeKey{}).(*Route)
@@ -159,7 +159,7 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 			dropForwarding(pr.Out.Header)
 			pr.SetXForwarded()
 		},
-		Transport:      instrumentTransport(svc, g.tr),
+		Transport:      instrument(svc, g.tr),
 		ModifyResponse: serviceRefusal,
 		ErrorHandler:   gatewayError,
 	}
@@ -358,6 +358,6 @@ func (g *Gateway) Close() error {
 	if g.tr == nil {
 		return errNoGateway
 	}
-	g.tr.CloseIdleConnections()
+	g.tr.closeIdleConnections()
 	return nil
 }

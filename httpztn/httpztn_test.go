@@ -37,11 +37,11 @@ func TestHTTP2AndHTTP1(t *testing.T) {
 	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	serveHTTP(t, api, whoami)
 	for _, tc := range []struct {
-		opts []httpztn.TransportOption
+		opts []httpztn.Option
 		want string
 	}{
 		{nil, "HTTP/2.0 spiffe://ztn.test/ns/default/dc/dc1/svc/web /hello"},
-		{[]httpztn.TransportOption{httpztn.WithHTTP1()}, "HTTP/1.1 spiffe://ztn.test/ns/default/dc/dc1/svc/web /hello"},
+		{[]httpztn.Option{httpztn.WithHTTP1()}, "HTTP/1.1 spiffe://ztn.test/ns/default/dc/dc1/svc/web /hello"},
 	} {
 		code, body := do(t, newClient(t, web, tc.opts...), "GET", "http://api/hello?q=1")
 		if code != 200 || body != tc.want {
@@ -159,10 +159,14 @@ func TestRequestContextHonoured(t *testing.T) {
 	}
 }
 
+// A server made by NewServer but serving a plain listener refuses every
+// request with 403: it fails closed.
 func TestNotZTNConnRefused(t *testing.T) {
 	m := meshtest.Dev(t)
 	api := meshtest.Service(t, m, "api")
-	srv := httptest.NewServer(httpztn.Authorize(api, whoami))
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = httpztn.NewServer(api, whoami)
+	srv.Start()
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {

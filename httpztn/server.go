@@ -43,7 +43,7 @@ type httpConn struct {
 	zc *ztnet.Conn
 }
 
-// NetConn returns the ztn connection (for ztnet.PeerID and the like).
+// NetConn returns the ztn connection (for ztnet.Peer and the like).
 func (c httpConn) NetConn() net.Conn { return c.zc }
 
 // Default timeouts of the server NewServer returns: a connection admitted
@@ -81,7 +81,7 @@ func NewServer(svc *ztnet.Service, h http.Handler) *http.Server {
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true) // the ztn connection is the encryption
 	return &http.Server{
-		Handler:           instrumentHandler(svc, Authorize(svc, h), svc.ID().Name),
+		Handler:           instrumentHandler(svc, authorize(svc, h), svc.ID().Name),
 		Protocols:         &p,
 		ConnContext:       withConn,
 		ReadHeaderTimeout: defaultReadHeaderTimeout,
@@ -118,10 +118,6 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 	}
 	return ctx
 }
-
-// ConnContext is an http.Server ConnContext hook that makes PeerID and
-// Authorize work in a server not made by NewServer.
-func ConnContext(ctx context.Context, c net.Conn) context.Context { return withConn(ctx, c) }
 
 func connOf(r *http.Request) *ztnet.Conn {
 	zc, _ := r.Context().Value(connKey{}).(*ztnet.Conn)

@@ -25,30 +25,13 @@ func instrumentHandler(svc *ztnet.Service, h http.Handler, operation string) htt
 		otelhttp.WithMeterProvider(svc.MeterProvider()))
 }
 
-// instrumentTransport wraps t in otelhttp's transport, unless svc's
-// telemetry is off.
-func instrumentTransport(svc *ztnet.Service, t *Transport) http.RoundTripper {
+// instrument wraps rt in otelhttp's transport, unless svc's telemetry is
+// off.
+func instrument(svc *ztnet.Service, rt http.RoundTripper) http.RoundTripper {
 	if telemetry.Off(svc.TracerProvider(), svc.MeterProvider()) {
-		return t
+		return rt
 	}
-	return instrumentedTransport{
-		RoundTripper: otelhttp.NewTransport(t,
-			otelhttp.WithTracerProvider(svc.TracerProvider()),
-			otelhttp.WithMeterProvider(svc.MeterProvider())),
-		t: t,
-	}
+	return otelhttp.NewTransport(rt,
+		otelhttp.WithTracerProvider(svc.TracerProvider()),
+		otelhttp.WithMeterProvider(svc.MeterProvider()))
 }
-
-// instrumentedTransport is otelhttp's transport around a Transport, with
-// the Transport's CloseIdleConnections, which otelhttp's does not have:
-// http.Client.CloseIdleConnections calls it when the RoundTripper has it,
-// and otherwise does nothing. (CloseIdleConnections is the one optional
-// method net/http looks for on a client's RoundTripper; CancelRequest is
-// obsolete, replaced by the request's context.)
-type instrumentedTransport struct {
-	http.RoundTripper
-	t *Transport
-}
-
-// CloseIdleConnections closes the Transport's idle connections.
-func (it instrumentedTransport) CloseIdleConnections() { it.t.CloseIdleConnections() }

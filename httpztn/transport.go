@@ -50,9 +50,14 @@ import (
 //
 // Use NewTransport: a zero Transport fails every request.
 type Transport struct {
-	svc            *ztnet.Service
-	http1          bool
-	crossRedirects bool
+	rt   http.RoundTripper // core, or otelhttp's transport around it
+	core *transport
+}
+
+// transport is what a Transport does, without OpenTelemetry.
+type transport struct {
+	svc *ztnet.Service
+	cfg config
 
 	mu       sync.Mutex                                   // serializes changes to services
 	services atomic.Pointer[map[string]*serviceTransport] // copied on write
@@ -60,7 +65,7 @@ type Transport struct {
 
 // serviceTransport sends the requests of one service.
 type serviceTransport struct {
-	t       *Transport
+	t       *transport
 	service string
 	rr      atomic.Uint64
 
@@ -82,40 +87,45 @@ type instanceTransport struct {
 	rt *http.Transport
 }
 
-// TransportOption configures a Transport.
-type TransportOption func(*Transport)
-
-// WithHTTP1 makes the Transport speak HTTP/1.1 (ALPN "ztn/1+http/1.1")
-// instead of HTTP/2.
-func WithHTTP1() TransportOption { return func(t *Transport) { t.http1 = true } }
-
-// WithCrossServiceRedirects lets the Transport follow a redirect from one
-// service to another (under the caller's identity, as any request it
-// makes); by default such a redirect is refused.
-func WithCrossServiceRedirects() TransportOption {
-	return func(t *Transport) { t.crossRedirects = true }
+// NewTransport returns a Transport that makes requests as svc, traced and
+// measured by otelhttp with svc's providers (not at all when both are
+// OpenTelemetry's no-op providers).
+func NewTransport(svc *ztnet.Service, opts ...Option) *Transport {
+	core := newTransport(svc, newConfig(opts))
+	return &Transport{rt: instrument(svc, core), core: core}
 }
 
-// NewTransport returns a Transport that makes requests as svc.
-func NewTransport(svc *ztnet.Service, opts ...TransportOption) *Transport {
-	t := &Transport{svc: svc}
+func newTransport(svc *ztnet.Service, cfg config) *transport {
+	t := &transport{svc: svc, cfg: cfg}
 	t.services.Store(&map[string]*serviceTransport{})
-	for _, o := range opts {
-		o(t)
-	}
 	return t
 }
 
-// NewClient returns an http.Client whose requests go over ztn as svc
-// (through a Transport with opts), traced and measured by otelhttp with svc's
-// providers (none when both are no-op providers):
+// NewClient returns an http.Client whose requests go over ztn as svc,
+// through NewTransport(svc, opts...):
 //
 //	resp, err := httpztn.NewClient(svc).Get("http://yelb-appserver/api/getvotes")
 //
 // The client's CloseIdleConnections reaches the Transport's. It follows
 // redirects within a service only, unless WithCrossServiceRedirects.
-func NewClient(svc *ztnet.Service, opts ...TransportOption) *http.Client {
-	return &http.Client{Transport: instrumentTransport(svc, NewTransport(svc, opts...))}
+func NewClient(svc *ztnet.Service, opts ...Option) *http.Client {
+	return &http.Client{Transport: NewTransport(svc, opts...)}
+}
+
+// RoundTrip sends req to an instance of the service named by its URL host.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.rt == nil {
+		closeBody(req)
+		return nil, errors.New("httpztn: Transport not created with NewTransport")
+	}
+	return t.rt.RoundTrip(req)
+}
+
+// CloseIdleConnections closes the idle connections of every pool.
+func (t *Transport) CloseIdleConnections() {
+	if t.core != nil { // a zero Transport has no connections
+		t.core.closeIdleConnections()
+	}
 }
 
 // dialError marks an error that happened before the request was sent.
@@ -125,7 +135,7 @@ func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
 // forService returns the transport of service, made on first use.
-func (t *Transport) forService(service string) *serviceTransport {
+func (t *transport) forService(service string) *serviceTransport {
 	if st := (*t.services.Load())[service]; st != nil {
 		return st
 	}
@@ -203,7 +213,7 @@ func (st *serviceTransport) update(found []discovery.Instance) *instanceSet {
 }
 
 func (st *serviceTransport) newInstance(in discovery.Instance) *instanceTransport {
-	svc, service, http1 := st.t.svc, st.service, st.t.http1
+	svc, service, http1 := st.t.svc, st.service, st.t.cfg.http1
 	proto := "h2"
 	if http1 {
 		proto = "http/1.1"
@@ -245,11 +255,7 @@ func (st *serviceTransport) newInstance(in discovery.Instance) *instanceTranspor
 }
 
 // RoundTrip sends req to an instance of the service named by its URL host.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.svc == nil {
-		closeBody(req)
-		return nil, errors.New("httpztn: Transport not created with NewTransport")
-	}
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL == nil || req.URL.Hostname() == "" {
 		closeBody(req)
 		return nil, errors.New("httpztn: request URL has no host (want http://<service>/...)")
@@ -274,7 +280,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The scheme the pools take (see newInstance): https for HTTP/2, http
 	// for HTTP/1.1. The caller's request is left as it is.
 	scheme := "https"
-	if t.http1 {
+	if t.cfg.http1 {
 		scheme = "http"
 	}
 	out := req
@@ -311,7 +317,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // checkRedirect refuses req, a redirect the client is following, when it
 // leaves http(s) or, unless allowed, the service that answered with it.
-func (t *Transport) checkRedirect(req *http.Request) error {
+func (t *transport) checkRedirect(req *http.Request) error {
 	var from string
 	if prev := req.Response.Request; prev != nil && prev.URL != nil {
 		from = prev.URL.Hostname()
@@ -321,7 +327,7 @@ func (t *Transport) checkRedirect(req *http.Request) error {
 	switch s := req.URL.Scheme; {
 	case s != "http" && s != "https":
 		err = fmt.Errorf("httpztn: redirect to scheme %q refused (only http and https go over ztn)", s)
-	case !t.crossRedirects && from != to:
+	case !t.cfg.crossRedirects && from != to:
 		err = fmt.Errorf("httpztn: redirect from service %q to service %q refused: it would carry %s's identity to another service (WithCrossServiceRedirects allows it)", from, to, t.svc.ID().Name)
 	default:
 		return nil
@@ -332,13 +338,9 @@ func (t *Transport) checkRedirect(req *http.Request) error {
 	return err
 }
 
-// CloseIdleConnections closes the idle connections of every pool.
-func (t *Transport) CloseIdleConnections() {
-	services := t.services.Load()
-	if services == nil {
-		return // a zero Transport has no connections
-	}
-	for _, st := range *services {
+// closeIdleConnections closes the idle connections of every pool.
+func (t *transport) closeIdleConnections() {
+	for _, st := range *t.services.Load() {
 		st.mu.Lock()
 		for _, it := range st.byAddr {
 			it.rt.CloseIdleConnections()
