@@ -150,7 +150,7 @@ func BenchmarkUnaryInterceptor(b *testing.B) {
 	m := meshtest.Dev(b)
 	meshtest.Intentions(b, m, benchIntentions)
 	api, web := meshtest.Service(b, m, "api"), meshtest.Service(b, m, "web")
-	ai := grpcztn.AuthInfo{Peer: web.ID()}
+	ai := grpcztn.NewAuthInfo(web.ID())
 	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: ai})
 	ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(
 		":authority", "api", "content-type", "application/grpc", "user-agent", "grpc-go/1.85.0", "x-tenant", "blue"))

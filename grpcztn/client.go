@@ -26,7 +26,7 @@ const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 //
 // Errors: when the server's policy refuses this client's connection, RPCs
 // fail with codes.PermissionDenied and the server's reason, and the error
-// holds the *ztnet.DeniedError (DeniedError, errors.As); a refusal of one
+// holds the *ztnet.DeniedError (errors.As finds it); a refusal of one
 // RPC by an L7 intention is codes.PermissionDenied too, with the reason in
 // the message only. When this client rejects the server (it presented
 // another identity than service's, or one the mesh does not trust), RPCs
@@ -47,7 +47,7 @@ func NewClient(svc *ztnet.Service, service string, opts ...grpc.DialOption) (*gr
 	}
 	d := newDialer(svc, service)
 	all := []grpc.DialOption{
-		grpc.WithTransportCredentials(Credentials()),
+		grpc.WithTransportCredentials(newCredentials()),
 		grpc.WithContextDialer(d.dial),
 		grpc.WithResolvers(NewResolverBuilder(svc.Resolver(), 0)),
 		grpc.WithDefaultServiceConfig(roundRobin),

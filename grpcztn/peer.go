@@ -14,16 +14,16 @@ import (
 // over a ztn connection.
 func Peer(ctx context.Context) (ztn.ServiceID, bool) {
 	ai, ok := peerAuthInfo(ctx)
-	return ai.Peer, ok
+	return ai.peer, ok
 }
 
-// peerAuthInfo returns the ztn AuthInfo of the RPC's peer, if it has one.
-func peerAuthInfo(ctx context.Context) (AuthInfo, bool) {
+// peerAuthInfo returns the ztn authInfo of the RPC's peer, if it has one.
+func peerAuthInfo(ctx context.Context) (authInfo, bool) {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.AuthInfo == nil {
-		return AuthInfo{}, false
+		return authInfo{}, false
 	}
-	ai, ok := p.AuthInfo.(AuthInfo)
+	ai, ok := p.AuthInfo.(authInfo)
 	return ai, ok
 }
 

@@ -41,9 +41,9 @@ func Listen(ctx context.Context, svc *ztnet.Service, network, addr string) (net.
 // grpc.StreamInterceptor.
 func ServerOptions(svc *ztnet.Service) []grpc.ServerOption {
 	opts := []grpc.ServerOption{
-		grpc.Creds(Credentials()),
-		grpc.UnaryInterceptor(UnaryServerInterceptor(svc)),
-		grpc.StreamInterceptor(StreamServerInterceptor(svc)),
+		grpc.Creds(newCredentials()),
+		grpc.UnaryInterceptor(unaryServerInterceptor(svc)),
+		grpc.StreamInterceptor(streamServerInterceptor(svc)),
 	}
 	if !telemetry.Off(svc.TracerProvider(), svc.MeterProvider()) {
 		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
@@ -63,7 +63,7 @@ func ServerOptions(svc *ztnet.Service) []grpc.ServerOption {
 //
 // Interceptors given in opts with grpc.ChainUnaryInterceptor and
 // grpc.ChainStreamInterceptor run after the authorization check, in the
-// order given, with the caller's identity in the context (PeerID); a refused
+// order given, with the caller's identity in the context (Peer); a refused
 // RPC never reaches them. grpc.UnaryInterceptor and grpc.StreamInterceptor
 // would run before it (grpc-go runs them ahead of every chained
 // interceptor, and grpc.ServerOption cannot be inspected to move them), so
