@@ -21,7 +21,7 @@ import (
 // "/pkg.Service/Method" and the request metadata as headers. A refused RPC
 // fails with codes.PermissionDenied and the reason; an RPC that did not come
 // over a ztn connection fails with codes.Unauthenticated. Each RPC gets one
-// access-log record on svc's logger: at Info when it was allowed, at Warn
+// access-log record on svc's logger: at Debug when it was allowed, at Warn
 // when it was refused.
 func unaryServerInterceptor(svc *ztnet.Service) grpc.UnaryServerInterceptor {
 	a := newAuthorizer(svc)
@@ -111,12 +111,12 @@ func (a *authorizer) check(ctx context.Context, method string) (authInfo, authz.
 	return ai, d, nil
 }
 
-// record writes the access record of an RPC: at Info when it was allowed,
+// record writes the access record of an RPC: at Debug when it was allowed,
 // at Warn when it was refused.
 func (a *authorizer) record(ctx context.Context, ai authInfo, method string, d authz.Decision, err error, start time.Time) {
 	level, decision := slog.LevelWarn, "deny"
 	if d.Allowed {
-		level, decision = slog.LevelInfo, "allow"
+		level, decision = slog.LevelDebug, "allow"
 	}
 	if start.IsZero() || !a.log.Enabled(ctx, level) {
 		return

@@ -114,11 +114,11 @@ func serve(b *testing.B, srv *grpc.Server, l net.Listener) {
 }
 
 // accessLogInterceptor writes the access record grpcztn writes, for the
-// plain TLS server: the same attributes, at Info, only when enabled.
+// plain TLS server: the same attributes, at Debug, only when enabled.
 func accessLogInterceptor(l *slog.Logger, dest string) grpc.UnaryServerInterceptor {
 	destAttr := slog.String("destination", dest)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if !l.Enabled(ctx, slog.LevelInfo) {
+		if !l.Enabled(ctx, slog.LevelDebug) {
 			return h(ctx, req)
 		}
 		start := time.Now()
@@ -129,7 +129,7 @@ func accessLogInterceptor(l *slog.Logger, dest string) grpc.UnaryServerIntercept
 				src = ti.State.PeerCertificates[0].URIs[0].String()
 			}
 		}
-		l.LogAttrs(ctx, slog.LevelInfo, "tls request",
+		l.LogAttrs(ctx, slog.LevelDebug, "tls request",
 			slog.String("protocol", "grpc"),
 			slog.String("source", src),
 			destAttr,

@@ -113,7 +113,7 @@ func (rt *Route) matches(r *http.Request) bool {
 // to the access record with the same request id. Each request gets one
 // access record on the gateway Service's logger ("ztn gateway request":
 // client, host, method, path, service, status, bytes, duration, and for a
-// refusal request_id and reason), at Info when the service answered, at
+// refusal request_id and reason), at Debug when the service answered, at
 // Warn when the gateway refused.
 //
 // The public http.Server is the caller's: give it timeouts, since anyone
@@ -243,10 +243,10 @@ type gatewayRecord struct {
 	requestID string // the id the refusal's public answer gave
 }
 
-// log writes the access record of a gateway request: at Info when the
+// log writes the access record of a gateway request: at Debug when the
 // service answered, at Warn when the gateway refused.
 func (rec *gatewayRecord) log(ctx context.Context, log *slog.Logger, r *http.Request, code int, in, out int64, start time.Time) {
-	level := slog.LevelInfo
+	level := slog.LevelDebug
 	if rec.reason != "" {
 		level = slog.LevelWarn
 	}

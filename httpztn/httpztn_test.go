@@ -231,7 +231,7 @@ func TestGateway(t *testing.T) {
 	  {"Kind":"service-intentions","Name":"beta","Sources":[{"Name":"gateway","Action":"allow"}]},
 	  {"Kind":"service-intentions","Name":"admin","Sources":[{"Name":"gateway","Action":"deny"}]}]`)
 	var logs logtest.Buffer
-	gwLog := ztnet.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil)))
+	gwLog := ztnet.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	api, beta, admin, gwSvc := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "beta"), meshtest.Service(t, m, "admin"), meshtest.Service(t, m, "gateway", gwLog)
 	seen := make(chan *http.Request, 1)
 	record := func(name string) http.Handler {
@@ -309,7 +309,7 @@ func TestGateway(t *testing.T) {
 		t.Errorf("mesh refusal: %d %q", code, body)
 	}
 
-	// One access record per public request: Info when a service answered,
+	// One access record per public request: Debug when a service answered,
 	// Warn with the reason when the gateway did.
 	var recs []map[string]any
 	meshtest.Eventually(t, 5*time.Second, func() error {
@@ -322,8 +322,8 @@ func TestGateway(t *testing.T) {
 		level, method, host, path, service, reason string
 		status                                     float64
 	}{
-		{"INFO", "GET", "shop.example", "/api/items", "api", "", 200},
-		{"INFO", "GET", "shop.example", "/api/items", "beta", "", 200},
+		{"DEBUG", "GET", "shop.example", "/api/items", "api", "", 200},
+		{"DEBUG", "GET", "shop.example", "/api/items", "beta", "", 200},
 		{"WARN", "DELETE", "shop.example", "/api/items", "", "no route", 404},
 		{"WARN", "GET", "shop.example", "/apix", "", "no route", 404},
 		{"WARN", "GET", "other.example", "/api/items", "", "no route", 404},
