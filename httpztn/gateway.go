@@ -36,6 +36,9 @@ type Route struct {
 	Headers map[string]string
 	// Service is the mesh service the request goes to (required).
 	Service string
+	// Retry is when a request is sent again to another instance of
+	// Service (see [RetryPolicy]); the zero value retries nothing.
+	Retry RetryPolicy
 }
 
 func (rt *Route) matches(r *http.Request) bool {
@@ -130,6 +133,18 @@ type Gateway struct {
 
 type routeKey struct{}
 
+// routeTransport sends the gateway's requests with the retry policy of
+// their route.
+type routeTransport struct{ t *transport }
+
+func (rt routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var p RetryPolicy
+	if route, ok := req.Context().Value(routeKey{}).(*Route); ok {
+		p = route.Retry
+	}
+	return rt.t.roundTrip(req, p)
+}
+
 // errNoGateway is what a Gateway not made by NewGateway reports.
 var errNoGateway = errors.New("httpztn: Gateway not created with NewGateway")
 
@@ -159,7 +174,7 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 			dropForwarding(pr.Out.Header)
 			pr.SetXForwarded()
 		},
-		Transport:      instrument(svc, g.tr),
+		Transport:      instrument(svc, routeTransport{g.tr}),
 		ModifyResponse: serviceRefusal,
 		ErrorHandler:   gatewayError,
 	}

@@ -1,13 +1,14 @@
 package httpztn
 
-// Option configures a Transport: give options to NewTransport or
-// NewClient.
+// Option configures a [Transport]: give options to [NewTransport] or
+// [NewClient].
 type Option func(*config)
 
 // config is what the options of a Transport set.
 type config struct {
 	http1          bool
 	crossRedirects bool
+	retry          RetryPolicy
 }
 
 func newConfig(opts []Option) config {
@@ -30,3 +31,17 @@ func WithHTTP1() Option { return func(c *config) { c.http1 = true } }
 func WithCrossServiceRedirects() Option {
 	return func(c *config) { c.crossRedirects = true }
 }
+
+// WithRetry sets the Transport's retry policy: a request that failed on one
+// instance (a 5xx answer, a connection error after it was sent, no answer
+// within p.PerTryTimeout) is sent again to another instance, at most
+// p.MaxRetries times, when it may be sent twice (see [RetryPolicy]):
+//
+//	c := httpztn.NewClient(svc, httpztn.WithRetry(httpztn.RetryPolicy{
+//		MaxRetries:    2,
+//		PerTryTimeout: 2 * time.Second,
+//	}))
+//
+// By default nothing is retried (a connection that could not be made is
+// still tried on the next instance: nothing was sent).
+func WithRetry(p RetryPolicy) Option { return func(c *config) { c.retry = p } }

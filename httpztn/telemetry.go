@@ -14,6 +14,10 @@ import (
 // OpenTelemetry's no-op ones (trace/noop and metric/noop given to
 // ztnet.New): then no otelhttp layer is installed at all.
 
+// instrumentationName names the meter of httpztn's own metrics
+// (ztn.http.retries).
+const instrumentationName = "github.com/ztnlabs/ztn/httpztn"
+
 // instrumentHandler wraps h in otelhttp's handler named operation, unless
 // svc's telemetry is off.
 func instrumentHandler(svc *ztnet.Service, h http.Handler, operation string) http.Handler {
