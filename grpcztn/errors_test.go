@@ -221,3 +221,51 @@ func TestListenErrorsReachable(t *testing.T) {
 		t.Errorf("Accept after Close: err = %v, want net.ErrClosed", err)
 	}
 }
+
+// stutter returns the first ": "-separated part of msg that repeats
+// ("grpcztn: x: grpcztn: ..." repeats "grpcztn"), or "".
+func stutter(msg string) string {
+	seen := map[string]bool{}
+	for _, part := range strings.Split(msg, ": ") {
+		if seen[part] {
+			return part
+		}
+		seen[part] = true
+	}
+	return ""
+}
+
+// The errors of a client and of a server name each package once.
+func TestErrorsDoNotStutter(t *testing.T) {
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
+	  {"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathExact":"/grpc.health.v1.Health/Check"}}]}]}]`)
+	api, web, intruder := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web"), meshtest.Service(t, m, "intruder")
+	healthServer(t, api)
+	var msgs []string
+	_, err := client(t, intruder, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	wantStatus(t, err, codes.PermissionDenied, "grpcztn: ztnet: dial api")
+	msgs = append(msgs, status.Convert(err).Message())
+	s, err := client(t, web, "api").Watch(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = s.Recv()
+	}
+	wantStatus(t, err, codes.PermissionDenied, "grpcztn: "+web.ID().String()+" denied")
+	msgs = append(msgs, status.Convert(err).Message())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := grpcztn.Listen(ctx, api, "tcp", "127.0.0.1:0"); err != nil {
+		msgs = append(msgs, err.Error())
+	}
+	if _, err := grpcztn.NewClient(nil, "api"); err != nil {
+		msgs = append(msgs, err.Error())
+	}
+	if len(msgs) != 4 {
+		t.Fatalf("errors: %q", msgs)
+	}
+	for _, msg := range msgs {
+		if strings.Count(msg, "grpcztn") != 1 || stutter(msg) != "" {
+			t.Errorf("%q repeats %q", msg, stutter(msg))
+		}
+	}
+}
