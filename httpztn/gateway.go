@@ -19,15 +19,18 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// Route sends matching public requests to a mesh service. Every condition
-// that is set must hold; an empty condition matches anything.
+// Route sends matching public requests to a mesh service, for a [Gateway].
+// Every condition that is set must hold; an empty condition matches
+// anything.
 type Route struct {
 	// Host is the request's host without port, compared case-insensitively;
 	// "*.example.com" matches any subdomain of example.com.
 	Host string
-	// PathPrefix matches the path by prefix, at a segment boundary ("/api"
-	// matches "/api" and "/api/x", not "/apix"). It is compared with the
-	// cleaned path (see Gateway), and must itself be clean.
+	// PathPrefix matches whole path segments: "/api" (or "/api/") matches
+	// "/api" and "/api/x", not "/apis". This differs from an intention's
+	// [authz.HTTPMatch].PathPrefix, which is a plain string prefix as in
+	// Consul ("/api" matches "/apis" there). It is compared with the
+	// cleaned path (see [Gateway]), and must itself be clean.
 	PathPrefix string
 	// Methods lists the allowed methods.
 	Methods []string
@@ -90,8 +93,9 @@ func (rt *Route) matches(r *http.Request) bool {
 // Gateway is an ingress gateway for north-south traffic: an http.Handler for
 // a public server (TLS with an ordinary server certificate, or plain HTTP in
 // development) that sends each request to the mesh service of the first
-// matching Route, over ztn under the gateway's own identity (so intentions
-// name the gateway's service as the source).
+// matching [Route], over ztn under the gateway's own identity (so intentions
+// name the gateway's service as the source), as a [Transport] would, with
+// the route's retry policy ([Route].Retry).
 //
 // Paths: the gateway cleans each request's path with the one function the
 // back ends use (see the httpztn package doc): a path with a dot segment,
@@ -123,7 +127,7 @@ func (rt *Route) matches(r *http.Request) bool {
 // can connect to it (for example ReadHeaderTimeout 10 s, ReadTimeout 30 s,
 // IdleTimeout 2 min, and a MaxHeaderBytes below the 1 MiB default).
 //
-// Use NewGateway: a zero Gateway answers every request with 500.
+// Use [NewGateway]: a zero Gateway answers every request with 500.
 type Gateway struct {
 	routes  []Route
 	tr      *transport
@@ -148,7 +152,7 @@ func (rt routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // errNoGateway is what a Gateway not made by NewGateway reports.
 var errNoGateway = errors.New("httpztn: Gateway not created with NewGateway")
 
-// NewGateway returns a Gateway that reaches the mesh as svc, with routes
+// NewGateway returns a [Gateway] that reaches the mesh as svc, with routes
 // tried in order. Close it to release its connections.
 func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 	if svc == nil {
