@@ -15,14 +15,15 @@ import (
 // instance.
 const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 
-// NewClient returns a gRPC client connection from svc to service over ztn.
-// Instances come from svc's resolver (re-read every second and whenever a
-// connection fails) and RPCs are spread over them round robin; each
-// connection is made by svc.DialAddress, so the server is authenticated as
-// service and its verdict on svc arrives before any RPC. An OpenTelemetry
-// stats handler using svc's providers is installed, unless both are
-// OpenTelemetry's no-op providers (as in ServerOptions). opts come after these
-// defaults and can override them (grpc.WithDefaultServiceConfig, say).
+// NewClient returns a gRPC client connection from svc to service over ztn
+// (target "ztn:///<service>"). Instances come from svc's resolver (through
+// [NewResolverBuilder]) and RPCs are spread over them round robin; each
+// connection is made by (*ztnet.Service).DialAddress, so the server is
+// authenticated as service and its verdict on svc arrives before any RPC.
+// An OpenTelemetry stats handler using svc's providers is installed, unless
+// both are OpenTelemetry's no-op providers (as in [ServerOptions]). opts
+// come after these defaults and can override them
+// (grpc.WithDefaultServiceConfig, say).
 //
 // Errors: when the server's policy refuses this client's connection, RPCs
 // fail with codes.PermissionDenied and the server's reason, and the error

@@ -11,7 +11,8 @@ import (
 
 // Peer returns the identity of the peer of the RPC whose context this is
 // (the caller on a server, the server on a client), and whether the RPC came
-// over a ztn connection.
+// over a ztn connection (to a server made by [NewServer] or with
+// [ServerOptions]).
 func Peer(ctx context.Context) (ztn.ServiceID, bool) {
 	ai, ok := peerAuthInfo(ctx)
 	return ai.peer, ok
