@@ -39,7 +39,7 @@ import (
 //
 // Each retry goes to an instance the request has not tried yet, in the
 // order the Transport picks them (round robin, or the resolver's when it
-// is a discovery.Picker that ejects failing instances), and there are at
+// is a [discovery.Picker] that ejects failing instances), and there are at
 // most MaxRetries of them, and no more than the other instances: with two
 // instances a request is sent at most twice.
 //
@@ -48,7 +48,7 @@ import (
 // not a retry: nothing was sent, so the Transport always moves on to the
 // next instance, for any method, whenever the body can be sent again (and
 // whatever the policy), until an instance answers or every one failed. A
-// refusal by the service's intentions (*ztnet.DeniedError) is not retried:
+// refusal by the service's intentions ([*ztnet.DeniedError]) is not retried:
 // every instance has the same policy.
 //
 // Every retry is counted in the ztn.http.retries counter of the Service's

@@ -24,8 +24,8 @@ import (
 // request URL's host is a service name ("http://api/v1/users"), resolved
 // through the Service's resolver; each request goes to the next instance in
 // round-robin order (or in the order of the resolver, when it is a
-// discovery.Picker), over a connection pool kept per instance, on
-// connections made by (*ztnet.Service).DialAddress, so the server is
+// [discovery.Picker]), over a connection pool kept per instance, on
+// connections made by [ztnet.Service.DialAddress], so the server is
 // authenticated as that service and has authorized the caller before a
 // request is sent. The scheme may be http or https: ztn is the encryption
 // either way. HTTP/2 is used by default (one multiplexed connection per
@@ -51,7 +51,7 @@ import (
 // from its cache (a discovery resolver keeps it fresh in the background), so
 // a deregistered instance gets no new request; the Transport only rebuilds
 // its list of pools when that answer changes. When the resolver is a
-// discovery.Picker (Consul's is), it orders the instances of each request
+// [discovery.Picker] (Consul's is), it orders the instances of each request
 // and is told how each connection attempt went, so that an instance that
 // keeps failing is ejected: tried last, by the Transport and by ztnet.Dial.
 //
