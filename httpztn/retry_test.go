@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -398,5 +399,51 @@ func TestGatewayRouteRetry(t *testing.T) {
 	}
 	if got503 != 3 {
 		t.Errorf("once.example: %d of 6 answered 503, want 3 (round robin, no retry)", got503)
+	}
+}
+
+// balanced is the dev catalog with a Balancer: a resolver that is a
+// discovery.Picker, as Consul's is.
+type balanced struct {
+	*discovery.Static
+	*discovery.Balancer
+}
+
+// When the resolver is a discovery.Picker, the Transport tries instances in
+// its order and reports each connection attempt, so an instance that keeps
+// failing is ejected and tried last: it stops costing requests a dial.
+func TestTransportFollowsPicker(t *testing.T) {
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	b := &discovery.Balancer{EjectAfter: 2, EjectFor: time.Minute}
+	api := meshtest.Service(t, m, "api")
+	web := meshtest.Service(t, m, "web", ztnet.WithResolver(balanced{m.Catalog(), b}))
+	ok := startInstance(t, api, "api-ok", answer)
+	broken, err := net.Listen("tcp", "127.0.0.1:0") // accepts, then hangs up: no handshake
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broken.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := broken.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	catalog(m, "api", ok, &instance{Instance: discovery.Instance{ID: "api-broken", Address: broken.Addr().String()}})
+	c := newClient(t, web)
+	for range 20 {
+		getOK(t, c, "GET", "http://api/x")
+	}
+	if n := accepted.Load(); n != 2 {
+		t.Errorf("the broken instance was dialed %d times, want 2 (then ejected)", n)
+	}
+	if ej := b.Ejected("api"); len(ej) != 1 || ej[0].ID != "api-broken" {
+		t.Errorf("ejected: %v", ej)
 	}
 }
