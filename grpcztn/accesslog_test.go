@@ -13,10 +13,11 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// One access record per RPC: at Info when allowed, at Warn when refused
-// (so a logger at Warn keeps only the refusals), with the decision's reason.
+// One access record per RPC: at Debug when allowed, at Warn when refused
+// (so a logger at Info, or at Warn, keeps only the refusals; one at Debug is
+// the full access log), with the decision's reason.
 func TestAccessRecords(t *testing.T) {
-	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
 		t.Run(level.String(), func(t *testing.T) {
 			var buf logtest.Buffer
 			m := meshtest.Dev(t, ztnet.WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))))
@@ -39,9 +40,9 @@ func TestAccessRecords(t *testing.T) {
 				"level": "WARN", "method": "/grpc.health.v1.Health/Watch", "decision": "deny", "code": "PermissionDenied",
 				"reason": "L7 intention web → api: no permission matched (default deny)",
 			}}
-			if level == slog.LevelInfo {
+			if level == slog.LevelDebug {
 				want = append([]map[string]any{{
-					"level": "INFO", "method": "/grpc.health.v1.Health/Check", "decision": "allow", "code": "OK",
+					"level": "DEBUG", "method": "/grpc.health.v1.Health/Check", "decision": "allow", "code": "OK",
 					"reason": "L7 intention web → api: permission 1 (/grpc.health.v1.Health/Check) allows",
 				}}, want...)
 			}

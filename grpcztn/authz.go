@@ -17,14 +17,14 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// UnaryServerInterceptor authorizes every unary RPC against svc's L7
+// unaryServerInterceptor authorizes every unary RPC against svc's L7
 // intentions, as an HTTP request with method POST, path
 // "/pkg.Service/Method" and the request metadata as headers. A refused RPC
 // fails with codes.PermissionDenied and the reason; an RPC that did not come
 // over a ztn connection fails with codes.Unauthenticated. Each RPC gets one
-// access-log record on svc's logger: at Info when it was allowed, at Warn
+// access-log record on svc's logger: at Debug when it was allowed, at Warn
 // when it was refused.
-func UnaryServerInterceptor(svc *ztnet.Service) grpc.UnaryServerInterceptor {
+func unaryServerInterceptor(svc *ztnet.Service) grpc.UnaryServerInterceptor {
 	a := newAuthorizer(svc)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := a.start(ctx)
@@ -39,9 +39,9 @@ func UnaryServerInterceptor(svc *ztnet.Service) grpc.UnaryServerInterceptor {
 	}
 }
 
-// StreamServerInterceptor authorizes every streaming RPC, when it starts,
-// the way UnaryServerInterceptor does unary ones.
-func StreamServerInterceptor(svc *ztnet.Service) grpc.StreamServerInterceptor {
+// streamServerInterceptor authorizes every streaming RPC, when it starts,
+// the way unaryServerInterceptor does unary ones.
+func streamServerInterceptor(svc *ztnet.Service) grpc.StreamServerInterceptor {
 	a := newAuthorizer(svc)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx := ss.Context()
@@ -95,7 +95,7 @@ func (r *rpcRequest) Values(name string) []string {
 
 // check returns the peer and the decision, and a status error when the RPC
 // must not run.
-func (a *authorizer) check(ctx context.Context, method string) (AuthInfo, authz.Decision, error) {
+func (a *authorizer) check(ctx context.Context, method string) (authInfo, authz.Decision, error) {
 	ai, ok := peerAuthInfo(ctx)
 	if !ok {
 		return ai, authz.Decision{}, status.Error(codes.Unauthenticated, "grpcztn: the RPC did not come over a ztn connection")
@@ -105,26 +105,26 @@ func (a *authorizer) check(ctx context.Context, method string) (AuthInfo, authz.
 	}
 	r := &rpcRequest{ctx: ctx}
 	r.HTTPRequest = authz.HTTPRequest{Path: method, Method: http.MethodPost, HeaderSource: r}
-	d := ztnhook.Of(a.svc).AuthorizeRequest(ctx, ai.Peer, &r.HTTPRequest)
+	d := ztnhook.Of(a.svc).AuthorizeRequest(ctx, ai.peer, &r.HTTPRequest)
 	if !d.Allowed {
-		return ai, d, status.Error(codes.PermissionDenied, "grpcztn: "+ai.Peer.String()+" denied: "+d.Reason())
+		return ai, d, status.Error(codes.PermissionDenied, "grpcztn: "+ai.peer.String()+" denied: "+d.Reason())
 	}
 	return ai, d, nil
 }
 
-// record writes the access record of an RPC: at Info when it was allowed,
+// record writes the access record of an RPC: at Debug when it was allowed,
 // at Warn when it was refused.
-func (a *authorizer) record(ctx context.Context, ai AuthInfo, method string, d authz.Decision, err error, start time.Time) {
+func (a *authorizer) record(ctx context.Context, ai authInfo, method string, d authz.Decision, err error, start time.Time) {
 	level, decision := slog.LevelWarn, "deny"
 	if d.Allowed {
-		level, decision = slog.LevelInfo, "allow"
+		level, decision = slog.LevelDebug, "allow"
 	}
 	if start.IsZero() || !a.log.Enabled(ctx, level) {
 		return
 	}
 	a.log.LogAttrs(ctx, level, "ztn request",
 		slog.String("protocol", "grpc"),
-		slog.String("source", ai.Peer.String()),
+		slog.String("source", ai.peer.String()),
 		a.dest,
 		slog.String("method", method),
 		slog.String("decision", decision),

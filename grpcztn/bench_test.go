@@ -115,11 +115,11 @@ func serve(b *testing.B, srv *grpc.Server, l net.Listener) {
 }
 
 // accessLogInterceptor writes the access record grpcztn writes, for the
-// plain TLS server: the same attributes, at Info, only when enabled.
+// plain TLS server: the same attributes, at Debug, only when enabled.
 func accessLogInterceptor(l *slog.Logger, dest string) grpc.UnaryServerInterceptor {
 	destAttr := slog.String("destination", dest)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if !l.Enabled(ctx, slog.LevelInfo) {
+		if !l.Enabled(ctx, slog.LevelDebug) {
 			return h(ctx, req)
 		}
 		start := time.Now()
@@ -130,7 +130,7 @@ func accessLogInterceptor(l *slog.Logger, dest string) grpc.UnaryServerIntercept
 				src = ti.State.PeerCertificates[0].URIs[0].String()
 			}
 		}
-		l.LogAttrs(ctx, slog.LevelInfo, "tls request",
+		l.LogAttrs(ctx, slog.LevelDebug, "tls request",
 			slog.String("protocol", "grpc"),
 			slog.String("source", src),
 			destAttr,
@@ -151,7 +151,7 @@ func BenchmarkUnaryInterceptor(b *testing.B) {
 	m := meshtest.Dev(b)
 	meshtest.Intentions(b, m, benchIntentions)
 	api, web := meshtest.Service(b, m, "api"), meshtest.Service(b, m, "web")
-	ai := grpcztn.AuthInfo{Peer: web.ID()}
+	ai := grpcztn.NewAuthInfo(web.ID())
 	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: ai})
 	ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(
 		":authority", "api", "content-type", "application/grpc", "user-agent", "grpc-go/1.85.0", "x-tenant", "blue"))

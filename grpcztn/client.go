@@ -16,18 +16,19 @@ import (
 // instance.
 const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 
-// NewClient returns a gRPC client connection from svc to service over ztn.
-// Instances come from svc's resolver (re-read every second and whenever a
-// connection fails) and RPCs are spread over them round robin; each
-// connection is made by svc as Dial would, so the server is authenticated as
-// service and its verdict on svc arrives before any RPC. An OpenTelemetry
-// stats handler using svc's providers is installed, unless both are
-// OpenTelemetry's no-op providers (as in ServerOptions). opts come after these
-// defaults and can override them (grpc.WithDefaultServiceConfig, say).
+// NewClient returns a gRPC client connection from svc to service over ztn
+// (target "ztn:///<service>"). Instances come from svc's resolver (through
+// [NewResolverBuilder]) and RPCs are spread over them round robin; each
+// connection is made by the Service as Dial would, so the server is
+// authenticated as service and its verdict on svc arrives before any RPC.
+// An OpenTelemetry stats handler using svc's providers is installed, unless
+// both are OpenTelemetry's no-op providers (as in [ServerOptions]). opts
+// come after these defaults and can override them
+// (grpc.WithDefaultServiceConfig, say).
 //
 // Errors: when the server's policy refuses this client's connection, RPCs
 // fail with codes.PermissionDenied and the server's reason, and the error
-// holds the *ztnet.DeniedError (DeniedError, errors.As); a refusal of one
+// holds the *ztnet.DeniedError (errors.As finds it); a refusal of one
 // RPC by an L7 intention is codes.PermissionDenied too, with the reason in
 // the message only. When this client rejects the server (it presented
 // another identity than service's, or one the mesh does not trust), RPCs
@@ -48,7 +49,7 @@ func NewClient(svc *ztnet.Service, service string, opts ...grpc.DialOption) (*gr
 	}
 	d := newDialer(svc, service)
 	all := []grpc.DialOption{
-		grpc.WithTransportCredentials(Credentials()),
+		grpc.WithTransportCredentials(newCredentials()),
 		grpc.WithContextDialer(d.dial),
 		grpc.WithResolvers(NewResolverBuilder(ztnhook.Of(svc).Resolver(), 0)),
 		grpc.WithDefaultServiceConfig(roundRobin),

@@ -12,21 +12,21 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// AuthType is what AuthInfo.AuthType and the credentials' SecurityProtocol
+// authType is what authInfo.AuthType and the credentials' SecurityProtocol
 // return.
-const AuthType = "ztn"
+const authType = "ztn"
 
-// AuthInfo is the peer information grpcztn's transport credentials attach to
-// every connection, and so to every RPC's peer.Peer. Its security level is
-// PrivacyAndIntegrity: the connection is mutual TLS 1.3 checked by ztnet.
-type AuthInfo struct {
+// authInfo is the peer information grpcztn's transport credentials attach to
+// every connection, and so to every RPC's peer.Peer (Peer reads it). Its
+// security level is PrivacyAndIntegrity: the connection is mutual TLS 1.3
+// checked by ztnet.
+type authInfo struct {
 	credentials.CommonAuthInfo
-	// Peer is the peer's identity.
-	Peer ztn.ServiceID
+	peer ztn.ServiceID // the peer's identity
 }
 
 // AuthType returns "ztn".
-func (AuthInfo) AuthType() string { return AuthType }
+func (authInfo) AuthType() string { return authType }
 
 // transportCreds adapts ztnet to gRPC. The TLS handshake, identity checks and
 // connection-level authorization have already happened in ztnet (in Accept
@@ -37,24 +37,24 @@ func (AuthInfo) AuthType() string { return AuthType }
 // clients; a client given them without grpcztn's dialer fails to connect.
 type transportCreds struct{}
 
-// Credentials returns gRPC transport credentials for connections made by
-// ztnet: use them with a grpc.Server serving a ztnet listener (NewServer
-// does) and with a client whose dialer returns *ztnet.Conn (NewClient does).
-// Unlike insecure credentials, they report PrivacyAndIntegrity, so per-RPC
-// credentials that require transport security keep working, and they fail
-// closed on any connection that ztnet did not authenticate.
-func Credentials() credentials.TransportCredentials { return transportCreds{} }
+// newCredentials returns gRPC transport credentials for connections made by
+// ztnet: ServerOptions gives them to a grpc.Server serving a ztnet listener,
+// NewClient to a client whose dialer returns *ztnet.Conn. Unlike insecure
+// credentials, they report PrivacyAndIntegrity, so per-RPC credentials that
+// require transport security keep working, and they fail closed on any
+// connection that ztnet did not authenticate.
+func newCredentials() credentials.TransportCredentials { return transportCreds{} }
 
 var errNotZTN = errors.New("grpcztn: not a ztn connection (serve a ztnet listener, dial with grpcztn.NewClient)")
 
-func authInfoOf(c net.Conn) (*ztnet.Conn, AuthInfo, error) {
+func authInfoOf(c net.Conn) (*ztnet.Conn, authInfo, error) {
 	zc, ok := c.(*ztnet.Conn)
 	if !ok {
-		return nil, AuthInfo{}, fmt.Errorf("%w: got %T", errNotZTN, c)
+		return nil, authInfo{}, fmt.Errorf("%w: got %T", errNotZTN, c)
 	}
-	return zc, AuthInfo{
+	return zc, authInfo{
 		CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity},
-		Peer:           peerOf(zc),
+		peer:           peerOf(zc),
 	}, nil
 }
 
@@ -86,7 +86,7 @@ func (transportCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInf
 
 // Info describes the credentials.
 func (transportCreds) Info() credentials.ProtocolInfo {
-	return credentials.ProtocolInfo{SecurityProtocol: AuthType}
+	return credentials.ProtocolInfo{SecurityProtocol: authType}
 }
 
 // Clone returns the credentials (they have no state).

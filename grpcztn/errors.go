@@ -13,21 +13,6 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// DeniedError returns the *ztnet.DeniedError of an RPC error from a
-// NewClient connection, and whether there is one: there is when the server
-// refused this client's connection (the RPC fails with
-// codes.PermissionDenied). It is errors.As with the right type. An RPC
-// refused by the server's L7 intentions on an admitted connection carries
-// no DeniedError, only codes.PermissionDenied and the reason in its
-// message.
-func DeniedError(err error) (*ztnet.DeniedError, bool) {
-	var denied *ztnet.DeniedError
-	if errors.As(err, &denied) {
-		return denied, true
-	}
-	return nil, false
-}
-
 // statusError is an RPC error with its status and the Go error that caused
 // it, for errors.As and errors.Is. status.FromError and status.Code read
 // its status.

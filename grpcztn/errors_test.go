@@ -51,16 +51,12 @@ func TestConnectionDenialIsPermissionDenied(t *testing.T) {
 	wantDenied := func(err error) {
 		t.Helper()
 		wantStatus(t, err, codes.PermissionDenied, "intruder denied: "+reason)
-		d, ok := grpcztn.DeniedError(err)
-		if !ok {
-			t.Fatalf("grpcztn.DeniedError(%v) found none", err)
+		var d *ztnet.DeniedError
+		if !errors.As(err, &d) {
+			t.Fatalf("errors.As(%v, *ztnet.DeniedError) found none", err)
 		}
 		if d.Reason != reason || d.Source != intruder.ID().String() || d.Destination != "api" {
 			t.Fatalf("DeniedError = %+v", d)
-		}
-		var viaAs *ztnet.DeniedError
-		if !errors.As(err, &viaAs) || viaAs != d {
-			t.Fatalf("errors.As(%v, *ztnet.DeniedError) = %v", err, viaAs)
 		}
 	}
 	start := time.Now()
@@ -109,8 +105,9 @@ func TestWrongServerIdentityIsRejectedError(t *testing.T) {
 	if !errors.As(err, &rejected) || !strings.Contains(rejected.Reason, `svc/db, not service "api"`) {
 		t.Fatalf("errors.As(%v, *ztnet.RejectedError) = %v", err, rejected)
 	}
-	if _, ok := grpcztn.DeniedError(err); ok {
-		t.Fatalf("grpcztn.DeniedError(%v) found one", err)
+	var denied *ztnet.DeniedError
+	if errors.As(err, &denied) {
+		t.Fatalf("errors.As(%v, *ztnet.DeniedError) found one", err)
 	}
 }
 
@@ -172,8 +169,9 @@ func TestRPCErrorsReachable(t *testing.T) {
 	// connection-level DeniedError.
 	_, err = hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	wantStatus(t, err, codes.PermissionDenied, "no permission matched")
-	if d, ok := grpcztn.DeniedError(err); ok {
-		t.Errorf("L7 refusal: grpcztn.DeniedError = %+v", d)
+	var denied *ztnet.DeniedError
+	if errors.As(err, &denied) {
+		t.Errorf("L7 refusal: errors.As found a *ztnet.DeniedError %+v", denied)
 	}
 }
 
@@ -222,5 +220,53 @@ func TestListenErrorsReachable(t *testing.T) {
 	_ = l.Close()
 	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Accept after Close: err = %v, want net.ErrClosed", err)
+	}
+}
+
+// stutter returns the first ": "-separated part of msg that repeats
+// ("grpcztn: x: grpcztn: ..." repeats "grpcztn"), or "".
+func stutter(msg string) string {
+	seen := map[string]bool{}
+	for _, part := range strings.Split(msg, ": ") {
+		if seen[part] {
+			return part
+		}
+		seen[part] = true
+	}
+	return ""
+}
+
+// The errors of a client and of a server name each package once.
+func TestErrorsDoNotStutter(t *testing.T) {
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[
+	  {"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathExact":"/grpc.health.v1.Health/Check"}}]}]}]`)
+	api, web, intruder := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web"), meshtest.Service(t, m, "intruder")
+	healthServer(t, api)
+	var msgs []string
+	_, err := client(t, intruder, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	wantStatus(t, err, codes.PermissionDenied, "grpcztn: ztnet: dial api")
+	msgs = append(msgs, status.Convert(err).Message())
+	s, err := client(t, web, "api").Watch(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = s.Recv()
+	}
+	wantStatus(t, err, codes.PermissionDenied, "grpcztn: "+web.ID().String()+" denied")
+	msgs = append(msgs, status.Convert(err).Message())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := grpcztn.Listen(ctx, api, "tcp", "127.0.0.1:0"); err != nil {
+		msgs = append(msgs, err.Error())
+	}
+	if _, err := grpcztn.NewClient(nil, "api"); err != nil {
+		msgs = append(msgs, err.Error())
+	}
+	if len(msgs) != 4 {
+		t.Fatalf("errors: %q", msgs)
+	}
+	for _, msg := range msgs {
+		if strings.Count(msg, "grpcztn") != 1 || stutter(msg) != "" {
+			t.Errorf("%q repeats %q", msg, stutter(msg))
+		}
 	}
 }

@@ -11,19 +11,20 @@ import (
 
 // Peer returns the identity of the peer of the RPC whose context this is
 // (the caller on a server, the server on a client), and whether the RPC came
-// over a ztn connection.
+// over a ztn connection (to a server made by [NewServer] or with
+// [ServerOptions]).
 func Peer(ctx context.Context) (ztn.ServiceID, bool) {
 	ai, ok := peerAuthInfo(ctx)
-	return ai.Peer, ok
+	return ai.peer, ok
 }
 
-// peerAuthInfo returns the ztn AuthInfo of the RPC's peer, if it has one.
-func peerAuthInfo(ctx context.Context) (AuthInfo, bool) {
+// peerAuthInfo returns the ztn authInfo of the RPC's peer, if it has one.
+func peerAuthInfo(ctx context.Context) (authInfo, bool) {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.AuthInfo == nil {
-		return AuthInfo{}, false
+		return authInfo{}, false
 	}
-	ai, ok := p.AuthInfo.(AuthInfo)
+	ai, ok := p.AuthInfo.(authInfo)
 	return ai, ok
 }
 

@@ -14,10 +14,12 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// Listen opens a ztn listener of svc for a gRPC server: it negotiates the
-// "h2" application protocol (with ztn clients as "ztn/1+h2", with plain TLS
-// gRPC clients as "h2") and admits sources that have only L7 intentions,
-// since the server authorizes every RPC.
+// Listen opens a ztn listener of svc for a gRPC server ([NewServer]): it
+// negotiates the "h2" application protocol (with ztn clients as "ztn/1+h2",
+// with plain TLS gRPC clients as "h2") and admits sources that have only L7
+// intentions, since the server authorizes every RPC
+// . The listener is registered with svc's registrar
+// (if any) until it is closed; ctx bounds only opening and registering it.
 func Listen(ctx context.Context, svc *ztnet.Service, network, addr string) (net.Listener, error) {
 	l, err := ztnhook.Of(svc).ListenL7(ctx, network, addr, "h2")
 	if err != nil {
@@ -27,9 +29,10 @@ func Listen(ctx context.Context, svc *ztnet.Service, network, addr string) (net.
 }
 
 // ServerOptions returns the options that make a grpc.Server serve ztn
-// connections of svc: the transport credentials, the unary and stream
-// interceptors that authorize every RPC, and an OpenTelemetry stats handler
-// using svc's tracer and meter providers. When both providers are
+// connections of svc, for a server that [NewServer] does not make (one a
+// framework creates, say): the transport credentials, the unary and stream
+// interceptors that authorize every RPC and write its access record, and an
+// OpenTelemetry stats handler using svc's tracer and meter providers. When both providers are
 // OpenTelemetry's no-op ones (trace/noop, metric/noop, given to ztnet.New),
 // no stats handler is installed, so telemetry that is off costs nothing.
 //
@@ -42,9 +45,9 @@ func Listen(ctx context.Context, svc *ztnet.Service, network, addr string) (net.
 // grpc.StreamInterceptor.
 func ServerOptions(svc *ztnet.Service) []grpc.ServerOption {
 	opts := []grpc.ServerOption{
-		grpc.Creds(Credentials()),
-		grpc.UnaryInterceptor(UnaryServerInterceptor(svc)),
-		grpc.StreamInterceptor(StreamServerInterceptor(svc)),
+		grpc.Creds(newCredentials()),
+		grpc.UnaryInterceptor(unaryServerInterceptor(svc)),
+		grpc.StreamInterceptor(streamServerInterceptor(svc)),
 	}
 	if !telemetry.Off(ztnhook.Of(svc).TracerProvider(), ztnhook.Of(svc).MeterProvider()) {
 		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
@@ -54,8 +57,8 @@ func ServerOptions(svc *ztnet.Service) []grpc.ServerOption {
 	return opts
 }
 
-// NewServer returns a grpc.Server for svc with ServerOptions(svc) followed by
-// opts. Serve it on a listener from Listen:
+// NewServer returns a grpc.Server for svc with [ServerOptions](svc) followed
+// by opts. Serve it on a listener from [Listen]:
 //
 //	srv := grpcztn.NewServer(svc)
 //	healthpb.RegisterHealthServer(srv, health.NewServer())
@@ -64,7 +67,7 @@ func ServerOptions(svc *ztnet.Service) []grpc.ServerOption {
 //
 // Interceptors given in opts with grpc.ChainUnaryInterceptor and
 // grpc.ChainStreamInterceptor run after the authorization check, in the
-// order given, with the caller's identity in the context (PeerID); a refused
+// order given, with the caller's identity in the context ([Peer]); a refused
 // RPC never reaches them. grpc.UnaryInterceptor and grpc.StreamInterceptor
 // would run before it (grpc-go runs them ahead of every chained
 // interceptor, and grpc.ServerOption cannot be inspected to move them), so

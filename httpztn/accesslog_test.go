@@ -14,10 +14,11 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// One access record per request: at Info when allowed, at Warn when refused
-// (so a logger at Warn keeps only the refusals), with the decision's reason.
+// One access record per request: at Debug when allowed, at Warn when
+// refused (so a logger at Info, or at Warn, keeps only the refusals; one at
+// Debug is the full access log), with the decision's reason.
 func TestAccessRecords(t *testing.T) {
-	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
 		t.Run(level.String(), func(t *testing.T) {
 			var buf logtest.Buffer
 			m := meshtest.Dev(t, ztnet.WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))))
@@ -41,9 +42,9 @@ func TestAccessRecords(t *testing.T) {
 				"reason":   "L7 intention web → api: no permission matched (default deny)",
 				"bytes_in": 0.0, "bytes_out": float64(len(noBody)),
 			}}
-			if level == slog.LevelInfo {
+			if level == slog.LevelDebug {
 				want = append([]map[string]any{{
-					"level": "INFO", "path": "/ok/x", "decision": "allow", "status": 200.0,
+					"level": "DEBUG", "path": "/ok/x", "decision": "allow", "status": 200.0,
 					"reason":   "L7 intention web → api: permission 1 (GET prefix /ok) allows",
 					"bytes_in": 0.0, "bytes_out": float64(len(okBody)),
 				}}, want...)
@@ -70,7 +71,7 @@ func TestAccessRecords(t *testing.T) {
 // response body it wrote.
 func TestAccessRecordBytes(t *testing.T) {
 	var buf logtest.Buffer
-	m := meshtest.Dev(t, ztnet.WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	m := meshtest.Dev(t, ztnet.WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	meshtest.Intentions(t, m, allowWebToAPI)
 	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	serveHTTP(t, api, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

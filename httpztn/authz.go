@@ -14,7 +14,7 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// Authorize returns middleware that authorizes every request against svc's
+// authorize returns middleware that authorizes every request against svc's
 // L7 intentions (path without the query string, method, headers) before h
 // sees it.
 //
@@ -29,11 +29,11 @@ import (
 // ("httpztn: <source> denied: <reason>"); a request that did not come over
 // a ztn connection gets 403 too. Refusals carry the response header
 // Ztn-Refusal, by which the gateway knows to hide their body from the
-// public. Each request gets one access-log record on svc's logger: at Info
+// public. Each request gets one access-log record on svc's logger: at Debug
 // when it was allowed, at Warn when it was refused, with the status, the
 // request body bytes the handler read (bytes_in) and the response body bytes
 // written (bytes_out).
-func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
+func authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 	al := accessLog{log: ztnhook.Of(svc).Logger(), dest: slog.String("destination", svc.ID().String())}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -68,7 +68,7 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 			al.record(ctx, r, src, d, "", http.StatusForbidden, 0, errorBodyLen(msg), start)
 			return
 		}
-		if !al.log.Enabled(ctx, slog.LevelInfo) {
+		if !al.log.Enabled(ctx, slog.LevelDebug) {
 			h.ServeHTTP(w, r) // no record to write: nothing to count
 			return
 		}
@@ -79,7 +79,7 @@ func Authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 	})
 }
 
-// refusalHeader marks Authorize's refusals ("not-ztn", "path", "denied"),
+// refusalHeader marks authorize's refusals ("not-ztn", "path", "denied"),
 // whose bodies name the caller and the intention: the gateway replaces them
 // with a generic answer.
 const refusalHeader = "Ztn-Refusal"
@@ -119,14 +119,14 @@ type accessLog struct {
 	dest slog.Attr
 }
 
-// record writes the access record of r: at Info when it was allowed, at
+// record writes the access record of r: at Debug when it was allowed, at
 // Warn when it was refused; the reason is d's, or reason when it is set. in
 // and out are the body bytes read and written. start is zero when the
 // logger was not enabled at Warn when the request began.
 func (al accessLog) record(ctx context.Context, r *http.Request, src string, d authz.Decision, reason string, code int, in, out int64, start time.Time) {
 	level, decision := slog.LevelWarn, "deny"
 	if d.Allowed {
-		level, decision = slog.LevelInfo, "allow"
+		level, decision = slog.LevelDebug, "allow"
 	}
 	if start.IsZero() || !al.log.Enabled(ctx, level) {
 		return

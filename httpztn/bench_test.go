@@ -101,11 +101,11 @@ func benchPair(b *testing.B, logger *slog.Logger, otel bool) (raw, zt func() err
 }
 
 // accessLog writes the access record httpztn writes, for the plain TLS
-// server: the same attributes, at Info, only when enabled.
+// server: the same attributes, at Debug, only when enabled.
 func accessLog(l *slog.Logger, dest string, h http.Handler) http.Handler {
 	destAttr := slog.String("destination", dest)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !l.Enabled(r.Context(), slog.LevelInfo) {
+		if !l.Enabled(r.Context(), slog.LevelDebug) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -116,7 +116,7 @@ func accessLog(l *slog.Logger, dest string, h http.Handler) http.Handler {
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && len(r.TLS.PeerCertificates[0].URIs) > 0 {
 			src = r.TLS.PeerCertificates[0].URIs[0].String()
 		}
-		l.LogAttrs(r.Context(), slog.LevelInfo, "tls request",
+		l.LogAttrs(r.Context(), slog.LevelDebug, "tls request",
 			slog.String("protocol", r.Proto),
 			slog.String("source", src),
 			destAttr,

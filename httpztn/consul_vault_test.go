@@ -51,8 +51,8 @@ func TestConsulVaultL7(t *testing.T) {
 
 	for _, proto := range []struct {
 		name string
-		opts []httpztn.TransportOption
-	}{{"HTTP/2.0", nil}, {"HTTP/1.1", []httpztn.TransportOption{httpztn.WithHTTP1()}}} {
+		opts []httpztn.Option
+	}{{"HTTP/2.0", nil}, {"HTTP/1.1", []httpztn.Option{httpztn.WithHTTP1()}}} {
 		c, c2 := newClient(t, web, proto.opts...), newClient(t, web2, proto.opts...)
 		want := func(c *http.Client, method, url, tenant string, code int, body string) {
 			t.Helper()

@@ -20,15 +20,18 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// Route sends matching public requests to a mesh service. Every condition
-// that is set must hold; an empty condition matches anything.
+// Route sends matching public requests to a mesh service, for a [Gateway].
+// Every condition that is set must hold; an empty condition matches
+// anything.
 type Route struct {
 	// Host is the request's host without port, compared case-insensitively;
 	// "*.example.com" matches any subdomain of example.com.
 	Host string
-	// PathPrefix matches the path by prefix, at a segment boundary ("/api"
-	// matches "/api" and "/api/x", not "/apix"). It is compared with the
-	// cleaned path (see Gateway), and must itself be clean.
+	// PathPrefix matches whole path segments: "/api" (or "/api/") matches
+	// "/api" and "/api/x", not "/apis". This differs from an intention's
+	// [authz.HTTPMatch].PathPrefix, which is a plain string prefix as in
+	// Consul ("/api" matches "/apis" there). It is compared with the
+	// cleaned path (see [Gateway]), and must itself be clean.
 	PathPrefix string
 	// Methods lists the allowed methods.
 	Methods []string
@@ -37,6 +40,9 @@ type Route struct {
 	Headers map[string]string
 	// Service is the mesh service the request goes to (required).
 	Service string
+	// Retry is when a request is sent again to another instance of
+	// Service (see [RetryPolicy]); the zero value retries nothing.
+	Retry RetryPolicy
 }
 
 func (rt *Route) matches(r *http.Request) bool {
@@ -88,8 +94,9 @@ func (rt *Route) matches(r *http.Request) bool {
 // Gateway is an ingress gateway for north-south traffic: an http.Handler for
 // a public server (TLS with an ordinary server certificate, or plain HTTP in
 // development) that sends each request to the mesh service of the first
-// matching Route, over ztn under the gateway's own identity (so intentions
-// name the gateway's service as the source).
+// matching [Route], over ztn under the gateway's own identity (so intentions
+// name the gateway's service as the source), as a [Transport] would, with
+// the route's retry policy ([Route].Retry).
 //
 // Paths: the gateway cleans each request's path with the one function the
 // back ends use (see the httpztn package doc): a path with a dot segment,
@@ -114,27 +121,39 @@ func (rt *Route) matches(r *http.Request) bool {
 // to the access record with the same request id. Each request gets one
 // access record on the gateway Service's logger ("ztn gateway request":
 // client, host, method, path, service, status, bytes, duration, and for a
-// refusal request_id and reason), at Info when the service answered, at
+// refusal request_id and reason), at Debug when the service answered, at
 // Warn when the gateway refused.
 //
 // The public http.Server is the caller's: give it timeouts, since anyone
 // can connect to it (for example ReadHeaderTimeout 10 s, ReadTimeout 30 s,
 // IdleTimeout 2 min, and a MaxHeaderBytes below the 1 MiB default).
 //
-// Use NewGateway: a zero Gateway answers every request with 500.
+// Use [NewGateway]: a zero Gateway answers every request with 500.
 type Gateway struct {
 	routes  []Route
-	tr      *Transport
+	tr      *transport
 	proxy   *httputil.ReverseProxy
 	handler http.Handler
 }
 
 type routeKey struct{}
 
+// routeTransport sends the gateway's requests with the retry policy of
+// their route.
+type routeTransport struct{ t *transport }
+
+func (rt routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var p RetryPolicy
+	if route, ok := req.Context().Value(routeKey{}).(*Route); ok {
+		p = route.Retry
+	}
+	return rt.t.roundTrip(req, p)
+}
+
 // errNoGateway is what a Gateway not made by NewGateway reports.
 var errNoGateway = errors.New("httpztn: Gateway not created with NewGateway")
 
-// NewGateway returns a Gateway that reaches the mesh as svc, with routes
+// NewGateway returns a [Gateway] that reaches the mesh as svc, with routes
 // tried in order. Close it to release its connections.
 func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 	if svc == nil {
@@ -150,7 +169,7 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 			}
 		}
 	}
-	g := &Gateway{routes: append([]Route(nil), routes...), tr: NewTransport(svc)}
+	g := &Gateway{routes: append([]Route(nil), routes...), tr: newTransport(svc, config{})}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			rt := pr.In.Context().Value(routeKey{}).(*Route)
@@ -160,7 +179,7 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 			dropForwarding(pr.Out.Header)
 			pr.SetXForwarded()
 		},
-		Transport:      instrumentTransport(svc, g.tr),
+		Transport:      instrument(svc, routeTransport{g.tr}),
 		ModifyResponse: serviceRefusal,
 		ErrorHandler:   gatewayError,
 	}
@@ -244,10 +263,10 @@ type gatewayRecord struct {
 	requestID string // the id the refusal's public answer gave
 }
 
-// log writes the access record of a gateway request: at Info when the
+// log writes the access record of a gateway request: at Debug when the
 // service answered, at Warn when the gateway refused.
 func (rec *gatewayRecord) log(ctx context.Context, log *slog.Logger, r *http.Request, code int, in, out int64, start time.Time) {
-	level := slog.LevelInfo
+	level := slog.LevelDebug
 	if rec.reason != "" {
 		level = slog.LevelWarn
 	}
@@ -359,6 +378,6 @@ func (g *Gateway) Close() error {
 	if g.tr == nil {
 		return errNoGateway
 	}
-	g.tr.CloseIdleConnections()
+	g.tr.closeIdleConnections()
 	return nil
 }

@@ -41,7 +41,7 @@ func serveHTTP(t testing.TB, svc *ztnet.Service, h http.Handler) string {
 	return l.Addr().String()
 }
 
-func newClient(t testing.TB, svc *ztnet.Service, opts ...httpztn.TransportOption) *http.Client {
+func newClient(t testing.TB, svc *ztnet.Service, opts ...httpztn.Option) *http.Client {
 	c := httpztn.NewClient(svc, opts...)
 	t.Cleanup(c.CloseIdleConnections)
 	return c

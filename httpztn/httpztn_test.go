@@ -38,11 +38,11 @@ func TestHTTP2AndHTTP1(t *testing.T) {
 	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	serveHTTP(t, api, whoami)
 	for _, tc := range []struct {
-		opts []httpztn.TransportOption
+		opts []httpztn.Option
 		want string
 	}{
 		{nil, "HTTP/2.0 spiffe://ztn.test/ns/default/dc/dc1/svc/web /hello"},
-		{[]httpztn.TransportOption{httpztn.WithHTTP1()}, "HTTP/1.1 spiffe://ztn.test/ns/default/dc/dc1/svc/web /hello"},
+		{[]httpztn.Option{httpztn.WithHTTP1()}, "HTTP/1.1 spiffe://ztn.test/ns/default/dc/dc1/svc/web /hello"},
 	} {
 		code, body := do(t, newClient(t, web, tc.opts...), "GET", "http://api/hello?q=1")
 		if code != 200 || body != tc.want {
@@ -160,10 +160,14 @@ func TestRequestContextHonoured(t *testing.T) {
 	}
 }
 
+// A server made by NewServer but serving a plain listener refuses every
+// request with 403: it fails closed.
 func TestNotZTNConnRefused(t *testing.T) {
 	m := meshtest.Dev(t)
 	api := meshtest.Service(t, m, "api")
-	srv := httptest.NewServer(httpztn.Authorize(api, whoami))
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = httpztn.NewServer(api, whoami)
+	srv.Start()
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
@@ -228,7 +232,7 @@ func TestGateway(t *testing.T) {
 	  {"Kind":"service-intentions","Name":"beta","Sources":[{"Name":"gateway","Action":"allow"}]},
 	  {"Kind":"service-intentions","Name":"admin","Sources":[{"Name":"gateway","Action":"deny"}]}]`)
 	var logs logtest.Buffer
-	gwLog := ztnet.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil)))
+	gwLog := ztnet.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	api, beta, admin, gwSvc := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "beta"), meshtest.Service(t, m, "admin"), meshtest.Service(t, m, "gateway", gwLog)
 	seen := make(chan *http.Request, 1)
 	record := func(name string) http.Handler {
@@ -306,7 +310,7 @@ func TestGateway(t *testing.T) {
 		t.Errorf("mesh refusal: %d %q", code, body)
 	}
 
-	// One access record per public request: Info when a service answered,
+	// One access record per public request: Debug when a service answered,
 	// Warn with the reason when the gateway did.
 	var recs []map[string]any
 	meshtest.Eventually(t, 5*time.Second, func() error {
@@ -319,8 +323,8 @@ func TestGateway(t *testing.T) {
 		level, method, host, path, service, reason string
 		status                                     float64
 	}{
-		{"INFO", "GET", "shop.example", "/api/items", "api", "", 200},
-		{"INFO", "GET", "shop.example", "/api/items", "beta", "", 200},
+		{"DEBUG", "GET", "shop.example", "/api/items", "api", "", 200},
+		{"DEBUG", "GET", "shop.example", "/api/items", "beta", "", 200},
 		{"WARN", "DELETE", "shop.example", "/api/items", "", "no route", 404},
 		{"WARN", "GET", "shop.example", "/apix", "", "no route", 404},
 		{"WARN", "GET", "other.example", "/api/items", "", "no route", 404},

@@ -25,7 +25,7 @@ func TestHostAndAuthorityHeaderConditions(t *testing.T) {
 	  {"Action":"allow","HTTP":{"PathPrefix":"/"}}]}]}]`)
 	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	serveHTTP(t, api, whoami)
-	for _, opts := range [][]httpztn.TransportOption{nil, {httpztn.WithHTTP1()}} {
+	for _, opts := range [][]httpztn.Option{nil, {httpztn.WithHTTP1()}} {
 		c := newClient(t, web, opts...)
 		for _, tc := range []struct {
 			host string
@@ -56,7 +56,7 @@ func TestMethodRulesCoverHEADAndCase(t *testing.T) {
 	  {"Action":"allow","HTTP":{"PathPrefix":"/"}}]}]}]`)
 	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	serveHTTP(t, api, whoami)
-	for _, opts := range [][]httpztn.TransportOption{nil, {httpztn.WithHTTP1()}} {
+	for _, opts := range [][]httpztn.Option{nil, {httpztn.WithHTTP1()}} {
 		c := newClient(t, web, opts...)
 		for _, tc := range []struct {
 			method, path string

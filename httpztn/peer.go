@@ -8,8 +8,7 @@ import (
 )
 
 // Peer returns the identity of the service that sent r, and whether r came
-// over a ztn connection (served by NewServer, or by a server with the
-// ConnContext hook).
+// over a ztn connection (to a server made by [NewServer]).
 func Peer(r *http.Request) (ztn.ServiceID, bool) {
 	zc := connOf(r)
 	if zc == nil {

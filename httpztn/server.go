@@ -11,11 +11,13 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// Listen opens a ztn listener of svc for an HTTP server: it negotiates "h2"
-// and "http/1.1" by ALPN (with ztn clients as "ztn/1+h2" and
-// "ztn/1+http/1.1", with plain TLS clients such as curl under their own
-// names) and admits sources that have only L7 intentions, since the server
-// authorizes every request.
+// Listen opens a ztn listener of svc for an HTTP server ([NewServer],
+// [Serve]): it negotiates "h2" and "http/1.1" by ALPN (with ztn clients as
+// "ztn/1+h2" and "ztn/1+http/1.1", with plain TLS clients such as curl under
+// their own names) and admits sources that have only L7 intentions, since
+// the server authorizes every request. The
+// listener is registered with svc's registrar (if any) until it is closed;
+// ctx bounds only opening and registering it.
 func Listen(ctx context.Context, svc *ztnet.Service, network, addr string) (net.Listener, error) {
 	l, err := ztnhook.Of(svc).ListenL7(ctx, network, addr, "h2", "http/1.1")
 	if err != nil {
@@ -57,13 +59,13 @@ const (
 )
 
 // NewServer returns an http.Server that serves h over ztn connections of
-// svc: every request is authorized by Authorize(svc, h) and traced and
-// measured by otelhttp with svc's providers (not at all when both are
-// OpenTelemetry's no-op providers); HTTP/1.1 and HTTP/2 are both served
-// (HTTP/2 is recognized by its preface, as the client chose it by ALPN); the
-// peer's identity is in each request's context (PeerID;
-// Request.TLS is nil, since net/http does not see the TLS layer). Serve it on
-// a listener from Listen:
+// svc: every request is authorized against svc's L7 intentions before h
+// sees it (see the package doc) and traced and measured by otelhttp with
+// svc's providers (not at all when both are OpenTelemetry's no-op
+// providers); HTTP/1.1 and HTTP/2 are both served (HTTP/2 is recognized by
+// its preface, as the client chose it by ALPN); h reads the caller with
+// [Peer] (Request.TLS is nil, since net/http does not see the TLS layer).
+// Serve it on a listener from [Listen]:
 //
 //	l, err := httpztn.Listen(ctx, svc, "tcp", ":8443")
 //	srv := httpztn.NewServer(svc, mux)
@@ -75,6 +77,10 @@ const (
 // them (or set ReadTimeout, WriteTimeout, MaxHeaderBytes) on the returned
 // server before serving.
 //
+// A refused request gets 403 Forbidden with the reason in a text/plain body
+// ("httpztn: <source> denied: <reason>"), a path that is not clean 400 Bad
+// Request. Each request gets one access record on svc's logger: at Debug
+// when it was allowed, at Warn when it was refused (see the package doc).
 // Requests that do not arrive over a ztn connection are refused with 403, so
 // serving a plain net.Listener fails closed.
 func NewServer(svc *ztnet.Service, h http.Handler) *http.Server {
@@ -82,7 +88,7 @@ func NewServer(svc *ztnet.Service, h http.Handler) *http.Server {
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true) // the ztn connection is the encryption
 	return &http.Server{
-		Handler:           instrumentHandler(svc, Authorize(svc, h), svc.ID().Name),
+		Handler:           instrumentHandler(svc, authorize(svc, h), svc.ID().Name),
 		Protocols:         &p,
 		ConnContext:       withConn,
 		ReadHeaderTimeout: defaultReadHeaderTimeout,
@@ -90,8 +96,8 @@ func NewServer(svc *ztnet.Service, h http.Handler) *http.Server {
 	}
 }
 
-// Serve serves h on l for svc with NewServer until l is closed; it returns
-// the error from http.Server.Serve. l must come from Listen: a listener
+// Serve serves h on l for svc with [NewServer] until l is closed; it returns
+// the error from http.Server.Serve. l must come from [Listen]: a listener
 // from (*ztnet.Service).Listen offers no HTTP protocol by ALPN, so every
 // client would fail its handshake ("no application protocol"). Serve
 // refuses any other listener at once, closing it, with an error (and a Warn
@@ -119,10 +125,6 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 	}
 	return ctx
 }
-
-// ConnContext is an http.Server ConnContext hook that makes PeerID and
-// Authorize work in a server not made by NewServer.
-func ConnContext(ctx context.Context, c net.Conn) context.Context { return withConn(ctx, c) }
 
 func connOf(r *http.Request) *ztnet.Conn {
 	zc, _ := r.Context().Value(connKey{}).(*ztnet.Conn)

@@ -15,6 +15,10 @@ import (
 // OpenTelemetry's no-op ones (trace/noop and metric/noop given to
 // ztnet.New): then no otelhttp layer is installed at all.
 
+// instrumentationName names the meter of httpztn's own metrics
+// (ztn.http.retries).
+const instrumentationName = "github.com/ztnlabs/ztn/httpztn"
+
 // instrumentHandler wraps h in otelhttp's handler named operation, unless
 // svc's telemetry is off.
 func instrumentHandler(svc *ztnet.Service, h http.Handler, operation string) http.Handler {
@@ -26,30 +30,13 @@ func instrumentHandler(svc *ztnet.Service, h http.Handler, operation string) htt
 		otelhttp.WithMeterProvider(ztnhook.Of(svc).MeterProvider()))
 }
 
-// instrumentTransport wraps t in otelhttp's transport, unless svc's
-// telemetry is off.
-func instrumentTransport(svc *ztnet.Service, t *Transport) http.RoundTripper {
+// instrument wraps rt in otelhttp's transport, unless svc's telemetry is
+// off.
+func instrument(svc *ztnet.Service, rt http.RoundTripper) http.RoundTripper {
 	if telemetry.Off(ztnhook.Of(svc).TracerProvider(), ztnhook.Of(svc).MeterProvider()) {
-		return t
+		return rt
 	}
-	return instrumentedTransport{
-		RoundTripper: otelhttp.NewTransport(t,
-			otelhttp.WithTracerProvider(ztnhook.Of(svc).TracerProvider()),
-			otelhttp.WithMeterProvider(ztnhook.Of(svc).MeterProvider())),
-		t: t,
-	}
+	return otelhttp.NewTransport(rt,
+		otelhttp.WithTracerProvider(ztnhook.Of(svc).TracerProvider()),
+		otelhttp.WithMeterProvider(ztnhook.Of(svc).MeterProvider()))
 }
-
-// instrumentedTransport is otelhttp's transport around a Transport, with
-// the Transport's CloseIdleConnections, which otelhttp's does not have:
-// http.Client.CloseIdleConnections calls it when the RoundTripper has it,
-// and otherwise does nothing. (CloseIdleConnections is the one optional
-// method net/http looks for on a client's RoundTripper; CancelRequest is
-// obsolete, replaced by the request's context.)
-type instrumentedTransport struct {
-	http.RoundTripper
-	t *Transport
-}
-
-// CloseIdleConnections closes the Transport's idle connections.
-func (it instrumentedTransport) CloseIdleConnections() { it.t.CloseIdleConnections() }

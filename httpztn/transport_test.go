@@ -187,7 +187,7 @@ func TestClientCloseIdleConnectionsLetsShutdownReturn(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- srv.Serve(l) }()
 		c := httpztn.NewClient(web)
-		for _, o := range []httpztn.TransportOption{nil, httpztn.WithHTTP1()} {
+		for _, o := range []httpztn.Option{nil, httpztn.WithHTTP1()} {
 			if o != nil {
 				c = httpztn.NewClient(web, o)
 			}

@@ -1,0 +1,238 @@
+package httpztn
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// RetryPolicy says when a request that failed on one instance is sent
+// again to another instance of the same service, like the retry policy of
+// an Envoy or AWS App Mesh route. Give it to a Transport or client with
+// [WithRetry], or to a gateway route as [Route].Retry. The zero
+// RetryPolicy retries nothing.
+//
+// A request is retried only when sending it twice does no harm: its method
+// is GET, HEAD, OPTIONS or TRACE, or it carries an Idempotency-Key (or
+// X-Idempotency-Key) header, as net/http decides for its own retries; and it
+// has no body, or a body the Transport can read again (Request.GetBody,
+// which http.NewRequest sets for a bytes.Buffer, bytes.Reader or
+// strings.Reader). A POST without such a header is never retried.
+//
+// It is retried after any of these, the App Mesh walkthrough's
+// {httpRetryEvents: [server-error, gateway-error], tcpRetryEvents:
+// [connection-error]} plus the per-try timeout:
+//
+//   - a response with a 5xx status (500 to 599): the response is discarded,
+//     unless it comes from the last attempt allowed, which is returned as it
+//     is;
+//   - a connection error after the request was sent (the connection reset
+//     or closed before the response header arrived, the stream reset);
+//   - no response header within PerTryTimeout.
+//
+// Each retry goes to an instance the request has not tried yet, in the
+// order the Transport picks them (round robin, or the resolver's when it
+// is a [discovery.Picker] that ejects failing instances), and there are at
+// most MaxRetries of them, and no more than the other instances: with two
+// instances a request is sent at most twice.
+//
+// A connection that cannot be made (the instance is down, refuses the
+// connection, or does not finish the handshake within PerTryTimeout) is
+// not a retry: nothing was sent, so the Transport always moves on to the
+// next instance, for any method, whenever the body can be sent again (and
+// whatever the policy), until an instance answers or every one failed. A
+// refusal by the service's intentions ([*ztnet.DeniedError]) is not retried:
+// every instance has the same policy.
+//
+// Every retry is counted in the ztn.http.retries counter of the Service's
+// meter provider (attributes service, destination, reason:
+// "server-error", "connection-error" or "per-try-timeout") and logged at
+// Debug ("ztn http retry") on the Service's logger. The request's context
+// bounds all attempts together.
+type RetryPolicy struct {
+	// MaxRetries is how many times at most a request is sent again, each
+	// time to another instance; 0 retries nothing.
+	MaxRetries int
+	// PerTryTimeout bounds each attempt, from dialing (when a connection
+	// must be made) to the response header; once the header has arrived,
+	// reading the body is bounded by the request's context only. An
+	// attempt that times out is retried as a failed one when the request
+	// may be retried, and fails the request otherwise. 0 means no bound
+	// but the request's context.
+	PerTryTimeout time.Duration
+}
+
+// idempotent reports whether r may be sent twice, as net/http's Transport
+// decides for its own retries: a method that changes nothing, or a request
+// that carries an idempotency key.
+func idempotent(r *http.Request) bool {
+	switch r.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	if _, ok := r.Header["Idempotency-Key"]; ok {
+		return true
+	}
+	_, ok := r.Header["X-Idempotency-Key"]
+	return ok
+}
+
+// replay returns the request of another attempt: out itself without a
+// body, or a copy of it with a new body from req.GetBody (the previous
+// attempt consumed or closed the body).
+func replay(req, out *http.Request) (*http.Request, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return out, nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	again := *out
+	again.Body = body
+	return &again, nil
+}
+
+// send makes one attempt of req on the instance's pool, bounded by perTry
+// (when not zero) until the response header arrives.
+func (it *instanceTransport) send(req *http.Request, perTry time.Duration) (*http.Response, error) {
+	if perTry <= 0 {
+		return it.rt.RoundTrip(req)
+	}
+	ctx, cancel := context.WithCancel(req.Context())
+	timer := time.AfterFunc(perTry, cancel)
+	resp, err := it.rt.RoundTrip(req.WithContext(ctx))
+	if !timer.Stop() { // it fired: the attempt failed, whatever it returned
+		cancel()
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		if req.Context().Err() != nil {
+			return nil, req.Context().Err()
+		}
+		timeout := &perTryTimeoutError{d: perTry}
+		if errors.As(err, new(*dialError)) {
+			return nil, &dialError{timeout}
+		}
+		return nil, timeout
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = cancelOnClose(resp.Body, cancel)
+	return resp, nil
+}
+
+// perTryTimeoutError is the error of an attempt that had no response
+// header within the retry policy's PerTryTimeout. errors.Is finds
+// context.DeadlineExceeded in it, and it is a timeout (net.Error).
+type perTryTimeoutError struct{ d time.Duration }
+
+func (e *perTryTimeoutError) Error() string {
+	return "no answer within the per-try timeout (" + e.d.String() + ")"
+}
+func (e *perTryTimeoutError) Timeout() bool        { return true }
+func (e *perTryTimeoutError) Temporary() bool      { return true }
+func (e *perTryTimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// cancelOnClose returns body, which calls cancel once it is closed or read
+// to its end. The body of a 101 Switching Protocols response stays
+// writable.
+func cancelOnClose(body io.ReadCloser, cancel context.CancelFunc) io.ReadCloser {
+	b := cancelBody{ReadCloser: body, cancel: cancel}
+	if w, ok := body.(io.Writer); ok {
+		return &cancelRWBody{cancelBody: b, w: w}
+	}
+	return &b
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.cancel()
+	}
+	return n, err
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+type cancelRWBody struct {
+	cancelBody
+	w io.Writer
+}
+
+func (b *cancelRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+// maxDiscard bounds how much of a retried response's body is read, so
+// that its connection can be reused, before it is closed.
+const maxDiscard = 64 << 10
+
+// discardBody reads a little of resp's body and closes it.
+func discardBody(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, maxDiscard)
+	_ = resp.Body.Close()
+}
+
+// retried counts a retry of a request to service whose attempt on it
+// failed for reason, and logs it at Debug with detail (the status or the
+// error).
+func (t *transport) retried(ctx context.Context, service string, it *instanceTransport, n int, reason string, detail slog.Attr) {
+	t.retries.Add(ctx, 1, metric.WithAttributes(t.svcAttr,
+		attribute.String("destination", service), attribute.String("reason", reason)))
+	t.log.LogAttrs(ctx, slog.LevelDebug, "ztn http retry",
+		slog.String("destination", service),
+		slog.String("instance", it.in.Address),
+		slog.Int("retry", n),
+		slog.String("reason", reason),
+		detail)
+}
+
+// requestError is the error of a request that failed on every instance it
+// tried; it is a timeout (net.Error) when its cause is one, so that
+// url.Error's Timeout says so too.
+type requestError struct {
+	msg string
+	err error
+}
+
+func (e *requestError) Error() string { return e.msg }
+func (e *requestError) Unwrap() error { return e.err }
+
+// Timeout reports whether the request failed because an attempt timed out.
+func (e *requestError) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.err, &t) && t.Timeout()
+}
+
+// joinedErrors is errors.Join with "; " between the errors, on one line.
+type joinedErrors []error
+
+func (e joinedErrors) Error() string {
+	var b strings.Builder
+	for i, err := range e {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (e joinedErrors) Unwrap() []error { return e }
