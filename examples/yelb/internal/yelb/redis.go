@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,17 +41,27 @@ func NewRedis(addr string, tlsConfig *tls.Config) (*Redis, error) {
 	if tc.ServerName == "" {
 		tc.ServerName = host
 	}
+	dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: tc}
 	client := redis.NewClient(&redis.Options{
-		Addr:            addr,
-		TLSConfig:       tc,
+		Addr: addr,
+		// The dialer does the TLS handshake, and returns connections
+		// that go-redis can check before use (see checkableConn).
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return newCheckableConn(c), nil
+		},
+		Protocol:        2,    // RESP2: no push notifications to look for on idle connections
 		DisableIdentity: true, // no CLIENT SETINFO (Redis < 7.2 does not know it)
 		DialTimeout:     5 * time.Second,
 		ReadTimeout:     5 * time.Second,
 		WriteTimeout:    5 * time.Second,
 		PoolSize:        8,
 		// INCR is not idempotent: a retry after a lost answer would count
-		// twice. Pooled connections the server closed are detected before
-		// use instead.
+		// twice. Connections the server closed (a restart) are found
+		// before use instead.
 		MaxRetries: -1,
 	})
 	return &Redis{client: client}, nil
@@ -77,3 +88,29 @@ func (r *Redis) PageView(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// checkableConn is a TLS connection that shows go-redis its TCP socket
+// (syscall.Conn): before reusing a pooled connection go-redis peeks at the
+// socket, without reading, and drops it if the server has closed it or sent
+// something unasked (a TLS alert). go-redis does not look through a
+// *tls.Conn by itself, so without this the first command after a server
+// restart would fail on a dead connection.
+type checkableConn struct {
+	*tls.Conn
+	raw syscall.Conn
+}
+
+func newCheckableConn(c net.Conn) net.Conn {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return c
+	}
+	raw, ok := tc.NetConn().(syscall.Conn)
+	if !ok {
+		return c
+	}
+	return checkableConn{Conn: tc, raw: raw}
+}
+
+// SyscallConn implements syscall.Conn with the TCP socket's.
+func (c checkableConn) SyscallConn() (syscall.RawConn, error) { return c.raw.SyscallConn() }
