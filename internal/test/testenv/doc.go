@@ -22,8 +22,10 @@
 // tests.
 //
 // Every server listens on loopback only, on ports chosen free, with its state
-// and log in t.TempDir(). It is killed when the test ends; when the test has
-// failed, the last lines of its log are written to the test log.
+// and log in t.TempDir() (Postgres and Redis: in a directory of their own,
+// which Postgres's system user may enter, kept when the test fails). It is
+// killed when the test ends; when the test has failed, the last lines of its
+// log are written to the test log.
 //
 // The methods of the servers call t.Fatal on errors, so they must be called
 // from the test's goroutine, like t.Fatal itself.
