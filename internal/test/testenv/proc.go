@@ -26,6 +26,8 @@ type proc struct {
 	env     []string
 	dir     string
 	logPath string
+	// attr, when set, replaces sysProcAttr() (e.g. to run as another user).
+	attr *syscall.SysProcAttr
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -72,6 +74,9 @@ func (p *proc) start() error {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = sysProcAttr()
+	if p.attr != nil {
+		cmd.SysProcAttr = p.attr
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
