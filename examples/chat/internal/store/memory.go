@@ -333,7 +333,7 @@ func (m *Memory) Follow(ctx context.Context, pos Position, fn func(Event) error)
 	}
 }
 
-// page sorts all by q.Sort (then by ID) and cuts the page out of it.
+// page sorts all by q.Sort (ties by ID, see [Query]) and cuts the page out of it.
 func page[T any](all []T, q Query, compare func(a, b T, field string) int, id func(T) int64) Page[T] {
 	slices.SortStableFunc(all, func(a, b T) int {
 		for _, s := range q.Sort {
@@ -344,6 +344,9 @@ func page[T any](all []T, q Query, compare func(a, b T, field string) int, id fu
 			if c != 0 {
 				return c
 			}
+		}
+		if len(q.Sort) > 0 && q.Sort[0].Desc {
+			return cmp.Compare(id(b), id(a))
 		}
 		return cmp.Compare(id(a), id(b))
 	})

@@ -99,8 +99,10 @@ type SortField struct {
 	Desc  bool
 }
 
-// Query selects a page of records: sorted by Sort (then by id), Skip
-// records skipped, at most Limit returned. Limit 0 returns no records, only
+// Query selects a page of records: sorted by Sort, ties broken by id in
+// the direction of the first sort field (so "createdAt descending" is
+// newest first even within one millisecond), Skip records skipped, at
+// most Limit returned. Limit 0 returns no records, only
 // the total. UserID, when not zero, keeps only that user's messages (or,
 // for users, that user).
 type Query struct {

@@ -202,6 +202,21 @@ func testFindMessages(t *testing.T, st store.Store) {
 	if err != nil || p.Data[0] != all[0] || p.Data[1] != all[3] || p.Data[2] != all[6] {
 		t.Fatalf("sort by userId desc, id: %+v, %v", p.Data, err)
 	}
+	// Ties in the first sort field go by id in its direction.
+	same := []store.Message{mustMessage(t, st, b, "same1", 5000), mustMessage(t, st, b, "same2", 5000), mustMessage(t, st, b, "same3", 5000)}
+	p, err = st.FindMessages(ctx, store.Query{Sort: []store.SortField{{Field: "createdAt", Desc: true}}, Limit: 3})
+	if err != nil || p.Data[0] != same[2] || p.Data[1] != same[1] || p.Data[2] != same[0] {
+		t.Fatalf("newest first within one millisecond: %+v, %v", p.Data, err)
+	}
+	p, err = st.FindMessages(ctx, store.Query{Sort: []store.SortField{{Field: "createdAt"}}, Skip: 30, Limit: 3})
+	if err != nil || p.Data[0] != same[0] || p.Data[2] != same[2] {
+		t.Fatalf("oldest first within one millisecond: %+v, %v", p.Data, err)
+	}
+	for _, m := range same {
+		if _, err := st.RemoveMessage(ctx, m.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p, err = st.FindMessages(ctx, store.Query{Limit: 50, UserID: b.ID})
 	if err != nil || p.Total != 10 || len(p.Data) != 10 {
 		t.Fatalf("b's messages: total %d, %v", p.Total, err)
