@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 )
 
 // Errors a [Store] reports; implementations wrap them, callers test with
@@ -171,6 +172,18 @@ type Store interface {
 	// returns an error (returned as is). Users and messages created in
 	// the same instant may come in either order.
 	Follow(ctx context.Context, pos Position, fn func(Event) error) error
+}
+
+// MaxTextLen is the most characters (runes) a message keeps; longer text
+// is cut, as feathers-chat cuts it.
+const MaxTextLen = 400
+
+// CutText returns text cut to [MaxTextLen] runes.
+func CutText(text string) string {
+	if utf8.RuneCountInString(text) <= MaxTextLen {
+		return text
+	}
+	return string([]rune(text)[:MaxTextLen])
 }
 
 // CheckUserQuery reports, as [ErrInvalid], a query a user find cannot

@@ -11,10 +11,6 @@ import (
 	"github.com/ztnlabs/ztn/examples/chat/internal/store"
 )
 
-// MaxTextLen is where a message's text is cut, in characters (runes), as
-// feathers-chat cuts it.
-const MaxTextLen = 400
-
 // maxBody bounds a request body.
 const maxBody = 64 << 10
 
@@ -49,16 +45,12 @@ type messageData struct {
 }
 
 // messageText checks and cuts a message's text: not missing, not blank,
-// at most [MaxTextLen] characters.
+// at most [store.MaxTextLen] characters.
 func messageText(d messageData) (string, error) {
 	if d.Text == nil || strings.TrimSpace(*d.Text) == "" {
 		return "", errorf(http.StatusBadRequest, "A message must have a text")
 	}
-	t := *d.Text
-	if r := []rune(t); len(r) > MaxTextLen {
-		t = string(r[:MaxTextLen])
-	}
-	return t, nil
+	return store.CutText(*d.Text), nil
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {

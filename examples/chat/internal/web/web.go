@@ -19,7 +19,7 @@
 // A find answers {"total","limit","skip","data"}: 10 records unless
 // $limit says otherwise, never more than 50 ($limit=100 is served, and
 // answered, as 50). Message text must not be blank and is cut to
-// [MaxTextLen] characters. Passwords are stored as bcrypt hashes and never
+// [store.MaxTextLen] characters. Passwords are stored as bcrypt hashes and never
 // returned. Errors are feathers' JSON bodies, e.g.
 // {"name":"NotAuthenticated","message":"Not authenticated","code":401,"className":"not-authenticated"};
 // a method a path does not have is a 405 (PUT anywhere), and is checked
