@@ -244,9 +244,19 @@ func (s *Store) Credentials(ctx context.Context, email string) (store.User, stri
 	return u, hash, nil
 }
 
-// columns maps the records' JSON field names to columns.
-var columns = map[string]string{
-	"id": "id", "email": "email", "text": "text", "createdAt": "created_at", "userId": "user_id",
+// column maps a record's JSON field name (checked by the store's
+// Check*Query) to its column.
+func column(field string) string {
+	switch field {
+	case "createdAt":
+		return "created_at"
+	case "userId":
+		return "user_id"
+	case "email", "text":
+		return field
+	default:
+		return "id"
+	}
 }
 
 // orderBy builds an ORDER BY from a checked query, prefix naming the
@@ -258,7 +268,7 @@ func orderBy(q store.Query, prefix string) string {
 		if f.Desc {
 			dir = " DESC"
 		}
-		parts = append(parts, prefix+columns[f.Field]+dir)
+		parts = append(parts, prefix+column(f.Field)+dir)
 	}
 	tie := " ASC"
 	if len(q.Sort) > 0 && q.Sort[0].Desc {
