@@ -1,0 +1,55 @@
+package bot
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Option configures a [Bot].
+type Option func(*config)
+
+type config struct {
+	logger      *slog.Logger
+	timeout     time.Duration
+	concurrency int
+	now         func() time.Time
+	started     func()
+}
+
+func defaults() config {
+	return config{
+		logger:      slog.Default(),
+		timeout:     10 * time.Second,
+		concurrency: 8,
+		now:         time.Now,
+		started:     func() {},
+	}
+}
+
+// WithLogger sets where the bot logs; the default is [slog.Default].
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// WithTimeout bounds each question to a getter; the default is 10 s.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// WithConcurrency sets how many answers [Bot.Run] works out at once; the
+// default is 8.
+func WithConcurrency(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.concurrency = n
+		}
+	}
+}

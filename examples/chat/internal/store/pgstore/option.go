@@ -1,0 +1,61 @@
+package pgstore
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Option configures a [Store].
+type Option func(*config)
+
+type config struct {
+	ownerRole    string
+	maxConns     int32
+	pollInterval time.Duration
+	logger       *slog.Logger
+}
+
+func defaults() config {
+	return config{
+		maxConns:     10,
+		pollInterval: 2 * time.Second,
+		logger:       slog.Default(),
+	}
+}
+
+// WithOwnerRole makes the tables belong to role: the schema is created
+// after SET ROLE role. With dynamic credentials each login is a
+// short-lived user that is a member of role; objects it created itself
+// would keep it from being dropped when its lease ends.
+func WithOwnerRole(role string) Option {
+	return func(c *config) { c.ownerRole = role }
+}
+
+// WithMaxConns bounds the pool; the default is 10.
+func WithMaxConns(n int32) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxConns = n
+		}
+	}
+}
+
+// WithPollInterval sets how often a follower looks for new records when
+// no notification came (records written by other programs, a missed
+// notification); the default is 2 s.
+func WithPollInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.pollInterval = d
+		}
+	}
+}
+
+// WithLogger sets where the store logs; the default is [slog.Default].
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}

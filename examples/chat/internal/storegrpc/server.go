@@ -1,0 +1,195 @@
+// Package storegrpc puts a [store.Store] behind gRPC: [Register] serves
+// one on a gRPC server, [Client] is a [store.Store] that calls it. The
+// API is storepb's chat.store.v1.Store, one RPC per method of the
+// interface, so an L7 intention can allow each caller just the methods it
+// needs; Follow is a server stream.
+//
+// Errors keep their kind across the wire: [store.ErrNotFound] travels as
+// NotFound, [store.ErrConflict] as AlreadyExists, [store.ErrInvalid] as
+// InvalidArgument; a call the network or the mesh refuses (Unavailable,
+// PermissionDenied, Unauthenticated) comes back as [store.ErrUnavailable]
+// with the reason, which the web front end answers with a 503 that says
+// what failed.
+//
+//	// chat-store:
+//	s := grpc.NewServer(opts...)
+//	storegrpc.Register(s, pg)
+//	// chat-web and chat-bot:
+//	st := storegrpc.NewClient(conn)
+package storegrpc
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ztnlabs/ztn/examples/chat/internal/store"
+	"github.com/ztnlabs/ztn/examples/chat/internal/storegrpc/storepb"
+)
+
+// Register serves st on s as chat.store.v1.Store.
+func Register(s grpc.ServiceRegistrar, st store.Store) {
+	storepb.RegisterStoreServer(s, &server{st: st})
+}
+
+type server struct {
+	storepb.UnimplementedStoreServer
+	st store.Store
+}
+
+// toStatus turns a store error into a status of the same kind.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	var code codes.Code
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		code = codes.NotFound
+	case errors.Is(err, store.ErrConflict):
+		code = codes.AlreadyExists
+	case errors.Is(err, store.ErrInvalid):
+		code = codes.InvalidArgument
+	case errors.Is(err, store.ErrUnavailable):
+		code = codes.Unavailable
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	default:
+		code = codes.Internal
+	}
+	return status.Error(code, err.Error())
+}
+
+func (s *server) CreateUser(ctx context.Context, r *storepb.CreateUserRequest) (*storepb.User, error) {
+	u, err := s.st.CreateUser(ctx, store.NewUser{Email: r.GetEmail(), PasswordHash: r.GetPasswordHash(), Avatar: r.GetAvatar()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return userToPB(u), nil
+}
+
+func (s *server) GetUser(ctx context.Context, r *storepb.GetUserRequest) (*storepb.User, error) {
+	u, err := s.st.User(ctx, r.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return userToPB(u), nil
+}
+
+func (s *server) Credentials(ctx context.Context, r *storepb.CredentialsRequest) (*storepb.CredentialsResponse, error) {
+	u, hash, err := s.st.Credentials(ctx, r.GetEmail())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &storepb.CredentialsResponse{User: userToPB(u), PasswordHash: hash}, nil
+}
+
+func (s *server) FindUsers(ctx context.Context, q *storepb.Query) (*storepb.UserPage, error) {
+	p, err := s.st.FindUsers(ctx, queryFromPB(q))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &storepb.UserPage{Total: int32(p.Total), Limit: int32(p.Limit), Skip: int32(p.Skip)}
+	for _, u := range p.Data {
+		out.Data = append(out.Data, userToPB(u))
+	}
+	return out, nil
+}
+
+func (s *server) PatchUser(ctx context.Context, r *storepb.PatchUserRequest) (*storepb.User, error) {
+	u, err := s.st.PatchUser(ctx, r.GetId(), store.UserPatch{Email: r.Email, PasswordHash: r.PasswordHash, Avatar: r.Avatar})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return userToPB(u), nil
+}
+
+func (s *server) RemoveUser(ctx context.Context, r *storepb.RemoveUserRequest) (*storepb.User, error) {
+	u, err := s.st.RemoveUser(ctx, r.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return userToPB(u), nil
+}
+
+func (s *server) CreateMessage(ctx context.Context, r *storepb.CreateMessageRequest) (*storepb.Message, error) {
+	m, err := s.st.CreateMessage(ctx, store.NewMessage{Text: r.GetText(), UserID: r.GetUserId(), CreatedAt: r.GetCreatedAt()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return messageToPB(m), nil
+}
+
+func (s *server) GetMessage(ctx context.Context, r *storepb.GetMessageRequest) (*storepb.Message, error) {
+	m, err := s.st.Message(ctx, r.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return messageToPB(m), nil
+}
+
+func (s *server) FindMessages(ctx context.Context, q *storepb.Query) (*storepb.MessagePage, error) {
+	p, err := s.st.FindMessages(ctx, queryFromPB(q))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &storepb.MessagePage{Total: int32(p.Total), Limit: int32(p.Limit), Skip: int32(p.Skip)}
+	for _, m := range p.Data {
+		out.Data = append(out.Data, messageToPB(m))
+	}
+	return out, nil
+}
+
+func (s *server) CountMessages(ctx context.Context, _ *storepb.CountMessagesRequest) (*storepb.CountMessagesResponse, error) {
+	n, err := s.st.CountMessages(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &storepb.CountMessagesResponse{Count: int64(n)}, nil
+}
+
+func (s *server) PatchMessage(ctx context.Context, r *storepb.PatchMessageRequest) (*storepb.Message, error) {
+	m, err := s.st.PatchMessage(ctx, r.GetId(), r.GetText())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return messageToPB(m), nil
+}
+
+func (s *server) RemoveMessage(ctx context.Context, r *storepb.RemoveMessageRequest) (*storepb.Message, error) {
+	m, err := s.st.RemoveMessage(ctx, r.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return messageToPB(m), nil
+}
+
+func (s *server) GetPosition(ctx context.Context, _ *storepb.GetPositionRequest) (*storepb.Position, error) {
+	p, err := s.st.Position(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &storepb.Position{UserId: p.UserID, MessageId: p.MessageID}, nil
+}
+
+func (s *server) Follow(r *storepb.FollowRequest, stream grpc.ServerStreamingServer[storepb.Event]) error {
+	pos := store.Position{UserID: r.GetAfter().GetUserId(), MessageID: r.GetAfter().GetMessageId()}
+	err := s.st.Follow(stream.Context(), pos, func(ev store.Event) error {
+		switch {
+		case ev.User != nil:
+			return stream.Send(&storepb.Event{Record: &storepb.Event_User{User: userToPB(*ev.User)}})
+		case ev.Message != nil:
+			return stream.Send(&storepb.Event{Record: &storepb.Event_Message{Message: messageToPB(*ev.Message)}})
+		}
+		return nil
+	})
+	if _, ok := status.FromError(err); ok {
+		return err // a Send error already is a status
+	}
+	return toStatus(err)
+}
