@@ -4,15 +4,26 @@
 // through the gRPC and HTTP adapters, every request) authorized against
 // Consul intentions, and services found through a catalog.
 //
-// The packages, from the bottom up:
+// This package holds what every layer shares: [ServiceID], a service's
+// identity, parsed from and formatted to its SPIFFE ID.
 //
-//   - certs: where identities come from (an in-memory dev CA; Vault PKI,
-//     Consul CA, files and the SPIFFE Workload API as they land) and the
-//     rotation engine that renews them.
+// # Packages
+//
+// From the bottom up:
+//
+//   - ztn (this package): [ServiceID].
+//   - certs: where identities come from (an in-memory dev CA, files, a
+//     static source) and the rotation engine that renews them; the backends
+//     certs/vault, certs/consulca and certs/workloadapi, each linked only
+//     when imported.
 //   - authz: Consul's intention model, evaluated locally in memory.
-//   - discovery: finding healthy instances, registering our own.
-//   - ztnet: Service, Listen and Dial — the connections themselves.
+//   - discovery: finding healthy instances, balancing, change notification.
+//   - consul: intentions and catalog from Consul, with one shared Config.
+//   - ztnet: Service, Listen, Dial and Peer — the connections themselves;
+//     ztnet/ztntest: an in-process mesh for tests.
 //   - grpcztn, httpztn: gRPC and net/http on top of ztnet.
+//
+// # Example
 //
 // A complete program, on the embedded dev mesh:
 //
