@@ -30,9 +30,6 @@ var layerRules = []struct {
 var layerExceptions = map[string][]string{
 	// ztnenv builds a Service from the environment, with the backends.
 	"ztnet/ztnenv": {"certs/vault", "consul"},
-	// Until env.go moves to ztnet/ztnenv, ztnet's mesh mode builds the
-	// Consul backends itself.
-	"ztnet": {"consul", "certs/vault"},
 	// ztnhook shows the adapters what they use of a ztnet.Service (its
 	// Resolver, L7 authorization): it sits beside ztnet, above authz and
 	// discovery.

@@ -182,6 +182,9 @@
 //
 // # From the environment
 //
-// The package-level [Listen] and [Dial] use a mesh configured from
-// environment variables, Consul and Vault or the dev mesh (see [NewEnv]).
+// Package [github.com/ztnlabs/ztn/ztnet/ztnenv] configures a mesh from
+// environment variables — Consul and Vault, or the dev mesh — and has
+// package-level Listen and Dial with the arguments of [Service.Listen] and
+// [Service.Dial]. It lives apart so that a program that does not use it
+// links no Consul or Vault client.
 package ztnet

@@ -12,7 +12,7 @@
 //	go run ./examples/fortune
 //
 // In mesh mode the processes are separate and the mesh is a real Consul and
-// Vault, configured from the environment (see ztnet.NewEnv and README.md):
+// Vault, configured from the environment (see ztnenv.New and README.md):
 //
 //	fortune -mode server -addr :8181              # serve fortunes as "fortune"
 //	ZTN_SERVICE=consumer fortune -mode consumer   # fetch fortunes as "consumer"

@@ -6,19 +6,27 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/ztnet"
+	"github.com/ztnlabs/ztn/ztnet/ztnenv"
 )
 
-// runServer serves fortunes as the service "fortune" on addr, in the mesh
-// the environment configures, until ctx ends. The listener is registered in
+// runServer serves fortunes as the service "fortune" (ZTN_SERVICE, which
+// defaults to it) on addr, in the mesh the environment configures, until
+// ctx ends. The listener is registered in
 // Consul while it is open, with a health check that lapses if the process
 // dies.
 func runServer(ctx context.Context, out io.Writer, addr string) error {
-	l, err := ztnet.Listen(ctx, "fortune", addr)
+	if os.Getenv(ztnenv.EnvService) == "" {
+		if err := os.Setenv(ztnenv.EnvService, "fortune"); err != nil {
+			return err
+		}
+	}
+	l, err := ztnenv.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -77,7 +85,7 @@ func runConsumer(ctx context.Context, out io.Writer, n int, interval time.Durati
 func fetchOnce(ctx context.Context) (addr net.Addr, peer, text string, err error) {
 	for attempt := 1; ; attempt++ {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, err := ztnet.Dial(dctx, "fortune")
+		c, err := ztnenv.Dial(dctx, "fortune")
 		cancel()
 		if err != nil {
 			return nil, "", "", err

@@ -1,4 +1,4 @@
-package ztnet
+package ztnenv
 
 import (
 	"context"
@@ -21,9 +21,10 @@ import (
 	"github.com/ztnlabs/ztn/certs/vault"
 	ztnconsul "github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/internal/plainhttp"
+	"github.com/ztnlabs/ztn/ztnet"
 )
 
-// Environment variables read by NewEnv and the package-level Listen and Dial.
+// Environment variables read by New and the package-level Listen and Dial.
 const (
 	EnvDev         = "ZTN_DEV"          // "1": the embedded dev mesh (in-process only)
 	EnvService     = "ZTN_SERVICE"      // the name this process dials as
@@ -50,7 +51,7 @@ const (
 // roleService is the placeholder for the service name in ZTN_PKI_ROLE.
 const roleService = "{service}"
 
-// envSetupTimeout bounds the setup of a Service (its first certificate from
+// envSetupTimeout bounds the setup of a ztnet.Service (its first certificate from
 // Vault, its first intentions from Consul) when the caller's context has no
 // earlier deadline, so a mesh that cannot be reached gives an error instead
 // of a hang.
@@ -67,16 +68,16 @@ var envHelp = map[string]string{
 	EnvDatacenter:  "the datacenter in the services' SPIFFE IDs, as given to vault-bootstrap, e.g. dc1",
 }
 
-// EnvError is NewEnv's error when settings are missing or invalid. It lists
+// Error is New's error when settings are missing or invalid. It lists
 // them all at once.
-type EnvError struct {
+type Error struct {
 	Missing []string // variables to set
 	Invalid []string // "VAR=value: why" for variables set to something unusable
 }
 
-func (e *EnvError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("ztnet: environment:")
+	b.WriteString("ztnenv: environment:")
 	if len(e.Missing) > 0 {
 		b.WriteString(" set ")
 		for i, v := range e.Missing {
@@ -100,10 +101,10 @@ func (e *EnvError) Error() string {
 	return b.String()
 }
 
-// Env is a mesh configured from environment variables, with one Service per
+// Env is a mesh configured from environment variables, with one ztnet.Service per
 // name used. The package-level Listen and Dial use one, made on first use.
 type Env struct {
-	dev    *Dev
+	dev    *ztnet.Dev
 	mesh   *meshEnv
 	self   string
 	logger *slog.Logger
@@ -116,13 +117,22 @@ type Env struct {
 	services map[string]*envService
 }
 
-// envService is a Service being set up or ready.
+// envService is a ztnet.Service being set up or ready.
 type envService struct {
 	ready chan struct{} // closed once svc or err is set
-	svc   *Service
-	az    *ztnconsul.Intentions // mesh mode: the Service's authorizer, which Env owns
+	svc   *ztnet.Service
+	owned *owned // mesh mode: what Env made for the Service and closes after it
 	err   error
 }
+
+// owned is what Env makes for a mesh-mode Service: its authorizer and its
+// certificate source, closed after the Service.
+type owned struct {
+	az  *ztnconsul.Intentions
+	src certs.Source
+}
+
+func (o *owned) Close() error { return errors.Join(o.az.Close(), o.src.Close()) }
 
 // meshEnv is mesh mode's shared part: one Consul client and one
 // consul.Catalog (Resolver, Registrar and Picker) for every Service.
@@ -131,12 +141,12 @@ type meshEnv struct {
 	addr      string // CONSUL_HTTP_ADDR
 	consul    *consul.Client
 	disc      *ztnconsul.Catalog
-	vault     vault.Config // without Service and Role
+	vault     vault.Config // without ztnet.Service and Role
 	role      string       // may hold roleService
 }
 
-// EnvOption configures NewEnv.
-type EnvOption interface{ applyEnv(*envConfig) }
+// Option configures New.
+type Option interface{ applyEnv(*envConfig) }
 
 type envOption func(*envConfig)
 
@@ -146,15 +156,15 @@ type envConfig struct {
 	logger *slog.Logger
 }
 
-// WithEnvLogger sets the logger of the mesh and its services
+// WithLogger sets the logger of the mesh and its services
 // (default slog.Default()).
-func WithEnvLogger(l *slog.Logger) EnvOption { return envOption(func(c *envConfig) { c.logger = l }) }
+func WithLogger(l *slog.Logger) Option { return envOption(func(c *envConfig) { c.logger = l }) }
 
-// NewEnv configures a mesh from the variables getenv returns (os.Getenv when
+// New configures a mesh from the variables getenv returns (os.Getenv when
 // nil). Missing or invalid settings give an error naming every one to set or
-// fix (an *EnvError for Consul and Vault); there is no silent fallback.
+// fix (an *Error for Consul and Vault); there is no silent fallback.
 //
-// ZTN_DEV=1 selects the embedded dev mesh (see NewDev): everything in this
+// ZTN_DEV=1 selects the embedded dev mesh (see ztnet.NewDev): everything in this
 // process, intentions from the file ZTN_INTENTIONS names, ZTN_TRUST_DOMAIN
 // (default ztn.dev), ZTN_DATACENTER (default dc1) and ZTN_CERT_TTL (default
 // 1h) optional.
@@ -178,15 +188,15 @@ func WithEnvLogger(l *slog.Logger) EnvOption { return envOption(func(c *envConfi
 // The datacenter is not taken from the Consul agent: it must match the
 // SPIFFE IDs the PKI roles allow (vault-bootstrap -datacenter), and reading
 // the agent's needs an ACL permission (agent:read) services seldom have.
-// Each Service gets certificates from vault.New with the role for its
+// Each ztnet.Service gets certificates from vault.New with the role for its
 // name, intentions for its name from consul.NewIntentions, and shares one
 // consul.Catalog, which finds other services and registers listeners with
 // a TTL health check.
 //
 // In both modes ZTN_SERVICE names the service Dial calls as; it is needed
-// only to Dial. NewEnv itself makes no request: each Service is set up, and
+// only to Dial. New itself makes no request: each ztnet.Service is set up, and
 // any problem with Consul or Vault reported, on first use.
-func NewEnv(getenv func(string) string, opts ...EnvOption) (*Env, error) {
+func New(getenv func(string) string, opts ...Option) (*Env, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -211,7 +221,7 @@ func NewEnv(getenv func(string) string, opts ...EnvOption) (*Env, error) {
 	case "", "0":
 		e.mesh, err = newMeshFromEnv(getenv, cfg, invalid)
 	default:
-		return nil, fmt.Errorf("ztnet: environment: %s=%q: set it to 1 for the embedded dev mesh, or unset it for Consul and Vault", EnvDev, dev)
+		return nil, fmt.Errorf("ztnenv: %s=%q: set it to 1 for the embedded dev mesh, or unset it for Consul and Vault", EnvDev, dev)
 	}
 	if err != nil {
 		return nil, err
@@ -220,23 +230,23 @@ func NewEnv(getenv func(string) string, opts ...EnvOption) (*Env, error) {
 	return e, nil
 }
 
-func newDevFromEnv(getenv func(string) string, cfg envConfig, invalid []string) (*Dev, error) {
-	opts := []DevOption{WithLogger(cfg.logger)}
+func newDevFromEnv(getenv func(string) string, cfg envConfig, invalid []string) (*ztnet.Dev, error) {
+	opts := []ztnet.DevOption{ztnet.WithLogger(cfg.logger)}
 	if td := getenv(EnvTrustDomain); td != "" {
-		opts = append(opts, WithDevTrustDomain(td))
+		opts = append(opts, ztnet.WithDevTrustDomain(td))
 	}
 	if dc := getenv(EnvDatacenter); dc != "" {
-		opts = append(opts, WithDevDatacenter(dc))
+		opts = append(opts, ztnet.WithDevDatacenter(dc))
 	}
 	if v := getenv(EnvCertTTL); v != "" {
 		ttl, err := parseTTL(v)
 		if err != nil {
 			invalid = append(invalid, fmt.Sprintf("%s=%q: %v", EnvCertTTL, v, err))
 		}
-		opts = append(opts, WithDevCertTTL(ttl))
+		opts = append(opts, ztnet.WithDevCertTTL(ttl))
 	}
 	if len(invalid) > 0 {
-		return nil, fmt.Errorf("ztnet: environment: fix %s", strings.Join(invalid, "; "))
+		return nil, fmt.Errorf("ztnenv: fix %s", strings.Join(invalid, "; "))
 	}
 	var ignored []string
 	for _, v := range []string{EnvConsulAddr, EnvVaultAddr, EnvPKIMount, EnvPKIRole} {
@@ -247,16 +257,16 @@ func newDevFromEnv(getenv func(string) string, cfg envConfig, invalid []string) 
 	if len(ignored) > 0 {
 		cfg.logger.Warn("ztn: "+EnvDev+"=1: the embedded dev mesh ignores the Consul and Vault settings", "ignored", strings.Join(ignored, ","))
 	}
-	dev, err := NewDev(opts...)
+	dev, err := ztnet.NewDev(opts...)
 	if err != nil {
-		return nil, err // "ztnet: dev mesh: ..."
+		return nil, err // "ztnenv: dev mesh: ..."
 	}
 	if f := getenv(EnvIntentions); f != "" {
 		if err := dev.Policy().LoadFile(f); err != nil {
-			return nil, fmt.Errorf("ztnet: environment: %s: %w", EnvIntentions, err)
+			return nil, fmt.Errorf("ztnenv: %s: %w", EnvIntentions, err)
 		}
 	} else {
-		dev.logger.Warn("ztn dev mesh has no intentions, so every connection is denied; set " + EnvIntentions + " to a service-intentions JSON file")
+		cfg.logger.Warn("ztn dev mesh has no intentions, so every connection is denied; set " + EnvIntentions + " to a service-intentions JSON file")
 		if err := dev.Policy().Set(); err != nil {
 			return nil, err
 		}
@@ -327,7 +337,7 @@ func newMeshFromEnv(getenv func(string) string, cfg envConfig, invalid []string)
 		invalid = append(invalid, fmt.Sprintf("%s=%q: only the dev mesh reads intentions from a file; with Consul they come from Consul (unset it)", EnvIntentions, f))
 	}
 	if len(missing) > 0 || len(invalid) > 0 {
-		return nil, &EnvError{Missing: missing, Invalid: invalid}
+		return nil, &Error{Missing: missing, Invalid: invalid}
 	}
 
 	// The Consul client: address and token as given; consul/api reads its TLS
@@ -342,12 +352,12 @@ func newMeshFromEnv(getenv func(string) string, cfg envConfig, invalid []string)
 	})
 	if err != nil {
 		tr.CloseIdleConnections()
-		return nil, fmt.Errorf("ztnet: environment: %s=%q: %w", EnvConsulAddr, consulAddr, err)
+		return nil, fmt.Errorf("ztnenv: %s=%q: %w", EnvConsulAddr, consulAddr, err)
 	}
 	disc, err := ztnconsul.NewCatalog(ztnconsul.Config{Client: client}, ztnconsul.WithLogger(cfg.logger))
 	if err != nil {
 		tr.CloseIdleConnections()
-		return nil, fmt.Errorf("ztnet: environment: %w", err)
+		return nil, fmt.Errorf("ztnenv: %w", err)
 	}
 	return &meshEnv{
 		transport: tr,
@@ -396,14 +406,14 @@ func validDatacenter(dc string) error {
 	return nil
 }
 
-// Dev returns the embedded dev mesh, or nil in mesh mode.
-func (e *Env) Dev() *Dev { return e.dev }
+// ztnet.Dev returns the embedded dev mesh, or nil in mesh mode.
+func (e *Env) Dev() *ztnet.Dev { return e.dev }
 
-// made reports whether e was made by NewEnv, and if not, why its methods
+// made reports whether e was made by New, and if not, why its methods
 // fail.
 func (e *Env) made() error {
 	if e == nil || e.cancel == nil {
-		return errNotNew("Env", "NewEnv")
+		return errors.New("ztnenv: Env not created with New")
 	}
 	return nil
 }
@@ -416,11 +426,11 @@ func (e *Env) Consul() *consul.Client {
 	return e.mesh.consul
 }
 
-// Service returns the Service called name, setting it up on first use. In
+// ztnet.Service returns the ztnet.Service called name, setting it up on first use. In
 // mesh mode that takes its first certificate from Vault and its first
 // intentions from Consul, within ctx (at most 30s when ctx has no earlier
 // deadline); a failure is returned, and the next call tries again.
-func (e *Env) Service(ctx context.Context, name string) (*Service, error) {
+func (e *Env) Service(ctx context.Context, name string) (*ztnet.Service, error) {
 	if err := e.made(); err != nil {
 		return nil, err
 	}
@@ -428,7 +438,7 @@ func (e *Env) Service(ctx context.Context, name string) (*Service, error) {
 		e.mu.Lock()
 		if e.closed {
 			e.mu.Unlock()
-			return nil, fmt.Errorf("ztnet: service %s: environment closed", name)
+			return nil, fmt.Errorf("ztnenv: service %s: environment closed", name)
 		}
 		es := e.services[name]
 		mine := es == nil
@@ -438,7 +448,7 @@ func (e *Env) Service(ctx context.Context, name string) (*Service, error) {
 		}
 		e.mu.Unlock()
 		if mine {
-			es.svc, es.az, es.err = e.newService(ctx, name)
+			es.svc, es.owned, es.err = e.newService(ctx, name)
 			if es.err != nil {
 				e.mu.Lock()
 				delete(e.services, name)
@@ -450,7 +460,7 @@ func (e *Env) Service(ctx context.Context, name string) (*Service, error) {
 		select {
 		case <-es.ready:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("ztnet: service %s: %w", name, ctx.Err())
+			return nil, fmt.Errorf("ztnenv: service %s: %w", name, ctx.Err())
 		}
 		if es.err == nil {
 			return es.svc, nil
@@ -460,13 +470,13 @@ func (e *Env) Service(ctx context.Context, name string) (*Service, error) {
 	}
 }
 
-func (e *Env) newService(ctx context.Context, name string) (*Service, *ztnconsul.Intentions, error) {
+func (e *Env) newService(ctx context.Context, name string) (*ztnet.Service, *owned, error) {
 	if e.dev != nil {
 		s, err := e.dev.Service(ctx, name)
 		return s, nil, err
 	}
 	if err := validServiceName(name); err != nil {
-		return nil, nil, fmt.Errorf("ztnet: service %q: %w", name, err)
+		return nil, nil, fmt.Errorf("ztnenv: service %q: %w", name, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, envSetupTimeout)
 	defer cancel()
@@ -479,52 +489,56 @@ func (e *Env) newService(ctx context.Context, name string) (*Service, *ztnconsul
 	vc.Role = strings.ReplaceAll(m.role, roleService, name)
 	src, err := vault.New(ctx, vc, certs.WithLogger(e.logger))
 	if err != nil {
-		return nil, nil, fmt.Errorf("ztnet: service %s: identity from Vault (%s=%s, %s=%s, role %s): %w",
+		return nil, nil, fmt.Errorf("ztnenv: service %s: identity from Vault (%s=%s, %s=%s, role %s): %w",
 			name, EnvVaultAddr, vc.Address, EnvPKIMount, vc.Mount, vc.Role, err)
 	}
 	az, err := ztnconsul.NewIntentions(ztnconsul.Config{Client: m.consul}, name, ztnconsul.WithLogger(e.logger))
 	if err != nil {
 		_ = src.Close()
-		return nil, nil, fmt.Errorf("ztnet: service %s: %w", name, err)
+		return nil, nil, fmt.Errorf("ztnenv: service %s: %w", name, err)
 	}
 	// Listeners admit callers from the start only if the intentions are
 	// known: wait for them.
 	if err := az.WaitSynced(ctx); err != nil {
 		_ = az.Close()
 		_ = src.Close()
-		return nil, nil, fmt.Errorf("ztnet: service %s: intentions from Consul (%s=%s): %w", name, EnvConsulAddr, m.addr, err)
+		return nil, nil, fmt.Errorf("ztnenv: service %s: intentions from Consul (%s=%s): %w", name, EnvConsulAddr, m.addr, err)
 	}
-	s, err := New(ctx, name, withOwnedSource(src), WithAuthorizer(az),
-		WithResolver(m.disc), WithLogger(e.logger))
+	s, err := ztnet.New(ctx, name, ztnet.WithSource(src), ztnet.WithAuthorizer(az),
+		ztnet.WithResolver(m.disc), ztnet.WithLogger(e.logger))
 	if err != nil {
 		_ = az.Close()
 		_ = src.Close()
 		return nil, nil, err
 	}
-	return s, az, nil
+	return s, &owned{az: az, src: src}, nil
 }
 
-// Listen serves service on addr. In mesh mode the listener is registered in
-// Consul as an instance of service, with a TTL health check, until it is
-// closed.
-func (e *Env) Listen(ctx context.Context, service, addr string) (net.Listener, error) {
-	if err := e.made(); err != nil {
-		return nil, err
-	}
-	s, err := e.Service(ctx, service)
-	if err != nil {
-		return nil, err
-	}
-	return s.Listen(ctx, "tcp", addr)
-}
-
-// Dial connects to service as the service named by ZTN_SERVICE.
-func (e *Env) Dial(ctx context.Context, service string) (*Conn, error) {
+// Listen serves the service named by ZTN_SERVICE on addr, as
+// (*ztnet.Service).Listen does (same arguments, same meaning). In mesh mode
+// the listener is registered in Consul as an instance of the service, with
+// a TTL health check, until it is closed.
+func (e *Env) Listen(ctx context.Context, network, addr string) (net.Listener, error) {
 	if err := e.made(); err != nil {
 		return nil, err
 	}
 	if e.self == "" {
-		return nil, fmt.Errorf("ztnet: dial %s: set %s to the name of the calling service", service, EnvService)
+		return nil, fmt.Errorf("ztnenv: listen %s: set %s to the name of the service", addr, EnvService)
+	}
+	s, err := e.Service(ctx, e.self)
+	if err != nil {
+		return nil, err
+	}
+	return s.Listen(ctx, network, addr)
+}
+
+// Dial connects to service as the service named by ZTN_SERVICE.
+func (e *Env) Dial(ctx context.Context, service string) (*ztnet.Conn, error) {
+	if err := e.made(); err != nil {
+		return nil, err
+	}
+	if e.self == "" {
+		return nil, fmt.Errorf("ztnenv: dial %s: set %s to the name of the calling service", service, EnvService)
 	}
 	s, err := e.Service(ctx, e.self)
 	if err != nil {
@@ -533,7 +547,7 @@ func (e *Env) Dial(ctx context.Context, service string) (*Conn, error) {
 	return s.Dial(ctx, service)
 }
 
-// Close closes every Service of the environment (which deregisters their
+// Close closes every ztnet.Service of the environment (which deregisters their
 // listeners) and, in mesh mode, stops watching Consul.
 func (e *Env) Close() error {
 	if err := e.made(); err != nil {
@@ -555,8 +569,8 @@ func (e *Env) Close() error {
 		if es.svc != nil {
 			errs = append(errs, es.svc.Close())
 		}
-		if es.az != nil {
-			errs = append(errs, es.az.Close())
+		if es.owned != nil {
+			errs = append(errs, es.owned.Close())
 		}
 	}
 	if e.mesh != nil {
@@ -568,7 +582,7 @@ func (e *Env) Close() error {
 
 // The package-level functions share one Env, configured from the process
 // environment on first use, like http.DefaultClient. Programs that want
-// several meshes, or none of this, use Env, Dev or New directly.
+// several meshes, or none of this, use Env, ztnet.Dev or ztnet.New directly.
 var defaultEnv struct {
 	once sync.Once
 	env  *Env
@@ -576,23 +590,24 @@ var defaultEnv struct {
 }
 
 func environment() (*Env, error) {
-	defaultEnv.once.Do(func() { defaultEnv.env, defaultEnv.err = NewEnv(nil) })
+	defaultEnv.once.Do(func() { defaultEnv.env, defaultEnv.err = New(nil) })
 	return defaultEnv.env, defaultEnv.err
 }
 
-// Listen serves service on addr through the mesh configured by the
-// environment (see NewEnv): ztnet.Listen(ctx, "fortune", ":8181").
-func Listen(ctx context.Context, service, addr string) (net.Listener, error) {
+// Listen serves the service named by ZTN_SERVICE on addr through the mesh
+// configured by the environment (see New), with the arguments of
+// (*ztnet.Service).Listen: ztnenv.Listen(ctx, "tcp", ":8181").
+func Listen(ctx context.Context, network, addr string) (net.Listener, error) {
 	e, err := environment()
 	if err != nil {
 		return nil, err
 	}
-	return e.Listen(ctx, service, addr)
+	return e.Listen(ctx, network, addr)
 }
 
 // Dial connects to service through the mesh configured by the environment,
-// as the service named by ZTN_SERVICE: ztnet.Dial(ctx, "fortune").
-func Dial(ctx context.Context, service string) (*Conn, error) {
+// as the service named by ZTN_SERVICE: ztnenv.Dial(ctx, "fortune").
+func Dial(ctx context.Context, service string) (*ztnet.Conn, error) {
 	e, err := environment()
 	if err != nil {
 		return nil, err

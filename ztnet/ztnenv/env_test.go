@@ -1,4 +1,4 @@
-package ztnet
+package ztnenv
 
 import (
 	"context"
@@ -11,10 +11,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/test/logtest"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/ztnet"
 )
 
 // meshVars is a complete mesh-mode environment (nothing listens at the
-// addresses: NewEnv makes no request).
+// addresses: New makes no request).
 func meshVars() map[string]string {
 	return map[string]string{
 		"CONSUL_HTTP_ADDR": "127.0.0.1:1",
@@ -47,7 +51,7 @@ func TestNewEnvMeshSettings(t *testing.T) {
 			"ZTN_PKI_ROLE": "ztn-{service}", "ZTN_TRUST_DOMAIN": "spiffe://ztn.test",
 		}},
 		{name: "nothing set", none: true, missing: all, want: []string{
-			"ztnet: environment: set CONSUL_HTTP_ADDR (the Consul agent's HTTP API, e.g. 127.0.0.1:8500), VAULT_ADDR (",
+			"ztnenv: environment: set CONSUL_HTTP_ADDR (the Consul agent's HTTP API, e.g. 127.0.0.1:8500), VAULT_ADDR (",
 			"ZTN_PKI_MOUNT (the Vault PKI mount that signs service certificates, e.g. pki)",
 			"ZTN_DATACENTER (the datacenter in the services' SPIFFE IDs",
 			"; or set ZTN_DEV=1 for the embedded dev mesh",
@@ -93,7 +97,7 @@ func TestNewEnvMeshSettings(t *testing.T) {
 					vars[k] = v
 				}
 			}
-			e, err := NewEnv(getenvFrom(vars), WithEnvLogger(discardLogger))
+			e, err := New(getenvFrom(vars), WithLogger(discardLogger))
 			if tt.missing == nil && tt.invalid == nil {
 				if err != nil {
 					t.Fatal(err)
@@ -110,9 +114,9 @@ func TestNewEnvMeshSettings(t *testing.T) {
 				e.Close()
 				t.Fatal("no error")
 			}
-			var ee *EnvError
+			var ee *Error
 			if !errors.As(err, &ee) {
-				t.Fatalf("%T %v, want *EnvError", err, err)
+				t.Fatalf("%T %v, want *Error", err, err)
 			}
 			if !slices.Equal(ee.Missing, tt.missing) {
 				t.Errorf("missing %q, want %q", ee.Missing, tt.missing)
@@ -139,7 +143,7 @@ func TestNewEnvMeshSettings(t *testing.T) {
 }
 
 func TestNewEnvDevSettings(t *testing.T) {
-	if _, err := NewEnv(getenvFrom(map[string]string{"ZTN_DEV": "yes"})); err == nil ||
+	if _, err := New(getenvFrom(map[string]string{"ZTN_DEV": "yes"})); err == nil ||
 		!strings.Contains(err.Error(), `ZTN_DEV="yes": set it to 1 for the embedded dev mesh, or unset it`) {
 		t.Errorf("ZTN_DEV=yes: %v", err)
 	}
@@ -149,7 +153,7 @@ func TestNewEnvDevSettings(t *testing.T) {
 		{"ZTN_DEV": "1", "ZTN_TRUST_DOMAIN": "Not A Domain"},
 		{"ZTN_DEV": "1", "ZTN_INTENTIONS": filepath.Join(t.TempDir(), "missing.json")},
 	} {
-		if e, err := NewEnv(getenvFrom(bad), WithEnvLogger(discardLogger)); err == nil {
+		if e, err := New(getenvFrom(bad), WithLogger(discardLogger)); err == nil {
 			e.Close()
 			t.Errorf("%v: no error", bad)
 		}
@@ -166,8 +170,8 @@ func TestEnvDev(t *testing.T) {
 	}
 	vars := meshVars()
 	vars["ZTN_DEV"], vars["ZTN_INTENTIONS"], vars["ZTN_SERVICE"] = "1", file, "web"
-	logs := &logRecorder{}
-	e, err := NewEnv(getenvFrom(vars), WithEnvLogger(slog.New(logs)))
+	logs := &logtest.Buffer{}
+	e, err := New(getenvFrom(vars), WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,12 +179,16 @@ func TestEnvDev(t *testing.T) {
 	if e.Dev() == nil || e.Consul() != nil {
 		t.Fatal("not the dev mesh")
 	}
-	if recs := logs.find("ztn: ZTN_DEV=1: the embedded dev mesh ignores the Consul and Vault settings"); len(recs) != 1 ||
-		recs[0].attrs["ignored"] != "CONSUL_HTTP_ADDR,VAULT_ADDR,ZTN_PKI_MOUNT,ZTN_PKI_ROLE" {
+	if recs := logs.Records(t, "ztn: ZTN_DEV=1: the embedded dev mesh ignores the Consul and Vault settings"); len(recs) != 1 ||
+		recs[0]["ignored"] != "CONSUL_HTTP_ADDR,VAULT_ADDR,ZTN_PKI_MOUNT,ZTN_PKI_ROLE" {
 		t.Errorf("warning: %v", recs)
 	}
-	ctx := ctxTimeout(t, 10*time.Second)
-	l, err := e.Listen(ctx, "api", "127.0.0.1:0")
+	ctx := meshtest.Context(t, 10*time.Second)
+	api, err := e.Service(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := api.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +198,7 @@ func TestEnvDev(t *testing.T) {
 			if err != nil {
 				return
 			}
-			peer, _ := Peer(c)
+			peer, _ := ztnet.Peer(c)
 			_, _ = io.WriteString(c, peer.String())
 			c.Close()
 		}
@@ -201,8 +209,9 @@ func TestEnvDev(t *testing.T) {
 	}
 	got, err := io.ReadAll(c)
 	c.Close()
-	if err != nil || string(got) != "spiffe://ztn.test/ns/default/dc/dc1/svc/web" || c.peerID.String() != "spiffe://ztn.test/ns/default/dc/dc1/svc/api" {
-		t.Errorf("server saw %q (%v); client reached %s", got, err, c.peerID)
+	server, _ := ztnet.Peer(c)
+	if err != nil || string(got) != "spiffe://ztn.test/ns/default/dc/dc1/svc/web" || server.String() != "spiffe://ztn.test/ns/default/dc/dc1/svc/api" {
+		t.Errorf("server saw %q (%v); client reached %s", got, err, server)
 	}
 	// The same name gives the same Service.
 	s1, _ := e.Service(ctx, "web")
@@ -219,7 +228,7 @@ func TestEnvDev(t *testing.T) {
 }
 
 func TestEnvDialNeedsService(t *testing.T) {
-	e, err := NewEnv(getenvFrom(map[string]string{"ZTN_DEV": "1"}), WithEnvLogger(discardLogger))
+	e, err := New(getenvFrom(map[string]string{"ZTN_DEV": "1"}), WithLogger(discardLogger))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,16 +242,18 @@ func TestEnvDialNeedsService(t *testing.T) {
 // Mesh mode reports an unreachable Vault on first use, naming the settings
 // involved, and tries again on the next use.
 func TestEnvMeshUnreachable(t *testing.T) {
-	e, err := NewEnv(getenvFrom(meshVars()), WithEnvLogger(discardLogger))
+	e, err := New(getenvFrom(meshVars()), WithLogger(discardLogger))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	ctx := ctxTimeout(t, 20*time.Second)
+	ctx := meshtest.Context(t, 20*time.Second)
 	for range 2 {
-		_, err = e.Listen(ctx, "api", "127.0.0.1:0")
-		if err == nil || !strings.Contains(err.Error(), "ztnet: service api: identity from Vault (VAULT_ADDR=http://127.0.0.1:1, ZTN_PKI_MOUNT=pki, role api)") {
+		_, err = e.Service(ctx, "api")
+		if err == nil || !strings.Contains(err.Error(), "ztnenv: service api: identity from Vault (VAULT_ADDR=http://127.0.0.1:1, ZTN_PKI_MOUNT=pki, role api)") {
 			t.Errorf("Listen: %v", err)
 		}
 	}
 }
+
+var discardLogger = slog.New(slog.DiscardHandler)

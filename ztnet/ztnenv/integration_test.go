@@ -1,4 +1,4 @@
-package ztnet_test
+package ztnenv_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
+	"github.com/ztnlabs/ztn/ztnet/ztnenv"
 )
 
 // Mesh mode end to end: a real Consul and Vault, the PKI bootstrapped with
@@ -51,13 +52,13 @@ func TestEnvMeshConsulVault(t *testing.T) {
 		"ZTN_DATACENTER":   "dc1",
 		"ZTN_SERVICE":      "web",
 	}
-	env, err := ztnet.NewEnv(func(k string) string { return vars[k] }, ztnet.WithEnvLogger(quiet))
+	env, err := ztnenv.New(func(k string) string { return vars[k] }, ztnenv.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer env.Close()
 
-	l, err := env.Listen(ctx, "api", "127.0.0.1:0")
+	l, err := listenAs(ctx, env, "api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,12 +125,12 @@ func TestEnvMeshConsulVault(t *testing.T) {
 		bad[k] = v
 	}
 	bad["ZTN_PKI_ROLE"] = "nope-{service}"
-	env2, err := ztnet.NewEnv(func(k string) string { return bad[k] }, ztnet.WithEnvLogger(quiet))
+	env2, err := ztnenv.New(func(k string) string { return bad[k] }, ztnenv.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer env2.Close()
-	if _, err := env2.Listen(ctx, "api", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "role nope-api") {
+	if _, err := listenAs(ctx, env2, "api"); err == nil || !strings.Contains(err.Error(), "role nope-api") {
 		t.Errorf("Listen with a missing role: %v", err)
 	}
 
@@ -149,4 +150,13 @@ func setIntention(t *testing.T, c *consul.Client, dest, src string, action consu
 	if _, _, err := c.ConfigEntries().Set(e, nil); err != nil {
 		t.Fatalf("intention %s -> %s %s: %v", src, dest, action, err)
 	}
+}
+
+// listenAs listens as service on a free loopback port.
+func listenAs(ctx context.Context, e *ztnenv.Env, service string) (net.Listener, error) {
+	s, err := e.Service(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	return s.Listen(ctx, "tcp", "127.0.0.1:0")
 }
