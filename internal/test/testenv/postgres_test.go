@@ -116,9 +116,9 @@ func pgError(body []byte) error {
 }
 
 func TestPostgres(t *testing.T) {
-	ca, otherCA := newTestCA(t, "mesh CA"), newTestCA(t, "other CA")
-	srv := Postgres(t, ca.serverTLS(t), PostgresDatabase("appdb", "app"))
-	good := clientTLS(t, ca, ca, "app")
+	ca, otherCA := NewTestCA(t, "mesh CA"), NewTestCA(t, "other CA")
+	srv := Postgres(t, ca.ServerTLS(t), PostgresDatabase("appdb", "app"))
+	good := ClientTLS(t, ca, ca, "app")
 
 	if got, err := pgQuery(srv.Addr, good, "app", "appdb", "SELECT current_user"); err != nil || got != "app" {
 		t.Fatalf("client certificate for app: current_user = %q, %v; want app", got, err)
@@ -130,10 +130,10 @@ func TestPostgres(t *testing.T) {
 		want string // in the error
 	}{
 		{"no TLS", nil, "app", "no encryption"},
-		{"TLS without a client certificate", clientTLS(t, ca, nil, ""), "app", "certificate"},
-		{"a certificate from another CA", clientTLS(t, ca, otherCA, "app"), "app", ""},
-		{"a certificate for another user", clientTLS(t, ca, ca, "intruder"), "app", "certificate authentication failed"},
-		{"the superuser over TCP", clientTLS(t, ca, ca, "postgres"), "postgres", "rejects connection"},
+		{"TLS without a client certificate", ClientTLS(t, ca, nil, ""), "app", "certificate"},
+		{"a certificate from another CA", ClientTLS(t, ca, otherCA, "app"), "app", ""},
+		{"a certificate for another user", ClientTLS(t, ca, ca, "intruder"), "app", "certificate authentication failed"},
+		{"the superuser over TCP", ClientTLS(t, ca, ca, "postgres"), "postgres", "rejects connection"},
 	}
 	for _, tc := range refused {
 		got, err := pgQuery(srv.Addr, tc.cfg, tc.user, "appdb", "SELECT current_user")

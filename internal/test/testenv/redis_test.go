@@ -43,9 +43,9 @@ func redisCmd(addr string, tlsCfg *tls.Config, args ...string) (string, error) {
 }
 
 func TestRedis(t *testing.T) {
-	ca, otherCA := newTestCA(t, "mesh CA"), newTestCA(t, "other CA")
-	srv := Redis(t, ca.serverTLS(t))
-	good := clientTLS(t, ca, ca, "app")
+	ca, otherCA := NewTestCA(t, "mesh CA"), NewTestCA(t, "other CA")
+	srv := Redis(t, ca.ServerTLS(t))
+	good := ClientTLS(t, ca, ca, "app")
 
 	if got, err := redisCmd(srv.Addr, good, "PING"); err != nil || got != "+PONG" {
 		t.Fatalf("PING with a client certificate: %q, %v", got, err)
@@ -58,8 +58,8 @@ func TestRedis(t *testing.T) {
 		cfg  *tls.Config
 	}{
 		{"no TLS", nil},
-		{"TLS without a client certificate", clientTLS(t, ca, nil, "")},
-		{"a certificate from another CA", clientTLS(t, ca, otherCA, "app")},
+		{"TLS without a client certificate", ClientTLS(t, ca, nil, "")},
+		{"a certificate from another CA", ClientTLS(t, ca, otherCA, "app")},
 	} {
 		got, err := redisCmd(srv.Addr, tc.cfg, "PING")
 		if err == nil {

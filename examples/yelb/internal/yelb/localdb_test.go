@@ -9,6 +9,7 @@ import (
 
 	"github.com/ztnlabs/ztn/examples/yelb/internal/localdb"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
 // The demo's own servers: started, reached with a client certificate (and
@@ -26,8 +27,8 @@ func TestLocalDB(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ca := newTestCA(t, "demo CA")
-	st := ca.serverTLS(t)
+	ca := testenv.NewTestCA(t, "demo CA")
+	st := ca.ServerTLS(t)
 	srvTLS := localdb.TLS{Cert: st.Cert, Key: st.Key, ClientCAs: st.ClientCAs}
 	pg, err := localdb.StartPostgres(ctx, bins, srvTLS, yelb.Database, dbUser)
 	if err != nil {
@@ -40,7 +41,7 @@ func TestLocalDB(t *testing.T) {
 	}
 	defer rd.Stop()
 
-	cfg := clientTLS(t, ca, ca, dbUser)
+	cfg := testenv.ClientTLS(t, ca, ca, dbUser)
 	votes, err := yelb.NewPostgres(pg.Addr, dbUser, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +59,7 @@ func TestLocalDB(t *testing.T) {
 		t.Errorf("page view: %d, %v; want 1", n, err)
 	}
 
-	bare := clientTLS(t, ca, nil, "")
+	bare := testenv.ClientTLS(t, ca, nil, "")
 	noCert, _ := yelb.NewPostgres(pg.Addr, dbUser, bare)
 	defer noCert.Close()
 	if err := noCert.Ping(ctx); err == nil {

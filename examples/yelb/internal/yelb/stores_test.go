@@ -20,26 +20,26 @@ const dbUser = "yelb-appserver"
 
 // backend is a real Postgres and Redis, TLS only, trusting ca's clients.
 type backend struct {
-	ca    *testCA
+	ca    *testenv.TestCA
 	pg    *testenv.PostgresServer
 	redis *testenv.RedisServer
 }
 
 func newBackend(t *testing.T) *backend {
 	t.Helper()
-	ca := newTestCA(t, "yelb test CA")
+	ca := testenv.NewTestCA(t, "yelb test CA")
 	return &backend{
 		ca:    ca,
-		pg:    testenv.Postgres(t, ca.serverTLS(t), testenv.PostgresDatabase(yelb.Database, dbUser)),
-		redis: testenv.Redis(t, ca.serverTLS(t)),
+		pg:    testenv.Postgres(t, ca.ServerTLS(t), testenv.PostgresDatabase(yelb.Database, dbUser)),
+		redis: testenv.Redis(t, ca.ServerTLS(t)),
 	}
 }
 
 // stores connects to the backend with a certificate for cn from clientCA
 // (none if nil), logging in to Postgres as dbUser.
-func (b *backend) stores(t *testing.T, clientCA *testCA, cn string) (*yelb.Postgres, *yelb.Redis) {
+func (b *backend) stores(t *testing.T, clientCA *testenv.TestCA, cn string) (*yelb.Postgres, *yelb.Redis) {
 	t.Helper()
-	cfg := clientTLS(t, b.ca, clientCA, cn)
+	cfg := testenv.ClientTLS(t, b.ca, clientCA, cn)
 	pg, err := yelb.NewPostgres(b.pg.Addr, dbUser, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -135,10 +135,10 @@ func TestPostgresRedis(t *testing.T) {
 	})
 
 	t.Run("refused", func(t *testing.T) {
-		other := newTestCA(t, "another CA")
+		other := testenv.NewTestCA(t, "another CA")
 		for _, tc := range []struct {
 			name     string
-			clientCA *testCA
+			clientCA *testenv.TestCA
 			cn       string
 		}{
 			{"no client certificate", nil, dbUser},

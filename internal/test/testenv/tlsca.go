@@ -14,15 +14,17 @@ import (
 	"time"
 )
 
-// testCA is a throwaway CA for the TLS servers' tests.
-type testCA struct {
+// TestCA is a throwaway CA for tests of TLS servers (Postgres, Redis) and
+// their clients.
+type TestCA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 	pem  []byte
 	pool *x509.CertPool
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
+// NewTestCA makes a CA called name, with a fresh P-256 key, for one test.
+func NewTestCA(t testing.TB, name string) *TestCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -47,13 +49,13 @@ func newTestCA(t *testing.T, name string) *testCA {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool,
+	return &TestCA{cert: cert, key: key, pool: pool,
 		pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 }
 
-// issue returns a leaf certificate for cn (server: also for 127.0.0.1) as
+// Issue returns a leaf certificate for cn (server: also for 127.0.0.1) as
 // PEM and as a tls.Certificate.
-func (ca *testCA) issue(t *testing.T, cn string, server bool) (certPEM, keyPEM []byte, pair tls.Certificate) {
+func (ca *TestCA) Issue(t testing.TB, cn string, server bool) (certPEM, keyPEM []byte, pair tls.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -90,21 +92,21 @@ func (ca *testCA) issue(t *testing.T, cn string, server bool) (certPEM, keyPEM [
 	return certPEM, keyPEM, pair
 }
 
-// serverTLS is a ServerTLS with a server certificate from ca, trusting
+// ServerTLS is a ServerTLS with a server certificate from ca, trusting
 // clients of ca.
-func (ca *testCA) serverTLS(t *testing.T) ServerTLS {
+func (ca *TestCA) ServerTLS(t testing.TB) ServerTLS {
 	t.Helper()
-	c, k, _ := ca.issue(t, "server", true)
+	c, k, _ := ca.Issue(t, "server", true)
 	return ServerTLS{Cert: c, Key: k, ClientCAs: ca.pem}
 }
 
-// clientTLS is a client's TLS config trusting serverCA, presenting a
+// ClientTLS is a client's TLS config trusting serverCA, presenting a
 // certificate for cn from clientCA (none if clientCA is nil).
-func clientTLS(t *testing.T, serverCA, clientCA *testCA, cn string) *tls.Config {
+func ClientTLS(t testing.TB, serverCA, clientCA *TestCA, cn string) *tls.Config {
 	t.Helper()
 	cfg := &tls.Config{RootCAs: serverCA.pool, ServerName: "127.0.0.1"}
 	if clientCA != nil {
-		_, _, pair := clientCA.issue(t, cn, false)
+		_, _, pair := clientCA.Issue(t, cn, false)
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg
