@@ -33,7 +33,7 @@ const StepTimeout = 30 * time.Second
 
 // Browser is a headless Chromium process that lives until the test ends.
 type Browser struct {
-	ctx    context.Context // the browser (first tab's) context
+	ctx   context.Context // the browser (first tab's) context
 	mu    sync.Mutex
 	pages []*Page
 }
