@@ -17,6 +17,7 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/errjoin"
 	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -429,7 +430,7 @@ attempts:
 	if len(errs) == 1 {
 		return nil, &requestError{msg: "httpztn: " + errs[0].Error(), err: errs[0]}
 	}
-	joined := joinedErrors(errs)
+	joined := errjoin.List(errs)
 	return nil, &requestError{msg: fmt.Sprintf("httpztn: %d attempts failed: %v", len(errs), joined), err: joined}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/errjoin"
 )
 
 // Dial connects to a healthy instance of service, authenticates it as that
@@ -114,7 +115,7 @@ func (s *Service) dial(ctx context.Context, service string, cc clientConfigs) (*
 	if len(errs) == 1 {
 		return nil, fmt.Errorf("ztnet: dial %s: %w", service, errs[0])
 	}
-	return nil, fmt.Errorf("ztnet: dial %s: %d instances failed: %w", service, len(errs), joinedErrors(errs))
+	return nil, fmt.Errorf("ztnet: dial %s: %d instances failed: %w", service, len(errs), errjoin.List(errs))
 }
 
 // attemptError is why one instance could not be reached; it wraps the
@@ -129,22 +130,6 @@ func (e *attemptError) Error() string {
 }
 
 func (e *attemptError) Unwrap() error { return e.err }
-
-// joinedErrors is errors.Join with "; " between the errors, on one line.
-type joinedErrors []error
-
-func (e joinedErrors) Error() string {
-	var b strings.Builder
-	for i, err := range e {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(err.Error())
-	}
-	return b.String()
-}
-
-func (e joinedErrors) Unwrap() []error { return e }
 
 func (s *Service) counter(service string) *atomic.Uint64 {
 	s.mu.Lock()
