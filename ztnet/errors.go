@@ -1,6 +1,7 @@
 package ztnet
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 )
@@ -26,6 +27,24 @@ type RejectedError struct {
 }
 
 func (e *RejectedError) Error() string { return "peer rejected: " + e.Reason }
+
+// staleSessionError refuses a resumed session whose client certificate was
+// valid when the session began and no longer is: it has expired, or its
+// root has left the bundle. That is routine during rotation, and a ztn
+// client redoes the handshake at once as a full one with its current
+// certificate, so the listener records it at Debug (result stale_session),
+// not as a rejection an operator must look at.
+type staleSessionError struct{ *RejectedError }
+
+func (e *staleSessionError) Unwrap() error { return e.RejectedError }
+
+// staleChain reports whether a verification failed only because of time or
+// of the bundle: an expired certificate, or an unknown authority.
+func staleChain(err error) bool {
+	var invalid x509.CertificateInvalidError
+	var unknown x509.UnknownAuthorityError
+	return errors.As(err, &invalid) && invalid.Reason == x509.Expired || errors.As(err, &unknown)
+}
 
 // ErrNoInstance is returned (wrapped) by Dial when the service has no healthy
 // instance.

@@ -276,10 +276,13 @@ func (l *listener) handshake(raw net.Conn) {
 // accept span's status and one log record that say why.
 func (l *listener) refused(span trace.Span, tc *tls.Conn, start time.Time, err error) {
 	s := l.svc
-	result, level := resultError, slog.LevelInfo
+	result, level, msg := resultError, slog.LevelInfo, "ztn connection refused"
 	var denied *DeniedError
 	var rejected *RejectedError
+	var stale *staleSessionError
 	switch {
+	case errors.As(err, &stale):
+		result, level, msg = resultStale, slog.LevelDebug, "ztn stale session refused; a ztn client redoes a full handshake"
 	case errors.As(err, &denied):
 		result, level = resultDenied, slog.LevelWarn
 	case errors.As(err, &rejected):
@@ -288,7 +291,7 @@ func (l *listener) refused(span trace.Span, tc *tls.Conn, start time.Time, err e
 	s.m.handshake(l.ctx, "server", result, start)
 	span.SetStatus(codes.Error, err.Error())
 	span.SetAttributes(attribute.String("ztn.result", result))
-	s.log.LogAttrs(l.ctx, level, "ztn connection refused",
+	s.log.LogAttrs(l.ctx, level, msg,
 		slog.String("remote", tc.RemoteAddr().String()),
 		slog.Bool("resumed", tc.ConnectionState().DidResume),
 		slog.String("destination", s.ID().String()),

@@ -38,6 +38,10 @@ const (
 	resultDenied   = "denied"
 	resultRejected = "rejected" // identity not acceptable (chain, SAN, trust domain)
 	resultError    = "error"    // TLS or network failure, timeout
+	// resultStale is a resumed session refused because the client's
+	// certificate has expired or lost its root since it began (routine
+	// during rotation: the client redoes a full handshake).
+	resultStale = "stale_session"
 )
 
 // Outcomes of session resumption on Dial, as recorded in the outcome
@@ -53,7 +57,7 @@ func newMetrics(mp metric.MeterProvider, service string) (*metrics, error) {
 	var err error
 	var mt metrics
 	if mt.handshakes, err = m.Int64Counter("ztn.handshakes",
-		metric.WithDescription("TLS handshakes by side and result (ok, denied, rejected, protocol, error)")); err != nil {
+		metric.WithDescription("TLS handshakes by side and result (ok, denied, rejected, stale_session, protocol, error)")); err != nil {
 		return nil, err
 	}
 	if mt.duration, err = m.Float64Histogram("ztn.handshake.duration", metric.WithUnit("s"),
@@ -89,7 +93,7 @@ func newMetrics(mp metric.MeterProvider, service string) (*metrics, error) {
 	}
 	for _, side := range []string{"server", "client"} {
 		mt.sets["side:"+side] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("side", side)))
-		for _, r := range []string{resultOK, resultDenied, resultRejected, resultError, resultProtocol} {
+		for _, r := range []string{resultOK, resultDenied, resultRejected, resultStale, resultError, resultProtocol} {
 			mt.sets[side+":"+r] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("side", side), attribute.String("result", r)))
 		}
 	}

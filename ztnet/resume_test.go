@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -205,9 +206,9 @@ func TestStaleResumedSessionFallsBackToFullHandshake(t *testing.T) {
 	}
 	roundTrip(t, c, "2")
 	c.Close()
-	rec := m.logs.waitFor(t, "ztn connection refused", func(r logRecord) bool { return r.attrs["resumed"] == "true" })
-	if rec.attrs["result"] != "rejected" || !strings.Contains(rec.attrs["reason"], "unknown authority") {
-		t.Fatalf("refusal of the stale session = %v", rec.attrs)
+	rec := m.logs.waitFor(t, staleSessionMsg, func(r logRecord) bool { return r.attrs["resumed"] == "true" })
+	if rec.level != slog.LevelDebug || rec.attrs["result"] != "stale_session" || !strings.Contains(rec.attrs["reason"], "unknown authority") {
+		t.Fatalf("refusal of the stale session = %v %v", rec.level, rec.attrs)
 	}
 }
 
