@@ -36,9 +36,10 @@ type BootstrapConfig struct {
 	// NotBefore is how far back leaves are dated, for clock skew. It counts
 	// in the leaf's lifetime, from which the renewal moment is measured,
 	// so it must stay well under LeafTTL, and Bootstrap refuses one of
-	// LeafTTL or more. Default: LeafTTL/10, at most 30s (Vault's own
-	// default), in whole seconds (Vault's unit): 30s for leaves of 5m or
-	// more, 3s for leaves of 30s, none under 10s.
+	// LeafTTL or more. Vault counts it in whole seconds, at least 1 (it
+	// reads 0 as its default, 30s): a fraction is rounded up. Default:
+	// LeafTTL/10 between 1s and 30s (Vault's own default): 30s for leaves
+	// of 5m or more, 3s for leaves of 30s, 1s under 20s.
 	NotBefore time.Duration
 
 	// PolicyPrefix names the policy written for each service, <prefix><service>
@@ -158,6 +159,8 @@ func (b *BootstrapConfig) setDefaults() {
 	b.LeafMaxTTL = max(b.LeafMaxTTL, b.LeafTTL)
 	if b.NotBefore == 0 {
 		b.NotBefore = defaultNotBefore(b.LeafTTL)
+	} else if b.NotBefore > 0 && b.NotBefore%time.Second != 0 {
+		b.NotBefore = b.NotBefore.Truncate(time.Second) + time.Second
 	}
 	if b.PolicyPrefix == "" {
 		b.PolicyPrefix = "ztn-"
@@ -165,10 +168,10 @@ func (b *BootstrapConfig) setDefaults() {
 }
 
 // defaultNotBefore is the backdating of leaves of lifetime ttl that
-// Bootstrap uses when BootstrapConfig.NotBefore is zero: ttl/10, at most
-// 30s, in whole seconds.
+// Bootstrap uses when BootstrapConfig.NotBefore is zero: ttl/10 in whole
+// seconds, between 1s and 30s.
 func defaultNotBefore(ttl time.Duration) time.Duration {
-	return min(ttl/10, 30*time.Second).Truncate(time.Second)
+	return max(time.Second, min(ttl/10, 30*time.Second).Truncate(time.Second))
 }
 
 func writeRole(ctx context.Context, c *api.Client, b BootstrapConfig, service string, id spiffeid.ID) error {

@@ -21,7 +21,9 @@ func TestBootstrapNotBeforeRefused(t *testing.T) {
 	}{
 		{30 * time.Second, 30 * time.Second, "NotBefore 30s is not under LeafTTL 30s"},
 		{30 * time.Second, time.Minute, "NotBefore 1m0s is not under LeafTTL 30s"},
-		{0, 2 * time.Hour, "NotBefore 2h0m0s is not under LeafTTL 1h0m0s"}, // LeafTTL's default
+		{0, 2 * time.Hour, "NotBefore 2h0m0s is not under LeafTTL 1h0m0s"},                 // LeafTTL's default
+		{time.Second, 0, "NotBefore 1s is not under LeafTTL 1s"},                           // the default, at least 1s
+		{2 * time.Second, 1500 * time.Millisecond, "NotBefore 2s is not under LeafTTL 2s"}, // rounded up
 		{time.Hour, -time.Second, "negative NotBefore -1s"},
 	} {
 		_, err := Bootstrap(context.Background(), nowhere, BootstrapConfig{TrustDomain: testTD, LeafTTL: tc.ttl, NotBefore: tc.notBefore})
@@ -32,9 +34,10 @@ func TestBootstrapNotBeforeRefused(t *testing.T) {
 }
 
 // TestBootstrapNotBeforeDefault: without NotBefore, leaves are backdated by
-// a tenth of their TTL, at most 30s: a 30s leaf by 3s (it was 30s whatever
-// the TTL, doubling a 30s leaf's life and renewing it at once), a 1h leaf
-// by 30s. Checked on leaves that real Vault signs.
+// a tenth of their TTL, between 1s and 30s: a 30s leaf by 3s (it was 30s
+// whatever the TTL, doubling a 30s leaf's life and renewing it at once),
+// a 5s leaf by 1s (Vault reads 0 as 30s), a 1h leaf by 30s. Checked on
+// leaves that real Vault signs.
 func TestBootstrapNotBeforeDefault(t *testing.T) {
 	t.Parallel()
 	e := newVaultEnv(t, time.Hour, "web")
@@ -44,7 +47,7 @@ func TestBootstrapNotBeforeDefault(t *testing.T) {
 		want  time.Duration
 	}{
 		{"pki30s", 30 * time.Second, 3 * time.Second},
-		{"pki5s", 5 * time.Second, 0},
+		{"pki5s", 5 * time.Second, time.Second},
 		{"pki1h", time.Hour, 30 * time.Second},
 	} {
 		_, err := Bootstrap(context.Background(), e.root, BootstrapConfig{
