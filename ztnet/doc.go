@@ -100,6 +100,18 @@
 // so and matches net.ErrClosed; 10,000 take about 30ms), then closed with a
 // TLS close_notify, in parallel; one Warn record per source says how many.
 //
+// When the process runs out of file descriptors (RLIMIT_NOFILE), Accept
+// fails and the listener retries with a backoff of up to 1s. It logs one
+// Warn naming the limit and how many descriptors are open (at most one a
+// minute; each retry at Debug; an Info when it accepts again) and counts each
+// failure in ztn.listener.accept_failures. Meanwhile the kernel still
+// completes clients' TCP connections into the listen queue: a dialing client
+// connects, sends its hello and hears nothing, so its Dial waits until its
+// handshake timeout ([WithHandshakeTimeout], 10s by default) or its ctx ends,
+// then fails with a timeout and tries the next instance, if any. Once the
+// queue is full, connects themselves hang. Raise the limit, or lower
+// [WithMaxConcurrentHandshakes] and the number of open connections.
+//
 // Listeners serve TLS clients that are not ztn too (curl, Consul's
 // Connect-native client, go-spiffe), whatever ALPN protocols they offer
 // besides ztn's: they are verified and authorized inside the handshake and

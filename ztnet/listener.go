@@ -161,6 +161,7 @@ func (l *listener) healthy() error {
 func (l *listener) acceptLoop() {
 	defer l.wg.Done()
 	var delay time.Duration
+	failures := acceptFailures{l: l}
 	for {
 		select {
 		case l.slots <- struct{}{}: // at most maxHandshakes at once
@@ -175,7 +176,7 @@ func (l *listener) acceptLoop() {
 			}
 			// Out of file descriptors and the like: back off and retry.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			l.svc.log.Warn("ztn accept failed; retrying", "error", err, "retry_in", delay)
+			failures.failed(l.ctx, err, delay)
 			select {
 			case <-time.After(delay):
 			case <-l.ctx.Done():
@@ -184,6 +185,7 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		delay = 0
+		failures.ok(l.ctx)
 		l.wg.Add(1)
 		go l.handshake(raw)
 	}

@@ -22,6 +22,7 @@ type metrics struct {
 	revoked    metric.Int64Counter
 	dials      metric.Int64Counter
 	resumption metric.Int64Counter
+	acceptFail metric.Int64Counter
 
 	sets map[string]metric.MeasurementOption
 	// decisionOpts holds, per reason kind, the options of a deny ([0]) and
@@ -85,9 +86,16 @@ func newMetrics(mp metric.MeterProvider, service string) (*metrics, error) {
 		metric.WithDescription("Connections Dial made, by how: resumed (a session resumed), full (no session to offer), fallback (the server did not take the session: redone as a full handshake)")); err != nil {
 		return nil, err
 	}
+	if mt.acceptFail, err = m.Int64Counter("ztn.listener.accept_failures",
+		metric.WithDescription("Failed Accept calls of listeners, retried with backoff, by reason: fd_limit (out of file descriptors), other")); err != nil {
+		return nil, err
+	}
 	mt.sets = make(map[string]metric.MeasurementOption)
 	svc := attribute.String("service", service)
 	mt.svc = svc
+	for _, reason := range []string{"fd_limit", "other"} {
+		mt.sets["accept:"+reason] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("reason", reason)))
+	}
 	for _, how := range []string{resumptionResumed, resumptionFull, resumptionFallback} {
 		mt.sets["resumption:"+how] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("outcome", how)))
 	}
@@ -126,6 +134,10 @@ func (m *metrics) set(key string) metric.MeasurementOption {
 func (m *metrics) handshake(ctx context.Context, side, result string, start time.Time) {
 	m.handshakes.Add(ctx, 1, m.set(side+":"+result))
 	m.duration.Record(ctx, time.Since(start).Seconds(), m.set(side+":"+result))
+}
+
+func (m *metrics) acceptFailure(ctx context.Context, reason string) {
+	m.acceptFail.Add(ctx, 1, m.set("accept:"+reason))
 }
 
 func (m *metrics) decision(ctx context.Context, d authz.Decision) {
