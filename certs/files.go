@@ -141,7 +141,7 @@ func NewFiles(ctx context.Context, cfg FilesConfig, opts ...Option) (*Files, err
 	}
 	cfg.PollInterval = cmp.Or(cfg.PollInterval, DefaultFilesPollInterval)
 	f := &Files{cfg: cfg, rc: newConfig(opts)}
-	m, err := certsx.NewMetrics(f.rc.MeterProvider, f.expiry)
+	m, err := certsx.NewMetrics(f.rc.MeterProvider, f.observe)
 	if err != nil {
 		return nil, fmt.Errorf("certs: files: %w", err)
 	}
@@ -458,13 +458,12 @@ func (f *Files) logLoaded(svid *x509svid.SVID, bundle *x509bundle.Bundle, msg st
 		"roots", len(bundle.X509Authorities()), "cert", f.cfg.Cert)
 }
 
-// expiry reports the SPIFFE ID and seconds until the leaf expires, for the
-// expiry gauge.
-func (f *Files) expiry() (string, float64, bool) {
+// observe reports the SVID and bundle, for the metrics.
+func (f *Files) observe() (certsx.Observation, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed || f.svid == nil {
-		return "", 0, false
+		return certsx.Observation{}, false
 	}
-	return f.svid.ID.String(), time.Until(f.svid.Certificates[0].NotAfter).Seconds(), true
+	return certsx.Observation{SVID: f.svid, Bundles: []*x509bundle.Bundle{f.bundle}}, true
 }
