@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,7 +74,7 @@ func revokeOnce(b *testing.B, n int) (cut, closed, peers time.Duration) {
 
 	child := startDialer(b, m, l.Addr().String(), n)
 	defer child.stop(b)
-	child.expect(b, "ready", 5*time.Minute)
+	expect(b, child, "ready", 5*time.Minute)
 	accepted.Wait()
 
 	start := time.Now()
@@ -92,7 +91,7 @@ func revokeOnce(b *testing.B, n int) (cut, closed, peers time.Duration) {
 		time.Sleep(100 * time.Microsecond)
 	}
 	closed = time.Since(start)
-	child.expect(b, "closed", time.Minute)
+	expect(b, child, "closed", time.Minute)
 	peers = time.Since(start)
 	return cut, closed, peers
 }
@@ -108,15 +107,9 @@ type dialerSpec struct {
 	Bundle []byte
 }
 
-type dialerProc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-}
-
 // startDialer re-runs the test binary as TestRevokeDialerProcess, which
 // dials api n times as web with a certificate of m's CA.
-func startDialer(b *testing.B, m *testMesh, addr string, n int) *dialerProc {
+func startDialer(b *testing.B, m *testMesh, addr string, n int) *child {
 	b.Helper()
 	id, err := m.CA().Issuer("dc1", "web", time.Hour).Issue(context.Background())
 	if err != nil {
@@ -131,42 +124,21 @@ func startDialer(b *testing.B, m *testMesh, addr string, n int) *dialerProc {
 		b.Fatal(err)
 	}
 	spec, _ := json.Marshal(dialerSpec{Addr: addr, N: n, TD: m.CA().TrustDomain().Name(), Certs: certsPEM, Key: keyPEM, Bundle: bundlePEM})
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRevokeDialerProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "ZTN_REVOKE_DIALER=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
+	c := startChild(b, "TestRevokeDialerProcess", "ZTN_REVOKE_DIALER=1")
+	if _, err := c.stdin.Write(append(spec, '\n')); err != nil {
 		b.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	p := &dialerProc{cmd: cmd, stdin: stdin, lines: make(chan string, 4)}
-	go func() {
-		defer close(p.lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-	}()
-	if _, err := stdin.Write(append(spec, '\n')); err != nil {
-		b.Fatal(err)
-	}
-	return p
+	return c
 }
 
 // expect waits for the dialer to print want.
-func (p *dialerProc) expect(b *testing.B, want string, timeout time.Duration) {
+func expect(b *testing.B, c *child, want string, timeout time.Duration) {
 	b.Helper()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		select {
-		case line, ok := <-p.lines:
+		case line, ok := <-c.lines:
 			if !ok {
 				b.Fatalf("dialer process ended before %q", want)
 			}
@@ -179,16 +151,6 @@ func (p *dialerProc) expect(b *testing.B, want string, timeout time.Duration) {
 		case <-t.C:
 			b.Fatalf("dialer process: no %q after %v", want, timeout)
 		}
-	}
-}
-
-// stop ends the dialer (closing its stdin) and waits for it.
-func (p *dialerProc) stop(b *testing.B) {
-	_ = p.stdin.Close()
-	for range p.lines { // until stdout closes
-	}
-	if err := p.cmd.Wait(); err != nil {
-		b.Errorf("dialer process: %v", err)
 	}
 }
 
