@@ -32,6 +32,7 @@ type RotateCAConfig struct {
 
 // RotatedCA is the result of [RotateCA], and its timeline.
 type RotatedCA struct {
+	// Mount is the PKI mount rotated.
 	Mount string
 	// RootIssuer and IntermediateIssuer are the new issuers; the
 	// intermediate is now the default.
@@ -47,7 +48,7 @@ type RotatedCA struct {
 	Published, Switched time.Time
 	// RetireAt is when the last leaf the previous issuers may have signed
 	// expires: Switched plus the longest max_ttl of the mount's roles, plus
-	// a margin for clocks and requests in flight (retireMargin).
+	// 5s for clocks and for a request in flight at the switch.
 	RetireAt time.Time
 }
 
