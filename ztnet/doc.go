@@ -160,10 +160,11 @@
 // closes: peer, decision, bytes, duration) is logged at Debug, each refusal
 // at Warn with its reason, so [slog.Default] at its Info level shows only
 // refusals. Routine events that heal themselves are not refusals an
-// operator must look at: a resumed session whose client certificate has
-// expired or lost its root since it began (a ztn client then redoes the
-// handshake at once as a full one) is logged at Debug and counted in
-// ztn.handshakes under result stale_session. For the full access log, give
+// operator must look at: a stale session — one whose client certificate
+// has expired or lost its root since it began, or that the listener did
+// not take (a ztn client then redoes the handshake at once as a full one) —
+// is logged at Debug and counted in ztn.handshakes under result
+// stale_session. For the full access log, give
 // a logger at Debug:
 //
 //	debug := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -224,6 +224,9 @@ func (l *listener) handshake(raw net.Conn) {
 			l.refusedProtocol(span, tc, start, err, attrs)
 			return
 		}
+		if abandonedSession(err, tc, ac) {
+			err = &staleSessionError{fmt.Errorf("the client offered a session this listener did not take, and redoes a full handshake: %w", err)}
+		}
 		l.refused(span, tc, start, err)
 		return
 	}
