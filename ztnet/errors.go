@@ -4,9 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
-	"fmt"
 )
 
 // DeniedError is returned (wrapped) when the policy refuses a connection:
