@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ztnlabs/ztn/internal/certsx"
@@ -32,6 +33,9 @@ type CAInfo struct {
 // InspectCA returns the CAInfo of src's current SVID and bundle, or the
 // error of src's getters (an expired leaf, a closed source...).
 func InspectCA(src Source) (CAInfo, error) {
+	if src == nil {
+		return CAInfo{}, errors.New("certs: inspect CA: nil Source")
+	}
 	svid, err := src.GetX509SVID()
 	if err != nil {
 		return CAInfo{}, err

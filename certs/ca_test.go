@@ -99,4 +99,10 @@ func TestInspectCAFollowsRotation(t *testing.T) {
 	if pts := gaugeOf(t, reader, "ztn.certs.leaf_issuer"); len(pts) != 0 {
 		t.Errorf("a closed source still reports %+v", pts)
 	}
+	if _, err := InspectCA(nil); err == nil {
+		t.Error("InspectCA(nil) did not fail")
+	}
+	if _, err := InspectCA(&Rotator{}); err == nil {
+		t.Error("InspectCA of a Rotator not made by NewRotator did not fail")
+	}
 }
