@@ -107,8 +107,12 @@ func TestAcceptOutOfFileDescriptors(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d Warn records, want 1: %v", n, records)
 	}
+	t.Logf("the warning: %v", warn)
 	if got, want := fmt.Sprint(warn["fd_limit"]), kv["fd_limit"]; got != want {
 		t.Errorf("the warning names fd_limit %s, want the process's %s: %v", got, want, warn)
+	}
+	if got, want := fmt.Sprint(warn["open_fds"]), kv["fd_limit"]; got != want {
+		t.Errorf("the warning names open_fds %s, want the limit %s, reached: %v", got, want, warn)
 	}
 	if !strings.Contains(fmt.Sprint(warn["error"]), "too many open files") || warn["addr"] != kv["addr"] {
 		t.Errorf("the warning does not name the error and the address: %v", warn)

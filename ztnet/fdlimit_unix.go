@@ -17,13 +17,13 @@ func fdLimitNow() (uint64, bool) {
 }
 
 // countOpenFDs counts the process's open file descriptors where /proc or /dev
-// lists them. Listing needs one descriptor itself: at the limit it fails
-// unless one was freed meanwhile.
+// lists them. Listing needs one descriptor itself: at the limit, it fails,
+// and probeFDs counts without one where it can.
 func countOpenFDs() (int, bool) {
 	for _, dir := range []string{"/proc/self/fd", "/dev/fd"} {
 		if fds, err := os.ReadDir(dir); err == nil {
 			return len(fds) - 1, true // less the one reading the directory
 		}
 	}
-	return 0, false
+	return probeFDs()
 }
