@@ -53,8 +53,13 @@
 // # Observability
 //
 // Metrics (OpenTelemetry, [WithMeterProvider]): ztn.certs.rotations, a
-// counter of issuances by result (success, failure), and ztn.certs.expiry,
-// a gauge of the seconds until the current leaf expires, by spiffe_id.
+// counter of issuances by result (success, failure); ztn.certs.expiry,
+// a gauge of the seconds until the current leaf expires, by spiffe_id;
+// and, to follow a CA rotation, ztn.certs.roots, the roots trusted by
+// spiffe_id and trust_domain, and ztn.certs.leaf_issuer, 1 by spiffe_id
+// with the key IDs of the CA that signed the current leaf (issuer_key_id)
+// and of the root it chains to (root_key_id). [InspectCA] gives the same
+// figures to code.
 // Each rotation is logged at info level and each failure at warn level
 // ([WithLogger]), with the time left before the SVID expires. Key material
 // is never logged.

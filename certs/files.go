@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -37,7 +39,10 @@ type FilesConfig struct {
 	Cert string
 	// Key is a PEM file with the leaf's private key: PKCS#8 ("PRIVATE
 	// KEY"), SEC 1 ("EC PRIVATE KEY") or PKCS#1 ("RSA PRIVATE KEY"),
-	// unencrypted. Certificate blocks in it are ignored.
+	// unencrypted. Certificate blocks in it are ignored. The file (the one
+	// a symlink points to, as in Kubernetes' secret volumes) must not be
+	// readable by its group or others: mode 0600 or 0400 (Kubernetes:
+	// defaultMode 0400), else it is refused, unless AllowReadableKey.
 	Key string
 	// Bundle is a PEM file with the trust anchors of the leaf's trust domain
 	// (e.g. cert-manager's ca.crt): CA certificates, usually the roots.
@@ -49,13 +54,20 @@ type FilesConfig struct {
 	// DefaultFilesPollInterval). Each poll reads the three files and
 	// compares their SHA-256 with the last ones.
 	PollInterval time.Duration
+	// AllowReadableKey loads a Key file that its group or others may read,
+	// logging a warning at each load instead of refusing it: for platforms
+	// whose permission bits do not say who can read (some network or
+	// FUSE file systems). Anyone who can read the key can impersonate the
+	// service.
+	AllowReadableKey bool
 }
 
 // Files is a Source whose SVID and trust bundle come from PEM files written
 // by another program, such as Vault Agent or cert-manager, and reloaded when
 // they change. Create it with NewFiles.
 //
-// Every load is validated before it is used: the key must match the leaf;
+// Every load is validated before it is used: the key file must be readable
+// by its owner only (see FilesConfig.Key) and the key must match the leaf;
 // the leaf must carry exactly one URI SAN, a SPIFFE ID with a path, the same
 // one as the first load (the identity of a Files source never changes); it
 // must not be a CA, and its extended key usages, if any, must allow both
@@ -129,13 +141,13 @@ func NewFiles(ctx context.Context, cfg FilesConfig, opts ...Option) (*Files, err
 	}
 	cfg.PollInterval = cmp.Or(cfg.PollInterval, DefaultFilesPollInterval)
 	f := &Files{cfg: cfg, rc: newConfig(opts)}
-	m, err := certsx.NewMetrics(f.rc.MeterProvider, f.expiry)
+	m, err := certsx.NewMetrics(f.rc.MeterProvider, f.observe)
 	if err != nil {
 		return nil, fmt.Errorf("certs: files: %w", err)
 	}
 	f.metrics = m
 
-	raw, hash, err := f.readFiles()
+	raw, hash, keyMode, err := f.readFiles()
 	var (
 		svid   *x509svid.SVID
 		bundle *x509bundle.Bundle
@@ -151,6 +163,7 @@ func NewFiles(ctx context.Context, cfg FilesConfig, opts ...Option) (*Files, err
 	f.seen = hash
 	f.id, f.svid, f.bundle = svid.ID, svid, bundle
 	f.logLoaded(svid, bundle, "certs: files: SVID loaded")
+	f.warnKeyMode(keyMode)
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f.cancel = cancel
@@ -235,7 +248,7 @@ func (f *Files) poll(ctx context.Context) {
 // reload reads the files and, if they changed since the last read, loads
 // them.
 func (f *Files) reload() {
-	raw, hash, err := f.readFiles()
+	raw, hash, keyMode, err := f.readFiles()
 	if err != nil {
 		// Unreadable (e.g. removed while being replaced): try again at each
 		// poll; report a given error once, if it lasts.
@@ -283,6 +296,7 @@ func (f *Files) reload() {
 	f.svid, f.bundle = svid, bundle
 	f.mu.Unlock()
 	f.logLoaded(svid, bundle, "certs: files: SVID reloaded")
+	f.warnKeyMode(keyMode)
 	f.changed.Notify()
 }
 
@@ -330,17 +344,45 @@ func (f *Files) checkExpiry() {
 }
 
 // readFiles reads the cert, key and bundle files and returns their
-// contents and combined hash.
-func (f *Files) readFiles() (raw [3][]byte, hash [sha256.Size]byte, err error) {
+// contents, their combined hash (which covers the key file's mode, so that a
+// chmod alone is a change) and the key file's permission bits. A key file
+// readable by group or others is an error unless AllowReadableKey.
+func (f *Files) readFiles() (raw [3][]byte, hash [sha256.Size]byte, keyMode fs.FileMode, err error) {
 	h := sha256.New()
 	for i, p := range []string{f.cfg.Cert, f.cfg.Key, f.cfg.Bundle} {
-		if raw[i], err = readPEMFile(p); err != nil {
-			return raw, hash, fmt.Errorf("certs: files: %w", err)
+		var mode fs.FileMode
+		if raw[i], mode, err = readPEMFile(p); err != nil {
+			return raw, hash, 0, fmt.Errorf("certs: files: %w", err)
 		}
-		fmt.Fprintf(h, "%d:", len(raw[i]))
+		if i == 1 {
+			keyMode = mode
+			if err := checkKeyMode(p, mode); err != nil && !f.cfg.AllowReadableKey {
+				return raw, hash, 0, err
+			}
+		}
+		fmt.Fprintf(h, "%d:%o:", len(raw[i]), mode)
 		h.Write(raw[i])
 	}
-	return raw, [sha256.Size]byte(h.Sum(nil)), nil
+	return raw, [sha256.Size]byte(h.Sum(nil)), keyMode, nil
+}
+
+// checkKeyMode refuses a key file whose permission bits let its group or
+// others read it. Windows has no such bits: nothing is checked there.
+func checkKeyMode(path string, mode fs.FileMode) error {
+	if runtime.GOOS == "windows" || mode&0o044 == 0 {
+		return nil
+	}
+	return fmt.Errorf("certs: files: key file %s has mode %#o: readable by its group or others; "+
+		"make it 0600 or 0400 (chmod go-rwx; Kubernetes: defaultMode 0400), or set FilesConfig.AllowReadableKey", path, mode)
+}
+
+// warnKeyMode logs, when AllowReadableKey let a readable key file in, that
+// it did.
+func (f *Files) warnKeyMode(mode fs.FileMode) {
+	if err := checkKeyMode(f.cfg.Key, mode); err != nil {
+		f.rc.Logger.Warn("certs: files: loaded a private key that its group or others can read (AllowReadableKey)",
+			"key", f.cfg.Key, "mode", fmt.Sprintf("%#o", mode))
+	}
 }
 
 // parseFiles validates the contents of the cert, key and bundle files.
@@ -387,21 +429,26 @@ func parseFiles(cfg FilesConfig, certPEM, keyPEM, bundlePEM []byte, want spiffei
 	return &x509svid.SVID{ID: id, Certificates: chain, PrivateKey: key}, bundle, nil
 }
 
-// readPEMFile reads at most maxPEMFileSize bytes of path.
-func readPEMFile(path string) ([]byte, error) {
+// readPEMFile reads at most maxPEMFileSize bytes of path, and returns them
+// with the permission bits of the file read (behind any symlink).
+func readPEMFile(path string) ([]byte, fs.FileMode, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, 0, fmt.Errorf("stat %s: %w", path, err)
+	}
 	b, err := io.ReadAll(io.LimitReader(fh, maxPEMFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	if len(b) > maxPEMFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPEMFileSize)
+		return nil, 0, fmt.Errorf("%s is larger than %d bytes", path, maxPEMFileSize)
 	}
-	return b, nil
+	return b, st.Mode().Perm(), nil
 }
 
 func (f *Files) logLoaded(svid *x509svid.SVID, bundle *x509bundle.Bundle, msg string) {
@@ -411,13 +458,12 @@ func (f *Files) logLoaded(svid *x509svid.SVID, bundle *x509bundle.Bundle, msg st
 		"roots", len(bundle.X509Authorities()), "cert", f.cfg.Cert)
 }
 
-// expiry reports the SPIFFE ID and seconds until the leaf expires, for the
-// expiry gauge.
-func (f *Files) expiry() (string, float64, bool) {
+// observe reports the SVID and bundle, for the metrics.
+func (f *Files) observe() (certsx.Observation, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed || f.svid == nil {
-		return "", 0, false
+		return certsx.Observation{}, false
 	}
-	return f.svid.ID.String(), time.Until(f.svid.Certificates[0].NotAfter).Seconds(), true
+	return certsx.Observation{SVID: f.svid, Bundles: []*x509bundle.Bundle{f.bundle}}, true
 }

@@ -78,7 +78,7 @@ func NewRotator(ctx context.Context, issuer Issuer, opts ...Option) (*Rotator, e
 		keepers: make(map[spiffeid.TrustDomain]*rootKeeper),
 		bundles: make(map[spiffeid.TrustDomain]*x509bundle.Bundle),
 	}
-	m, err := certsx.NewMetrics(cfg.MeterProvider, r.expiry)
+	m, err := certsx.NewMetrics(cfg.MeterProvider, r.observe)
 	if err != nil {
 		return nil, fmt.Errorf("certs: %w", err)
 	}
@@ -410,13 +410,16 @@ func (r *Rotator) logBundles(tds []spiffeid.TrustDomain) {
 	}
 }
 
-// expiry reports the current SPIFFE ID and the seconds until its leaf
-// expires, for the expiry gauge.
-func (r *Rotator) expiry() (string, float64, bool) {
+// observe reports the current SVID and bundles, for the metrics.
+func (r *Rotator) observe() (certsx.Observation, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed || r.svid == nil {
-		return "", 0, false
+		return certsx.Observation{}, false
 	}
-	return r.svid.ID.String(), time.Until(r.svid.Certificates[0].NotAfter).Seconds(), true
+	bundles := make([]*x509bundle.Bundle, 0, len(r.bundles))
+	for _, b := range r.bundles {
+		bundles = append(bundles, b)
+	}
+	return certsx.Observation{SVID: r.svid, Bundles: bundles}, true
 }

@@ -54,6 +54,11 @@ func (c *Conn) side() string {
 func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.tc.Read(b)
 	c.rx.Add(int64(n))
+	if err != nil {
+		if rerr := c.revokedError("read"); rerr != nil {
+			return n, rerr
+		}
+	}
 	return n, err
 }
 
@@ -61,6 +66,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 func (c *Conn) Write(b []byte) (int, error) {
 	n, err := c.tc.Write(b)
 	c.tx.Add(int64(n))
+	if err != nil {
+		if rerr := c.revokedError("write"); rerr != nil {
+			return n, rerr
+		}
+	}
 	return n, err
 }
 

@@ -96,7 +96,21 @@
 // they hold for resumed sessions too; handshakes run off the Accept path
 // under a deadline ([WithHandshakeTimeout], [WithMaxConcurrentHandshakes]).
 // When the policy changes, open connections whose pair is now denied are
-// closed.
+// revoked: cut at once (their Reads and Writes fail with an error that says
+// so and matches net.ErrClosed; 10,000 take about 30ms), then closed with a
+// TLS close_notify, in parallel; one Warn record per source says how many.
+//
+// When the process runs out of file descriptors (RLIMIT_NOFILE), Accept
+// fails and the listener retries with a backoff of up to 1s. It logs one
+// Warn naming the limit and how many descriptors are open (at most one a
+// minute; each retry at Debug; an Info when it accepts again) and counts each
+// failure in ztn.listener.accept_failures. Meanwhile the kernel still
+// completes clients' TCP connections into the listen queue: a dialing client
+// connects, sends its hello and hears nothing, so its Dial waits until its
+// handshake timeout ([WithHandshakeTimeout], 10s by default) or its ctx ends,
+// then fails with a timeout and tries the next instance, if any. Once the
+// queue is full, connects themselves hang. Raise the limit, or lower
+// [WithMaxConcurrentHandshakes] and the number of open connections.
 //
 // Listeners serve TLS clients that are not ztn too (curl, Consul's
 // Connect-native client, go-spiffe), whatever ALPN protocols they offer
@@ -145,7 +159,13 @@
 // it is quiet by default: each connection's access record (one when it
 // closes: peer, decision, bytes, duration) is logged at Debug, each refusal
 // at Warn with its reason, so [slog.Default] at its Info level shows only
-// refusals. For the full access log, give a logger at Debug:
+// refusals. Routine events that heal themselves are not refusals an
+// operator must look at: a stale session — one whose client certificate
+// has expired or lost its root since it began, or that the listener did
+// not take (a ztn client then redoes the handshake at once as a full one) —
+// is logged at Debug and counted in ztn.handshakes under result
+// stale_session. For the full access log, give
+// a logger at Debug:
 //
 //	debug := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 //	svc, err := ztnet.New(ctx, "web", ztnet.WithLogger(debug), ...)

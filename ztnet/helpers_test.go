@@ -220,6 +220,19 @@ func roundTrip(t testing.TB, c net.Conn, msg string) {
 	}
 }
 
+// callOnce dials service from s, echoes msg (the server must echo) and
+// closes, returning the connection's TLS state.
+func callOnce(t testing.TB, s *Service, service, msg string) tls.ConnectionState {
+	t.Helper()
+	c, err := s.Dial(ctxTimeout(t, 5*time.Second), service)
+	if err != nil {
+		t.Fatalf("dial %s: %v", service, err)
+	}
+	defer c.Close()
+	roundTrip(t, c, msg)
+	return c.ConnectionState()
+}
+
 func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)

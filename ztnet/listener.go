@@ -161,6 +161,7 @@ func (l *listener) healthy() error {
 func (l *listener) acceptLoop() {
 	defer l.wg.Done()
 	var delay time.Duration
+	failures := acceptFailures{l: l}
 	for {
 		select {
 		case l.slots <- struct{}{}: // at most maxHandshakes at once
@@ -175,7 +176,7 @@ func (l *listener) acceptLoop() {
 			}
 			// Out of file descriptors and the like: back off and retry.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			l.svc.log.Warn("ztn accept failed; retrying", "error", err, "retry_in", delay)
+			failures.failed(l.ctx, err, delay)
 			select {
 			case <-time.After(delay):
 			case <-l.ctx.Done():
@@ -184,6 +185,7 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		delay = 0
+		failures.ok(l.ctx)
 		l.wg.Add(1)
 		go l.handshake(raw)
 	}
@@ -221,6 +223,9 @@ func (l *listener) handshake(raw net.Conn) {
 		if attrs, ok := protocolRefusal(err, ac); ok {
 			l.refusedProtocol(span, tc, start, err, attrs)
 			return
+		}
+		if abandonedSession(err, tc, ac) {
+			err = &staleSessionError{fmt.Errorf("the client offered a session this listener did not take, and redoes a full handshake: %w", err)}
 		}
 		l.refused(span, tc, start, err)
 		return
@@ -276,10 +281,13 @@ func (l *listener) handshake(raw net.Conn) {
 // accept span's status and one log record that say why.
 func (l *listener) refused(span trace.Span, tc *tls.Conn, start time.Time, err error) {
 	s := l.svc
-	result, level := resultError, slog.LevelInfo
+	result, level, msg := resultError, slog.LevelInfo, "ztn connection refused"
 	var denied *DeniedError
 	var rejected *RejectedError
+	var stale *staleSessionError
 	switch {
+	case errors.As(err, &stale):
+		result, level, msg = resultStale, slog.LevelDebug, "ztn stale session refused; a ztn client redoes a full handshake"
 	case errors.As(err, &denied):
 		result, level = resultDenied, slog.LevelWarn
 	case errors.As(err, &rejected):
@@ -288,7 +296,7 @@ func (l *listener) refused(span trace.Span, tc *tls.Conn, start time.Time, err e
 	s.m.handshake(l.ctx, "server", result, start)
 	span.SetStatus(codes.Error, err.Error())
 	span.SetAttributes(attribute.String("ztn.result", result))
-	s.log.LogAttrs(l.ctx, level, "ztn connection refused",
+	s.log.LogAttrs(l.ctx, level, msg,
 		slog.String("remote", tc.RemoteAddr().String()),
 		slog.Bool("resumed", tc.ConnectionState().DidResume),
 		slog.String("destination", s.ID().String()),

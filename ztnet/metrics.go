@@ -22,6 +22,7 @@ type metrics struct {
 	revoked    metric.Int64Counter
 	dials      metric.Int64Counter
 	resumption metric.Int64Counter
+	acceptFail metric.Int64Counter
 
 	sets map[string]metric.MeasurementOption
 	// decisionOpts holds, per reason kind, the options of a deny ([0]) and
@@ -38,6 +39,10 @@ const (
 	resultDenied   = "denied"
 	resultRejected = "rejected" // identity not acceptable (chain, SAN, trust domain)
 	resultError    = "error"    // TLS or network failure, timeout
+	// resultStale is a resumed session refused because the client's
+	// certificate has expired or lost its root since it began (routine
+	// during rotation: the client redoes a full handshake).
+	resultStale = "stale_session"
 )
 
 // Outcomes of session resumption on Dial, as recorded in the outcome
@@ -53,7 +58,7 @@ func newMetrics(mp metric.MeterProvider, service string) (*metrics, error) {
 	var err error
 	var mt metrics
 	if mt.handshakes, err = m.Int64Counter("ztn.handshakes",
-		metric.WithDescription("TLS handshakes by side and result (ok, denied, rejected, protocol, error)")); err != nil {
+		metric.WithDescription("TLS handshakes by side and result (ok, denied, rejected, stale_session, protocol, error)")); err != nil {
 		return nil, err
 	}
 	if mt.duration, err = m.Float64Histogram("ztn.handshake.duration", metric.WithUnit("s"),
@@ -81,15 +86,22 @@ func newMetrics(mp metric.MeterProvider, service string) (*metrics, error) {
 		metric.WithDescription("Connections Dial made, by how: resumed (a session resumed), full (no session to offer), fallback (the server did not take the session: redone as a full handshake)")); err != nil {
 		return nil, err
 	}
+	if mt.acceptFail, err = m.Int64Counter("ztn.listener.accept_failures",
+		metric.WithDescription("Failed Accept calls of listeners, retried with backoff, by reason: fd_limit (out of file descriptors), other")); err != nil {
+		return nil, err
+	}
 	mt.sets = make(map[string]metric.MeasurementOption)
 	svc := attribute.String("service", service)
 	mt.svc = svc
+	for _, reason := range []string{"fd_limit", "other"} {
+		mt.sets["accept:"+reason] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("reason", reason)))
+	}
 	for _, how := range []string{resumptionResumed, resumptionFull, resumptionFallback} {
 		mt.sets["resumption:"+how] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("outcome", how)))
 	}
 	for _, side := range []string{"server", "client"} {
 		mt.sets["side:"+side] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("side", side)))
-		for _, r := range []string{resultOK, resultDenied, resultRejected, resultError, resultProtocol} {
+		for _, r := range []string{resultOK, resultDenied, resultRejected, resultStale, resultError, resultProtocol} {
 			mt.sets[side+":"+r] = metric.WithAttributeSet(attribute.NewSet(svc, attribute.String("side", side), attribute.String("result", r)))
 		}
 	}
@@ -122,6 +134,10 @@ func (m *metrics) set(key string) metric.MeasurementOption {
 func (m *metrics) handshake(ctx context.Context, side, result string, start time.Time) {
 	m.handshakes.Add(ctx, 1, m.set(side+":"+result))
 	m.duration.Record(ctx, time.Since(start).Seconds(), m.set(side+":"+result))
+}
+
+func (m *metrics) acceptFailure(ctx context.Context, reason string) {
+	m.acceptFail.Add(ctx, 1, m.set("accept:"+reason))
 }
 
 func (m *metrics) decision(ctx context.Context, d authz.Decision) {

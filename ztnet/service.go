@@ -238,7 +238,11 @@ func errExpired(leaf *x509.Certificate) error {
 func (s *Service) verifyClient(cs tls.ConnectionState, admitL7 bool) error {
 	peer, err := s.inVerify.verify(cs.PeerCertificates)
 	if err != nil {
-		return &RejectedError{Reason: err.Error()}
+		rejected := &RejectedError{Reason: err.Error()}
+		if cs.DidResume && staleChain(err) {
+			return &staleSessionError{rejected}
+		}
+		return rejected
 	}
 	if isZTNProtocol(cs.NegotiatedProtocol) {
 		// A ztn client: authorized after the handshake, so it can be told why.

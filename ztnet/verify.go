@@ -122,7 +122,7 @@ func (v *verifier) verify(chain []*x509.Certificate) (ztn.ServiceID, error) {
 	}
 	chains, err := leaf.Verify(opts)
 	if err != nil {
-		return ztn.ServiceID{}, fmt.Errorf("peer %s: certificate not trusted: %v", id, err)
+		return ztn.ServiceID{}, fmt.Errorf("peer %s: certificate not trusted: %w", id, err)
 	}
 	notAfter := leaf.NotAfter
 	for _, c := range chains[0] {

@@ -33,9 +33,13 @@ type BootstrapConfig struct {
 	// and max_ttl.
 	LeafTTL    time.Duration
 	LeafMaxTTL time.Duration
-	// NotBefore is how far back leaves are dated, for clock skew (default
-	// 30s, Vault's default). Keep it well under LeafTTL: the renewal moment
-	// is measured from NotBefore.
+	// NotBefore is how far back leaves are dated, for clock skew. It counts
+	// in the leaf's lifetime, from which the renewal moment is measured,
+	// so it must stay well under LeafTTL, and Bootstrap refuses one of
+	// LeafTTL or more. Vault counts it in whole seconds, at least 1 (it
+	// reads 0 as its default, 30s): a fraction is rounded up. Default:
+	// LeafTTL/10 between 1s and 30s (Vault's own default): 30s for leaves
+	// of 5m or more, 3s for leaves of 30s, 1s under 20s.
 	NotBefore time.Duration
 
 	// PolicyPrefix names the policy written for each service, <prefix><service>
@@ -79,8 +83,13 @@ type PKI struct {
 //     client and server auth, no_store, no lease), and a policy allowing it.
 func Bootstrap(ctx context.Context, client *api.Client, b BootstrapConfig) (*PKI, error) {
 	b.setDefaults()
-	if b.TrustDomain.IsZero() {
+	switch {
+	case b.TrustDomain.IsZero():
 		return nil, errors.New("vault: bootstrap: no trust domain")
+	case b.NotBefore < 0:
+		return nil, fmt.Errorf("vault: bootstrap: negative NotBefore %v", b.NotBefore)
+	case b.NotBefore >= b.LeafTTL:
+		return nil, fmt.Errorf("vault: bootstrap: NotBefore %v is not under LeafTTL %v: leaves would be renewed as soon as issued (keep it at a tenth of LeafTTL or less)", b.NotBefore, b.LeafTTL)
 	}
 	ids := make(map[string]spiffeid.ID, len(b.Services))
 	for _, s := range b.Services {
@@ -148,12 +157,21 @@ func (b *BootstrapConfig) setDefaults() {
 	b.LeafTTL = cmpOr(b.LeafTTL, time.Hour)
 	b.LeafMaxTTL = cmpOr(b.LeafMaxTTL, 24*time.Hour)
 	b.LeafMaxTTL = max(b.LeafMaxTTL, b.LeafTTL)
-	if b.NotBefore <= 0 {
-		b.NotBefore = 30 * time.Second
+	if b.NotBefore == 0 {
+		b.NotBefore = defaultNotBefore(b.LeafTTL)
+	} else if b.NotBefore > 0 && b.NotBefore%time.Second != 0 {
+		b.NotBefore = b.NotBefore.Truncate(time.Second) + time.Second
 	}
 	if b.PolicyPrefix == "" {
 		b.PolicyPrefix = "ztn-"
 	}
+}
+
+// defaultNotBefore is the backdating of leaves of lifetime ttl that
+// Bootstrap uses when BootstrapConfig.NotBefore is zero: ttl/10 in whole
+// seconds, between 1s and 30s.
+func defaultNotBefore(ttl time.Duration) time.Duration {
+	return max(time.Second, min(ttl/10, 30*time.Second).Truncate(time.Second))
 }
 
 func writeRole(ctx context.Context, c *api.Client, b BootstrapConfig, service string, id spiffeid.ID) error {

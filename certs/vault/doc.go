@@ -13,8 +13,12 @@
 // [Bootstrap] sets up a mount once, with an admin token: a root and an
 // intermediate CA whose keys stay in Vault, and for each service a role that
 // can sign only that service's SPIFFE ID and a policy allowing it.
-// [RotateCA] later rotates that CA without breaking a connection. The
-// command examples/vault-bootstrap does both from a shell.
+// [RotateCA] later rotates that CA without breaking a connection, reporting
+// each step (RotateCAConfig.Progress: the new root published, then the
+// switch); [RotatedCA.Retire] deletes the previous issuers once no leaf they
+// signed can be valid. certs.InspectCA and the metrics ztn.certs.roots and
+// ztn.certs.leaf_issuer show each service's progress. The command
+// examples/vault-bootstrap bootstraps and rotates from a shell.
 //
 // Importing this package links vault/api; package certs and the other
 // backends do not.

@@ -23,19 +23,33 @@ type RotateCAConfig struct {
 	// signing with it, so that every service has read it first (at least
 	// the services' [Config.BundleRefresh]; default 2m).
 	Propagation time.Duration
+	// Progress, if set, is called in RotateCA's goroutine at each step, with
+	// the rotation so far: once the new root and intermediate are published
+	// (Published set), then once the intermediate is the default issuer
+	// (Switched and RetireAt set).
+	Progress func(RotatedCA)
 }
 
-// RotatedCA is the result of [RotateCA].
+// RotatedCA is the result of [RotateCA], and its timeline.
 type RotatedCA struct {
+	// Mount is the PKI mount rotated.
+	Mount string
 	// RootIssuer and IntermediateIssuer are the new issuers; the
 	// intermediate is now the default.
 	RootIssuer         string
 	IntermediateIssuer string
-	// Previous are the issuers that were there before. Delete them (DELETE
-	// <mount>/issuer/<id>) once the roles' max_ttl has passed, when no leaf
-	// they signed can still be valid; services keep trusting a deleted root
-	// for [Config.RootRetention].
+	// Previous are the issuers that were there before. [RotatedCA.Retire]
+	// deletes them once no leaf they signed can still be valid; services
+	// keep trusting a deleted root for [Config.RootRetention].
 	Previous []string
+	// Published is when the new issuers were made, so that services could
+	// start trusting the new root; Switched when the new intermediate
+	// became the default issuer, so that new leaves are signed by it.
+	Published, Switched time.Time
+	// RetireAt is when the last leaf the previous issuers may have signed
+	// expires: Switched plus the longest max_ttl of the mount's roles, plus
+	// 5s for clocks and for a request in flight at the switch.
+	RetireAt time.Time
 }
 
 // RotateCA rotates the CA of a mount set up by [Bootstrap], with
@@ -44,7 +58,8 @@ type RotatedCA struct {
 // bundle at their next refresh, and a new intermediate signed by it; after
 // Propagation it makes the new intermediate the default issuer, and services
 // move their leaves to it within their root change window. The old issuers
-// stay until deleted.
+// stay until [RotatedCA.Retire] deletes them. RotateCAConfig.Progress
+// reports each step as it happens; the result holds the timeline.
 func RotateCA(ctx context.Context, client *api.Client, r RotateCAConfig) (*RotatedCA, error) {
 	mount := strings.Trim(r.Mount, "/")
 	if mount == "" {
@@ -65,6 +80,10 @@ func RotateCA(ctx context.Context, client *api.Client, r RotateCAConfig) (*Rotat
 	if err != nil {
 		return nil, err
 	}
+	rot := &RotatedCA{Mount: mount, RootIssuer: root, IntermediateIssuer: inter, Previous: prev, Published: time.Now()}
+	if r.Progress != nil {
+		r.Progress(*rot)
+	}
 	t := time.NewTimer(cmpOr(r.Propagation, 2*time.Minute))
 	defer t.Stop()
 	select {
@@ -75,5 +94,14 @@ func RotateCA(ctx context.Context, client *api.Client, r RotateCAConfig) (*Rotat
 	if err := setDefaultIssuer(ctx, client, mount, inter); err != nil {
 		return nil, err
 	}
-	return &RotatedCA{RootIssuer: root, IntermediateIssuer: inter, Previous: prev}, nil
+	rot.Switched = time.Now()
+	maxTTL, err := longestMaxTTL(ctx, client, mount)
+	if err != nil {
+		return nil, fmt.Errorf("vault: rotate CA: %s is the default issuer now, but: %w", inter, err)
+	}
+	rot.RetireAt = rot.Switched.Add(maxTTL + retireMargin)
+	if r.Progress != nil {
+		r.Progress(*rot)
+	}
+	return rot, nil
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/ztnlabs/ztn/internal/certsx"
 )
 
 // watch checks each update of the X509Source until ctx is done, and wakes
@@ -90,13 +93,12 @@ func (w *Source) logSVID(svid *x509svid.SVID, msg string) {
 	w.log.Info(msg, "spiffe_id", svid.ID.String(), "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter)
 }
 
-// expiry reports the SPIFFE ID and seconds until the leaf expires, for the
-// expiry gauge.
-func (w *Source) expiry() (string, float64, bool) {
+// observe reports the SVID and its trust domain's bundle, for the metrics.
+func (w *Source) observe() (certsx.Observation, bool) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed || w.svid == nil {
-		return "", 0, false
+		return certsx.Observation{}, false
 	}
-	return w.svid.ID.String(), time.Until(w.svid.Certificates[0].NotAfter).Seconds(), true
+	return certsx.Observation{SVID: w.svid, Bundles: []*x509bundle.Bundle{w.bundle}}, true
 }

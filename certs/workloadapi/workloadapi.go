@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg Config, opts ...certs.Option) (*Source, error)
 		}
 	}
 	w := &Source{addr: addr, log: rc.Logger.With("workload_api", addr)}
-	m, err := certsx.NewMetrics(rc.MeterProvider, w.expiry)
+	m, err := certsx.NewMetrics(rc.MeterProvider, w.observe)
 	if err != nil {
 		return nil, err
 	}

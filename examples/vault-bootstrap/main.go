@@ -77,12 +77,18 @@ func run(tdName, dc, mount, prefix string, noPolicies, rotate bool, leafTTL, lea
 		fmt.Printf("rotating the CA of %s/ at %s; the new root is published now, signing moves to it in %v\n", mount, client.Address(), propagation)
 		r, err := vault.RotateCA(ctx, client, vault.RotateCAConfig{
 			Mount: mount, TrustDomain: td, RootTTL: rootTTL, IntermediateTTL: intTTL, Propagation: propagation,
+			Progress: func(r vault.RotatedCA) {
+				if r.Switched.IsZero() {
+					fmt.Printf("%s published: root issuer %s, intermediate %s\n", r.Published.Format(time.TimeOnly), r.RootIssuer, r.IntermediateIssuer)
+				} else {
+					fmt.Printf("%s switched: %s signs from now on\n", r.Switched.Format(time.TimeOnly), r.IntermediateIssuer)
+				}
+			},
 		})
 		if err != nil {
 			return err
 		}
-		fmt.Printf("new root issuer %s, new default intermediate %s\n", r.RootIssuer, r.IntermediateIssuer)
-		fmt.Printf("delete the previous issuers once the roles' max_ttl has passed:\n")
+		fmt.Printf("delete the previous issuers after %s, when no leaf they signed can be valid (vault.RotatedCA.Retire checks it):\n", r.RetireAt.Format(time.RFC3339))
 		for _, id := range r.Previous {
 			fmt.Printf("  vault delete %s/issuer/%s\n", mount, id)
 		}
