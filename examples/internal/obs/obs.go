@@ -1,7 +1,7 @@
 // Package obs gives an example program's services their OpenTelemetry
 // providers: traces exported over OTLP/HTTP to a collector such as Jaeger,
 // and metrics served on a Prometheus /metrics endpoint by otel's Prometheus
-// exporter. Each Telemetry has its own Prometheus registry and providers:
+// exporter, every series labelled with service_name. Each Telemetry has its own Prometheus registry and providers:
 // nothing is global, so several services in one process (the examples' dev
 // mode) each get their own.
 //
@@ -74,7 +74,11 @@ func Setup(ctx context.Context, service string, opts ...Option) (*Telemetry, err
 	res := resource.NewSchemaless(attribute.String("service.name", service))
 
 	reg := prometheus.NewRegistry()
-	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	// service_name on every series: one Prometheus job scrapes every
+	// service, and otelhttp's and otelgrpc's metrics have no service label
+	// of their own.
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg),
+		otelprom.WithResourceAsConstantLabels(attribute.NewAllowKeysFilter("service.name")))
 	if err != nil {
 		return nil, fmt.Errorf("obs: prometheus exporter: %w", err)
 	}

@@ -44,8 +44,8 @@ func JaegerStartTimeout(d time.Duration) JaegerOption {
 }
 
 // jaegerYAML is the configuration: only the components that
-// internal/tools/jaeger/patches.sh keeps. The collector's own telemetry is
-// off (it would listen on :8888).
+// internal/tools/jaeger/patches.sh keeps. Jaeger's own telemetry is off: its
+// metrics would listen on :8888, its query service's traces go to :4317.
 const jaegerYAML = `# written by testenv.Jaeger
 service:
   extensions: [jaeger_storage, jaeger_query]
@@ -66,6 +66,7 @@ extensions:
         memory:
           max_traces: 10000
   jaeger_query:
+    enable_tracing: false
     storage:
       traces: mem
     http:
