@@ -1,6 +1,7 @@
 package obs
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -50,7 +52,13 @@ func newThreeHops(t *testing.T, endpoint string, devOpts ...ztnet.DevOption) *th
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = tel.Shutdown(t.Context()) })
+		t.Cleanup(func() { // t.Context() is done by now
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := tel.Shutdown(ctx); err != nil {
+				t.Error(err)
+			}
+		})
 		srv := httptest.NewServer(tel.Handler())
 		t.Cleanup(srv.Close)
 		m.tel[name], m.metrics[name] = tel, strings.TrimPrefix(srv.URL, "http://")
