@@ -104,44 +104,32 @@ func Jaeger(t testing.TB, opts ...JaegerOption) *JaegerServer {
 	s := &JaegerServer{t: t, timeout: cfg.timeout}
 	conf := filepath.Join(dir, "jaeger.yaml")
 	env := cleanEnv([]string{"OTEL_", "JAEGER_", "HOME="}, "HOME="+dir)
-	for attempt := 1; ; attempt++ {
+	took := startOnFreePorts(t, "jaeger", cfg.timeout, func() (*proc, error) {
 		ports, err := freePorts("127.0.0.1", 4, false)
 		if err != nil {
-			t.Fatalf("testenv: jaeger ports: %v", err)
+			return nil, err
 		}
 		addr := func(i int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])) }
 		s.QueryAddr, s.OTLPGRPCAddr, s.OTLPHTTPAddr = addr(0), addr(2), addr(3)
 		if err := os.WriteFile(conf, fmt.Appendf(nil, jaegerYAML, addr(0), addr(1), addr(2), addr(3)), 0o644); err != nil {
-			t.Fatalf("testenv: jaeger: %v", err)
+			return nil, err
 		}
 		if s.p == nil {
 			s.p = newProc(t, "jaeger", bin, dir, []string{"--config", conf}, env)
 			s.LogPath = s.p.logPath
 		}
-		t0 := time.Now()
-		err = s.p.startReady(cfg.timeout, s.ready)
-		if err == nil {
-			t.Logf("testenv: jaeger ready (OTLP gRPC %s, HTTP %s; query http://%s) in %s",
-				s.OTLPGRPCAddr, s.OTLPHTTPAddr, s.QueryAddr, time.Since(t0).Round(time.Millisecond))
-			return s
-		}
-		if attempt < 3 && s.p.logContains("address already in use") {
-			t.Logf("testenv: jaeger: a port was taken meanwhile, retrying with new ones")
-			continue
-		}
-		t.Fatalf("testenv: jaeger: %v", err)
-	}
+		return s.p, nil
+	}, s.ready)
+	t.Logf("testenv: jaeger ready (OTLP gRPC %s, HTTP %s; query http://%s) in %s",
+		s.OTLPGRPCAddr, s.OTLPHTTPAddr, s.QueryAddr, took.Round(time.Millisecond))
+	return s
 }
 
 // ready: the query API answers, and the OTLP HTTP receiver accepts
 // connections (the collector starts receivers after extensions).
 func (s *JaegerServer) ready(ctx context.Context) (bool, error) {
-	code, body, err := doJSON(ctx, http.MethodGet, s.QueryURL()+"/api/services", nil, nil)
-	if err != nil {
+	if ok, err := getOK(ctx, s.QueryURL()+"/api/services"); !ok {
 		return false, err
-	}
-	if code != http.StatusOK {
-		return false, fmt.Errorf("/api/services: %d %q", code, body)
 	}
 	for _, a := range []string{s.OTLPGRPCAddr, s.OTLPHTTPAddr} {
 		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", a)
@@ -258,15 +246,7 @@ func (s *JaegerServer) Traces(ctx context.Context, service string) ([]JaegerTrac
 // timeout (JaegerStartTimeout), with what was found last.
 func (s *JaegerServer) WaitTraces(service string, done func([]JaegerTrace) bool) []JaegerTrace {
 	s.t.Helper()
-	var last []JaegerTrace
-	err := poll(s.timeout, 200*time.Millisecond, 5*time.Second, nil, func(ctx context.Context) (bool, error) {
-		trs, err := s.Traces(ctx, service)
-		if err != nil {
-			return false, err
-		}
-		last = trs
-		return done(trs), nil
-	})
+	last, err := pollResult(s.timeout, func(ctx context.Context) ([]JaegerTrace, error) { return s.Traces(ctx, service) }, done)
 	if err != nil {
 		s.t.Fatalf("testenv: jaeger: traces of %q: %v; last found %d traces: %s", service, err, len(last), summarizeTraces(last))
 	}

@@ -85,8 +85,12 @@ func Prometheus(t testing.TB, targets []string, opts ...PrometheusOption) *Prome
 		t.Fatalf("testenv: prometheus: %v", err)
 	}
 	env := cleanEnv([]string{"HOME="}, "HOME="+dir)
-	for attempt := 1; ; attempt++ {
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+	took := startOnFreePorts(t, "prometheus", cfg.timeout, func() (*proc, error) {
+		ports, err := freePorts("127.0.0.1", 1, false)
+		if err != nil {
+			return nil, err
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 		args := []string{"--config.file=" + conf, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
 			"--web.listen-address=" + s.Addr, "--log.level=info"}
 		if s.p == nil {
@@ -94,29 +98,14 @@ func Prometheus(t testing.TB, targets []string, opts ...PrometheusOption) *Prome
 			s.LogPath = s.p.logPath
 		}
 		s.p.args = args
-		t0 := time.Now()
-		err := s.p.startReady(cfg.timeout, s.ready)
-		if err == nil {
-			t.Logf("testenv: prometheus ready at %s in %s", s.URL(), time.Since(t0).Round(time.Millisecond))
-			return s
-		}
-		if attempt < 3 && s.p.logContains("address already in use") {
-			t.Logf("testenv: prometheus: its port was taken meanwhile, retrying with a new one")
-			continue
-		}
-		t.Fatalf("testenv: prometheus: %v", err)
-	}
+		return s.p, nil
+	}, s.ready)
+	t.Logf("testenv: prometheus ready at %s in %s", s.URL(), took.Round(time.Millisecond))
+	return s
 }
 
 func (s *PrometheusServer) ready(ctx context.Context) (bool, error) {
-	code, body, err := doJSON(ctx, http.MethodGet, s.URL()+"/-/ready", nil, nil)
-	if err != nil {
-		return false, err
-	}
-	if code != http.StatusOK {
-		return false, fmt.Errorf("/-/ready: %d %q", code, body)
-	}
-	return true, nil
+	return getOK(ctx, s.URL()+"/-/ready")
 }
 
 // URL returns the server's URL, http://host:port.
@@ -196,15 +185,7 @@ func (s *PrometheusServer) Query(ctx context.Context, q string) ([]PromSample, e
 // (PrometheusStartTimeout) with the last result and the targets' health.
 func (s *PrometheusServer) WaitQuery(q string, done func([]PromSample) bool) []PromSample {
 	s.t.Helper()
-	var last []PromSample
-	err := poll(s.timeout, 250*time.Millisecond, 5*time.Second, nil, func(ctx context.Context) (bool, error) {
-		r, err := s.Query(ctx, q)
-		if err != nil {
-			return false, err
-		}
-		last = r
-		return done(r), nil
-	})
+	last, err := pollResult(s.timeout, func(ctx context.Context) ([]PromSample, error) { return s.Query(ctx, q) }, done)
 	if err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
