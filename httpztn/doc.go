@@ -165,7 +165,10 @@
 // global propagator is (baggage does not cross), so a request through
 // several services is one trace; the client and server spans of a request
 // carry both ends' SPIFFE IDs (ztnet.AttrSourceID, ztnet.AttrDestinationID;
-// the destination as the connection verified it).
+// the destination as the connection verified it). The gateway does not
+// continue a trace context that comes from outside the mesh (a caller could
+// pick the trace ID): its span starts a trace of its own, linked to the
+// caller's.
 //
 // # Plain TLS clients
 //

@@ -31,15 +31,16 @@ var propagator = propagation.TraceContext{}
 const instrumentationName = "github.com/ztnlabs/ztn/httpztn"
 
 // instrumentHandler wraps h in otelhttp's handler named operation, unless
-// svc's telemetry is off.
-func instrumentHandler(svc *ztnet.Service, h http.Handler, operation string) http.Handler {
+// svc's telemetry is off; extra adds options (the gateway's
+// otelhttp.WithPublicEndpointFn).
+func instrumentHandler(svc *ztnet.Service, h http.Handler, operation string, extra ...otelhttp.Option) http.Handler {
 	if telemetry.Off(ztnhook.Of(svc).TracerProvider(), ztnhook.Of(svc).MeterProvider()) {
 		return h
 	}
-	return otelhttp.NewHandler(h, operation,
+	return otelhttp.NewHandler(h, operation, append([]otelhttp.Option{
 		otelhttp.WithTracerProvider(ztnhook.Of(svc).TracerProvider()),
 		otelhttp.WithMeterProvider(ztnhook.Of(svc).MeterProvider()),
-		otelhttp.WithPropagators(propagator))
+		otelhttp.WithPropagators(propagator)}, extra...)...)
 }
 
 // instrument wraps rt in otelhttp's transport, unless svc's telemetry is
@@ -72,3 +73,9 @@ func (t *transport) traceEnds(out *http.Request) *http.Request {
 		},
 	}))
 }
+
+// publicEndpoint says, for the gateway, that every request comes from
+// outside the mesh: a trace context it carries is not trusted to be
+// continued (a caller could pick the trace ID); the gateway's span starts a
+// trace of its own, linked to it.
+func publicEndpoint(*http.Request) bool { return true }

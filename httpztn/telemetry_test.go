@@ -3,8 +3,12 @@ package httpztn_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
@@ -68,5 +72,52 @@ func TestRequestSpansCarryIDsAndPropagate(t *testing.T) {
 			}
 			meshtest.CheckRequestSpans(t, webRec, apiRec, web, api)
 		})
+	}
+}
+
+// The gateway does not continue a trace context from outside the mesh (a
+// caller could pick the trace ID): its span starts a trace of its own,
+// linked to the caller's, and the request to the service continues that.
+func TestGatewayStartsItsOwnTrace(t *testing.T) {
+	gwRec, apiRec := meshtest.NewRecorder(t), meshtest.NewRecorder(t)
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"gateway","Action":"allow"}]}]`)
+	gwSvc := meshtest.Service(t, m, "gateway", ztnet.WithTracerProvider(gwRec))
+	api := meshtest.Service(t, m, "api", ztnet.WithTracerProvider(apiRec))
+	serveHTTP(t, api, whoami)
+	gw, err := httpztn.NewGateway(gwSvc, httpztn.Route{Service: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	pub := httptest.NewServer(gw)
+	t.Cleanup(pub.Close)
+
+	const outside = "4bf92f3577b34da6a3ce929d0e0e4736"
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, pub.URL+"/x", nil)
+	req.Header.Set("Traceparent", "00-"+outside+"-00f067aa0ba902b7-01")
+	resp, err := pub.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	meshtest.CheckRequestSpans(t, gwRec, apiRec, gwSvc, api)
+	var in sdktrace.ReadOnlySpan
+	for _, s := range gwRec.Ended() {
+		if s.SpanKind() == trace.SpanKindServer {
+			in = s
+		}
+	}
+	if in == nil {
+		t.Fatal("no server span of the gateway")
+	}
+	if got := in.SpanContext().TraceID().String(); got == outside || in.Parent().IsValid() {
+		t.Errorf("the gateway's span continues the caller's trace (trace %s, parent %v)", got, in.Parent())
+	}
+	if links := in.Links(); len(links) != 1 || links[0].SpanContext.TraceID().String() != outside {
+		t.Errorf("the gateway's span links %v, want the caller's trace %s", links, outside)
 	}
 }

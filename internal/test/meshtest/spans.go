@@ -27,6 +27,9 @@ func NewRecorder(t testing.TB) *Recorder {
 	return &Recorder{TracerProvider: tp, rec: rec}
 }
 
+// Ended returns the spans that have ended.
+func (r *Recorder) Ended() []sdktrace.ReadOnlySpan { return r.rec.Ended() }
+
 // SpanAttr returns the value of attribute key of s ("" if absent).
 func SpanAttr(s sdktrace.ReadOnlySpan, key string) string {
 	for _, kv := range s.Attributes() {
