@@ -15,12 +15,12 @@ import (
 
 // JaegerServer is a Jaeger (cmd/jaeger, the OpenTelemetry Collector based
 // binary) of its own, started by Jaeger: an OTLP receiver (gRPC and HTTP),
-// in-memory trace storage, and the query service (HTTP API and UI). It keeps
+// in-memory trace storage, and the query service (HTTP API). It keeps
 // nothing after it stops.
 type JaegerServer struct {
 	// OTLPGRPCAddr and OTLPHTTPAddr are the OTLP receiver's host:port, for
 	// gRPC and for HTTP/protobuf; QueryAddr the query service's HTTP
-	// host:port (the /api endpoints and the UI).
+	// host:port (the /api endpoints).
 	OTLPGRPCAddr, OTLPHTTPAddr, QueryAddr string
 	// LogPath is the server's output.
 	LogPath string
@@ -146,8 +146,9 @@ func (s *JaegerServer) ready(ctx context.Context) (bool, error) {
 // http/protobuf).
 func (s *JaegerServer) OTLPEndpoint() string { return "http://" + s.OTLPHTTPAddr }
 
-// QueryURL returns the query service's URL, http://host:port (the UI is at
-// its root).
+// QueryURL returns the query service's URL, http://host:port. Its /api
+// endpoints answer; the UI is not there (a binary built with go build
+// embeds only a placeholder page: the UI is built with npm).
 func (s *JaegerServer) QueryURL() string { return "http://" + s.QueryAddr }
 
 // JaegerTrace is one trace as the query API (/api/traces) returns it.
