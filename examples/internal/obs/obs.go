@@ -14,6 +14,15 @@
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT, as for
 // any OpenTelemetry SDK. With none of them set, traces are not exported (a
 // no-op tracer provider), and Setup says so once in the log.
+//
+// A service of an example program:
+//
+//	tel, err := obs.Setup(ctx, "chat-store")
+//	defer tel.Shutdown(context.WithoutCancel(ctx))
+//	svc, err := mesh.Service(ctx, "chat-store", tel.ZtnOptions()...)
+//	go http.Serve(metricsListener, tel.Handler()) // plain HTTP on loopback, for Prometheus
+//
+// The Grafana dashboard in dashboards/ztn.json reads these metrics.
 package obs
 
 import (
