@@ -14,11 +14,18 @@ import (
 
 // The API's checks are shared with the command's tests (package yelbtest).
 var (
-	do          = yelbtest.Do
-	expect      = yelbtest.Expect
-	votesJSON   = yelbtest.VotesJSON
-	conformance = yelbtest.Conformance
+	do        = yelbtest.Do
+	expect    = yelbtest.Expect
+	votesJSON = yelbtest.VotesJSON
 )
+
+// conformance checks every row of the API table, and the other methods.
+func conformance(t *testing.T, base, hostname string) {
+	t.Helper()
+	yelbtest.Conformance(t, base, hostname)
+	yelbtest.Methods(t, base)
+	yelbtest.OddPaths(t, base)
+}
 
 func newMemoryApp(t *testing.T, hostname string) *yelb.AppServer {
 	t.Helper()

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/certs/vault"
+	ztnconsul "github.com/ztnlabs/ztn/consul"
+	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
+	"github.com/ztnlabs/ztn/ztnet"
+	"github.com/ztnlabs/ztn/ztnet/ztnenv"
+)
+
+// meshConfig configures one component in mesh mode.
+type meshConfig struct {
+	// Mode is gateway, ui or appserver.
+	Mode string
+	// Addr is where it listens (gateway: the public plain-HTTP address).
+	Addr string
+	// Hostname is the app server's answer to /api/hostname.
+	Hostname string
+	// Postgres and Redis are the app server's stores (host:port).
+	Postgres, Redis string
+	// Peer is the federated trust domain, NAME=TRUST_DOMAIN@MOUNT (ui and
+	// appserver).
+	Peer string
+	// Getenv reads the environment (ztnenv's variables).
+	Getenv func(string) string
+	Logger *slog.Logger
+	// PeerRefresh is how often the peer's roots are read again (default 1m).
+	PeerRefresh time.Duration
+}
+
+// meshEnv is the environment mesh mode reads: ztnenv's variables, with
+// their meaning there. ztnenv itself has no federation, so the service is
+// built here from the same parts (vault.New, consul.NewIntentions,
+// consul.NewCatalog) plus the federated peer.
+type meshEnv struct {
+	consulAddr, consulToken string
+	vaultAddr, vaultToken   string
+	mount, role, datacenter string
+	td                      spiffeid.TrustDomain
+}
+
+func readMeshEnv(getenv func(string) string) (meshEnv, error) {
+	e := meshEnv{
+		consulAddr: getenv(ztnenv.EnvConsulAddr), consulToken: getenv(ztnenv.EnvConsulToken),
+		vaultAddr: getenv(ztnenv.EnvVaultAddr), vaultToken: getenv(ztnenv.EnvVaultToken),
+		mount: getenv(ztnenv.EnvPKIMount), role: getenv(ztnenv.EnvPKIRole), datacenter: getenv(ztnenv.EnvDatacenter),
+	}
+	var missing, invalid []string
+	for _, v := range []struct{ name, val string }{
+		{ztnenv.EnvConsulAddr, e.consulAddr}, {ztnenv.EnvVaultAddr, e.vaultAddr}, {ztnenv.EnvVaultToken, e.vaultToken},
+		{ztnenv.EnvPKIMount, e.mount}, {ztnenv.EnvPKIRole, e.role}, {ztnenv.EnvTrustDomain, getenv(ztnenv.EnvTrustDomain)},
+		{ztnenv.EnvDatacenter, e.datacenter},
+	} {
+		if v.val == "" {
+			missing = append(missing, v.name)
+		}
+	}
+	if td := getenv(ztnenv.EnvTrustDomain); td != "" {
+		t, err := spiffeid.TrustDomainFromString(td)
+		if err != nil {
+			invalid = append(invalid, fmt.Sprintf("%s=%s: %v", ztnenv.EnvTrustDomain, td, err))
+		}
+		e.td = t
+	}
+	if len(missing)+len(invalid) > 0 {
+		return e, &ztnenv.Error{Missing: missing, Invalid: invalid}
+	}
+	return e, nil
+}
+
+// meshService is one component's ztnet.Service and what it is made of.
+type meshService struct {
+	svc     *ztnet.Service
+	src     *certs.Rotator
+	closers []func() error
+}
+
+func (m *meshService) close() error {
+	var errs []error
+	if m.svc != nil {
+		errs = append(errs, m.svc.Close())
+	}
+	for _, c := range slices.Backward(m.closers) {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// newMeshService sets up the service name: its identity from Vault (with
+// the common name cn, if set), the bundle of the federated peer, if any,
+// its intentions and the catalog from Consul.
+func newMeshService(ctx context.Context, env meshEnv, name, cn string, peer *peerSpec, cfg meshConfig) (ms *meshService, err error) {
+	ms = &meshService{}
+	defer func() {
+		if err != nil {
+			_ = ms.close()
+			ms = nil
+		}
+	}()
+	role := strings.ReplaceAll(env.role, "{service}", name)
+	src, err := vault.New(ctx, vault.Config{
+		Service: name, TrustDomain: env.td, Datacenter: env.datacenter, Address: env.vaultAddr,
+		Auth: vault.Token(env.vaultToken), Mount: env.mount, Role: role, CommonName: cn,
+	}, certs.WithLogger(cfg.Logger))
+	if err != nil {
+		return nil, fmt.Errorf("yelb: %s: identity from Vault (mount %s, role %s): %w", name, env.mount, role, err)
+	}
+	ms.src = src
+	ms.closers = append(ms.closers, src.Close)
+	fed := federatedSource{Rotator: src}
+	opts := []ztnet.Option{ztnet.WithLogger(cfg.Logger)}
+	if peer != nil {
+		pb, err := newPeerBundle(ctx, *peer, env.vaultAddr, cmpOr(cfg.PeerRefresh, time.Minute), cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		ms.closers = append(ms.closers, pb.Close)
+		fed.peer = pb
+		opts = append(opts, ztnet.WithFederatedPeer(peer.Name, peer.TD))
+	}
+	opts = append(opts, ztnet.WithSource(fed))
+	cc := consulapi.DefaultConfig()
+	cc.Address, cc.Token = env.consulAddr, env.consulToken
+	client, err := consulapi.NewClient(cc)
+	if err != nil {
+		return nil, fmt.Errorf("yelb: consul client: %w", err)
+	}
+	zc := ztnconsul.Config{Client: client}
+	az, err := ztnconsul.NewIntentions(zc, name, ztnconsul.WithLogger(cfg.Logger))
+	if err != nil {
+		return nil, err
+	}
+	ms.closers = append(ms.closers, az.Close)
+	if err := az.WaitSynced(ctx); err != nil {
+		return nil, fmt.Errorf("yelb: %s: intentions from Consul at %s: %w", name, env.consulAddr, err)
+	}
+	cat, err := ztnconsul.NewCatalog(zc, ztnconsul.WithLogger(cfg.Logger))
+	if err != nil {
+		return nil, err
+	}
+	ms.closers = append(ms.closers, cat.Close)
+	opts = append(opts, ztnet.WithAuthorizer(az), ztnet.WithResolver(cat))
+	if peer != nil && name == uiName {
+		// The app servers live in the peer's trust domain.
+		opts = append(opts, ztnet.WithRemoteService(appName, peer.TD))
+	}
+	ms.svc, err = ztnet.New(ctx, name, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// runMesh runs one component in the mesh until ctx ends.
+func runMesh(ctx context.Context, out io.Writer, cfg meshConfig) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	env, err := readMeshEnv(cfg.Getenv)
+	if err != nil {
+		return err
+	}
+	var peer *peerSpec
+	if cfg.Peer != "" {
+		p, err := parsePeer(cfg.Peer)
+		if err != nil {
+			return err
+		}
+		peer = &p
+	}
+	name, cn := map[string]string{"gateway": gatewayName, "ui": uiName, "appserver": appName}[cfg.Mode], ""
+	if name == appName {
+		cn = appName // the database user
+		if cfg.Postgres == "" || cfg.Redis == "" {
+			return errors.New("yelb: appserver: -postgres and -redis are required")
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ms, err := newMeshService(sctx, env, name, cn, peer, cfg)
+	if err != nil {
+		return err
+	}
+	defer ms.close()
+
+	var srv *server
+	switch cfg.Mode {
+	case "gateway":
+		gw, err := newGateway(ms.svc)
+		if err != nil {
+			return err
+		}
+		if srv, err = servePublic(sctx, or(cfg.Addr, "127.0.0.1:8080"), gw); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "yelb: gateway %s: open http://%s/\n", ms.svc.ID(), srv.Addr())
+	case "ui":
+		ui, err := newUIHandler(ms.svc, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		if srv, err = serveMesh(sctx, ms.svc, or(cfg.Addr, "127.0.0.1:0"), ui); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "yelb: ui %s serving on %s\n", ms.svc.ID(), srv.Addr())
+	case "appserver":
+		tc := storeTLS(ms.src)
+		votes, err := yelb.NewPostgres(cfg.Postgres, appName, tc)
+		if err != nil {
+			return err
+		}
+		defer votes.Close()
+		views, err := yelb.NewRedis(cfg.Redis, tc)
+		if err != nil {
+			return err
+		}
+		defer views.Close()
+		hostname := cfg.Hostname
+		if hostname == "" {
+			hostname, _ = os.Hostname()
+		}
+		app, err := yelb.NewAppServer(votes, views, hostname, yelb.WithLogger(cfg.Logger))
+		if err != nil {
+			return err
+		}
+		if srv, err = serveMesh(sctx, ms.svc, or(cfg.Addr, "127.0.0.1:0"), app); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "yelb: appserver %s (%s) serving on %s\n", ms.svc.ID(), app.Hostname(), srv.Addr())
+	}
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.stop(stopCtx)
+	fmt.Fprintf(out, "yelb: %s stopped\n", cfg.Mode)
+	return err
+}
