@@ -180,7 +180,6 @@ func writeRole(ctx context.Context, c *api.Client, b BootstrapConfig, service st
 		"enforce_hostnames":           true,
 		"require_cn":                  false,
 		"use_csr_common_name":         true,
-		"exclude_cn_from_sans":        true,
 		"use_csr_sans":                true,
 		"key_type":                    "ec",
 		"key_bits":                    256,
@@ -198,8 +197,8 @@ func writeRole(ctx context.Context, c *api.Client, b BootstrapConfig, service st
 		"not_before_duration":         fmt.Sprintf("%ds", int64(b.NotBefore/time.Second)),
 	}
 	if b.CommonNames {
-		// The service's bare name only, as the CN (exclude_cn_from_sans
-		// keeps it out of the DNS SANs).
+		// The service's bare name only, as the CN (the sign request's
+		// exclude_cn_from_sans keeps it out of the DNS SANs).
 		role["allowed_domains"] = []string{service}
 		role["allow_bare_domains"] = true
 	}

@@ -46,6 +46,8 @@ func (v *issuer) Issue(ctx context.Context) (*certs.Identity, error) {
 	body := map[string]any{
 		"csr":    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})),
 		"format": "pem",
+		// A common name (Config.CommonName) is not a DNS name here.
+		"exclude_cn_from_sans": true,
 	}
 	if v.ttl > 0 {
 		body["ttl"] = fmt.Sprintf("%ds", int64((v.ttl+time.Second-1)/time.Second))
