@@ -64,6 +64,8 @@ type devApp struct {
 	Store string
 
 	mesh    *ztnet.Dev
+	votes   yelb.VoteStore
+	views   yelb.PageViewCounter
 	servers []*server
 	closers []func() error
 }
@@ -100,6 +102,7 @@ func startDev(ctx context.Context, cfg devConfig) (app *devApp, err error) {
 	if err != nil {
 		return nil, err
 	}
+	app.votes, app.views = votes, views
 	appSvc, err := mesh.Service(ctx, appName)
 	if err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ import (
 
 // requireStores skips the test when Postgres or Redis is not installed
 // (fails under ZTN_REQUIRE_TOOLS, as testenv does).
-func requireStores(t *testing.T) {
+func requireStores(t testing.TB) {
 	t.Helper()
 	if m := localdb.Find().Missing(); m != "" {
 		msg := "not installed: " + m + " (scripts/deps.sh installs them)"
@@ -30,7 +30,7 @@ func requireStores(t *testing.T) {
 	}
 }
 
-func startDevT(t *testing.T, cfg devConfig) *devApp {
+func startDevT(t testing.TB, cfg devConfig) *devApp {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
