@@ -96,7 +96,7 @@ func (f *meshFixture) storeServerTLS(t *testing.T) testenv.ServerTLS {
 	t.Helper()
 	m := f.back.mount
 	if _, err := f.root.Logical().Write(m+"/roles/yelb-stores", map[string]any{
-		"allow_ip_sans": true, "allow_any_name": false, "allowed_domains": []string{}, "require_cn": false,
+		"allow_ip_sans": true, "allow_any_name": false, "allow_localhost": false, "allowed_domains": []string{}, "require_cn": false,
 		"server_flag": true, "client_flag": false, "key_type": "ec", "key_bits": 256, "no_store": true, "ttl": "24h",
 	}); err != nil {
 		t.Fatal(err)
