@@ -13,6 +13,7 @@ import (
 
 	"github.com/ztnlabs/ztn/examples/yelb/internal/localdb"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -134,7 +135,7 @@ func TestDevIntentions(t *testing.T) {
 // loudly; it stops when ctx ends.
 func TestRunDev(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out logtest.Buffer
 	done := make(chan error, 1)
 	go func() { done <- runDev(ctx, &out, devConfig{Addr: "127.0.0.1:0", Memory: true}) }()
 	deadline := time.Now().Add(30 * time.Second)
