@@ -53,8 +53,9 @@ func get(ctx context.Context, url string) error {
 // (backend.test) federated, the app servers on real Postgres and Redis with
 // their Vault certificate: the API table through gateway → ui → appserver;
 // votes survive an app server's restart; each store's outage fails only its
-// endpoints, which recover without a restart; who may reach what; kill -9
-// of one of two app servers under load fails no request.
+// endpoints, which recover without a restart; who may reach what; a
+// browser votes; kill -9 of one of two app servers under load fails no
+// request.
 func TestMesh(t *testing.T) {
 	f := newMeshFixture(t)
 	top := t // the processes live as long as the test, not a subtest
@@ -109,6 +110,8 @@ func TestMesh(t *testing.T) {
 	})
 
 	t.Run("refusals", func(t *testing.T) { f.refusals(t) })
+
+	t.Run("browser", func(t *testing.T) { voteInBrowser(t, gw+"/") })
 
 	t.Run("kill", func(t *testing.T) {
 		app2 := f.startAppServer(top, "appserver-2")
