@@ -135,7 +135,7 @@ func startDev(ctx context.Context, cfg devConfig) (app *devApp, err error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, err := servePublic(ctx, cfg.Addr, gw)
+	pub, err := servePublic(ctx, cfg.Addr, gw, nil)
 	if err != nil {
 		return nil, err
 	}

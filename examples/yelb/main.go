@@ -43,6 +43,8 @@ func main() {
 		pgAddr   = flag.String("postgres", "", "appserver: Postgres's host:port (TLS, client certificate)")
 		rdAddr   = flag.String("redis", "", "appserver: Redis's host:port (TLS, client certificate)")
 		peer     = flag.String("peer", "", "ui, appserver: the federated trust domain of the other side, as NAME=TRUST_DOMAIN@VAULT_PKI_MOUNT (NAME: how intentions name it as Peer)")
+		webRole  = flag.String("https-role", "", "gateway: serve HTTPS with a certificate signed by this role of ZTN_PKI_MOUNT (default: plain HTTP)")
+		webName  = flag.String("https-name", "", "gateway: the name (IP or DNS) of the HTTPS certificate (default: -addr's host)")
 		verbose  = flag.Bool("v", false, "log ztn's access records (Debug) too")
 	)
 	flag.Usage = func() {
@@ -67,6 +69,7 @@ func main() {
 	case "gateway", "ui", "appserver":
 		err = runMesh(ctx, os.Stdout, meshConfig{
 			Mode: *mode, Addr: *addr, Hostname: *hostname, Postgres: *pgAddr, Redis: *rdAddr, Peer: *peer,
+			HTTPSRole: *webRole, HTTPSName: *webName,
 			Getenv: os.Getenv, Logger: logger,
 		})
 	default:

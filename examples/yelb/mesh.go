@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -35,6 +37,10 @@ type meshConfig struct {
 	// Peer is the federated trust domain, NAME=TRUST_DOMAIN@MOUNT (ui and
 	// appserver).
 	Peer string
+	// HTTPSRole, if set, makes the gateway serve HTTPS with a certificate
+	// for HTTPSName (default: Addr's host) signed by this role of the
+	// gateway's PKI mount.
+	HTTPSRole, HTTPSName string
 	// Getenv reads the environment (ztnenv's variables).
 	Getenv func(string) string
 	Logger *slog.Logger
@@ -211,10 +217,24 @@ func runMesh(ctx context.Context, out io.Writer, cfg meshConfig) error {
 		if err != nil {
 			return err
 		}
-		if srv, err = servePublic(sctx, or(cfg.Addr, "127.0.0.1:8080"), gw); err != nil {
+		addr := or(cfg.Addr, "127.0.0.1:8080")
+		scheme, getCert := "http", (func(*tls.ClientHelloInfo) (*tls.Certificate, error))(nil)
+		if cfg.HTTPSRole != "" {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return fmt.Errorf("yelb: gateway: -addr %q: %w", addr, err)
+			}
+			wc, err := newWebCert(sctx, env.vaultAddr, env.vaultToken, env.mount, cfg.HTTPSRole, or(cfg.HTTPSName, host), cfg.Logger)
+			if err != nil {
+				return err
+			}
+			defer wc.Close()
+			scheme, getCert = "https", wc.GetCertificate
+		}
+		if srv, err = servePublic(sctx, addr, gw, getCert); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "yelb: gateway %s: open http://%s/\n", ms.svc.ID(), srv.Addr())
+		fmt.Fprintf(out, "yelb: gateway %s: open %s://%s/\n", ms.svc.ID(), scheme, srv.Addr())
 	case "ui":
 		ui, err := newUIHandler(ms.svc, cfg.Logger)
 		if err != nil {

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"regexp"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/proctest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -112,6 +115,8 @@ func TestMesh(t *testing.T) {
 	t.Run("refusals", func(t *testing.T) { f.refusals(t) })
 
 	t.Run("browser", func(t *testing.T) { voteInBrowser(t, gw+"/") })
+
+	t.Run("https", func(t *testing.T) { f.https(t) })
 
 	t.Run("kill", func(t *testing.T) {
 		app2 := f.startAppServer(top, "appserver-2")
@@ -266,5 +271,47 @@ func (f *meshFixture) refusals(t *testing.T) {
 		} else {
 			t.Logf("redis refused %s: %v", tc.name, err)
 		}
+	}
+}
+
+// https: a gateway started with -https-role serves HTTPS (TLS 1.3) with a
+// certificate for 127.0.0.1 signed by the front end's PKI with a role for
+// web names, which a browser trusting that CA accepts.
+func (f *meshFixture) https(t *testing.T) {
+	m := f.front.mount
+	if _, err := f.root.Logical().Write(m+"/roles/yelb-web", map[string]any{
+		"allow_ip_sans": true, "allow_any_name": false, "allow_localhost": false, "allowed_domains": []string{},
+		"require_cn": false, "server_flag": true, "client_flag": false, "key_type": "ec", "key_bits": 256,
+		"no_store": true, "ttl": "1h", "use_csr_sans": true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.root.Sys().PutPolicy("yelb-web", `path "`+m+`/sign/yelb-web" { capabilities = ["create", "update"] }`); err != nil {
+		t.Fatal(err)
+	}
+	p := proctest.Start(t, "gateway-https", f.bin, f.envToken(f.front, f.token(t, f.front, gatewayName, "yelb-web")),
+		"-mode", "gateway", "-addr", "127.0.0.1:0", "-https-role", "yelb-web")
+	open := regexp.MustCompile(`^yelb: gateway \S+: open (https://\S+)/$`)
+	base := open.FindStringSubmatch(p.WaitLine(t, open, time.Minute))[1]
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(f.rootPEM(t, f.front))
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(base + "/api/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil || resp.TLS.Version != tls.VersionTLS13 {
+		t.Fatalf("GET %s/api/hostname = %d %q (TLS %v)", base, resp.StatusCode, b, resp.TLS)
+	}
+	leaf := resp.TLS.PeerCertificates[0]
+	if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.IPv4(127, 0, 0, 1)) || len(leaf.URIs)+len(leaf.DNSNames) != 0 {
+		t.Errorf("the gateway's certificate names %v %v %v", leaf.IPAddresses, leaf.DNSNames, leaf.URIs)
+	}
+	t.Logf("HTTPS gateway %s: %q, certificate for %v until %s", base, b, leaf.IPAddresses, leaf.NotAfter.Format(time.RFC3339))
+	if _, err := httpClient.Get(base + "/"); err == nil {
+		t.Error("a client that does not trust the front end's CA got an answer")
 	}
 }

@@ -154,10 +154,15 @@ func (f *meshFixture) writeIntentions(t *testing.T) {
 // env is the environment of a process that is service of d.
 func (f *meshFixture) env(t *testing.T, d *domain, service string) []string {
 	t.Helper()
+	return f.envToken(d, f.token(t, d, service))
+}
+
+// envToken is env with a Vault token of the test's choosing.
+func (f *meshFixture) envToken(d *domain, token string) []string {
 	return proctest.Env(
 		"CONSUL_HTTP_ADDR="+f.consul.Addr,
 		"VAULT_ADDR="+f.vault.HTTPAddr(),
-		"VAULT_TOKEN="+f.token(t, d, service),
+		"VAULT_TOKEN="+token,
 		"ZTN_PKI_MOUNT="+d.mount,
 		"ZTN_PKI_ROLE={service}",
 		"ZTN_TRUST_DOMAIN="+d.td.Name(),
@@ -165,10 +170,11 @@ func (f *meshFixture) env(t *testing.T, d *domain, service string) []string {
 	)
 }
 
-// token is a Vault token with service's policy only.
-func (f *meshFixture) token(t *testing.T, d *domain, service string) string {
+// token is a Vault token with service's policy only, and the extra
+// policies.
+func (f *meshFixture) token(t *testing.T, d *domain, service string, extra ...string) string {
 	t.Helper()
-	s, err := f.root.Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{d.pki.Policies[service]}})
+	s, err := f.root.Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: append([]string{d.pki.Policies[service]}, extra...)})
 	if err != nil {
 		t.Fatal(err)
 	}

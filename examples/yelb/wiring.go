@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,11 +63,16 @@ func serveMesh(ctx context.Context, svc *ztnet.Service, addr string, h http.Hand
 	return serve(svc.ID().Name, l, httpztn.NewServer(svc, h)), nil
 }
 
-// servePublic serves h in plain HTTP on addr: the gateway's public side.
-func servePublic(ctx context.Context, addr string, h http.Handler) (*server, error) {
+// servePublic serves h on addr: the gateway's public side, in plain HTTP,
+// or in HTTPS (TLS 1.3) with the certificate getCert returns when it is
+// not nil.
+func servePublic(ctx context.Context, addr string, h http.Handler, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) (*server, error) {
 	l, err := new(net.ListenConfig).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("yelb: gateway: %w", err)
+	}
+	if getCert != nil {
+		l = tls.NewListener(l, &tls.Config{MinVersion: tls.VersionTLS13, GetCertificate: getCert, NextProtos: []string{"http/1.1"}})
 	}
 	return serve(gatewayName, l, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}), nil
 }
