@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/ztnlabs/ztn"
@@ -167,10 +169,11 @@ func (a *devApp) devStores(ctx context.Context, cfg devConfig) (yelb.VoteStore, 
 		m := yelb.NewMemory()
 		return m, m, nil
 	}
-	id, srvTLS, err := devStoreIdentity(a.mesh)
+	id, srvTLS, err := devStoreIdentity(ctx, a.mesh, cfg.Logger)
 	if err != nil {
 		return nil, nil, err
 	}
+	a.closers = append(a.closers, id.Close)
 	pg, err := localdb.StartPostgres(ctx, bins, srvTLS, yelb.Database, appName)
 	if err != nil {
 		return nil, nil, err
@@ -196,44 +199,57 @@ func (a *devApp) devStores(ctx context.Context, cfg devConfig) (yelb.VoteStore, 
 	return votes, views, nil
 }
 
-// devStoreIdentity makes, with the dev mesh's CA, the app server's
-// certificate for Postgres and Redis (common name yelb-appserver, the
-// database user, and its SPIFFE ID) and the servers' certificate (for
-// 127.0.0.1), both valid for a day; the servers trust the mesh's roots.
-// Keys stay in memory, but the servers' own, which they read from their
-// private directory.
-func devStoreIdentity(mesh *ztnet.Dev) (*certs.Static, localdb.TLS, error) {
-	ca := mesh.CA()
-	sign := func(tmpl *x509.Certificate) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		tmpl.NotBefore = time.Now().Add(-time.Minute)
-		tmpl.NotAfter = time.Now().Add(24 * time.Hour)
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		cert, err := ca.SignCertificate(tmpl, key.Public())
-		return cert, key, err
+// storeIssuer issues, with the dev mesh's CA, the app server's certificate
+// for Postgres and Redis: its SPIFFE ID and the common name yelb-appserver
+// (the database user), valid for an hour; a certs.Rotator renews it, as the
+// mesh mode's Vault source does.
+type storeIssuer struct {
+	ca *certs.DevCA
+	id spiffeid.ID
+}
+
+// Issue implements certs.Issuer.
+func (i storeIssuer) Issue(context.Context) (*certs.Identity, error) {
+	cert, key, err := signDev(i.ca, &x509.Certificate{
+		Subject: pkix.Name{CommonName: appName}, URIs: []*url.URL{i.id.URL()},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
+	}, time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("yelb: the app server's store certificate: %w", err)
 	}
+	return &certs.Identity{
+		SVID:    &x509svid.SVID{ID: i.id, Certificates: []*x509.Certificate{cert}, PrivateKey: key},
+		Bundles: []*x509bundle.Bundle{i.ca.Bundle()},
+	}, nil
+}
+
+// signDev signs tmpl with the dev mesh's CA for a new key, valid for ttl.
+func signDev(ca *certs.DevCA, tmpl *x509.Certificate, ttl time.Duration) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.NotBefore = time.Now().Add(-time.Minute)
+	tmpl.NotAfter = time.Now().Add(ttl)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	cert, err := ca.SignCertificate(tmpl, key.Public())
+	return cert, key, err
+}
+
+// devStoreIdentity returns the app server's rotating identity for Postgres
+// and Redis (see storeIssuer), and the servers' TLS files: a certificate for
+// 127.0.0.1 from the dev mesh's CA, valid for 30 days (the servers read
+// their key from their private directory), trusting the mesh's roots.
+func devStoreIdentity(ctx context.Context, mesh *ztnet.Dev, logger *slog.Logger) (*certs.Rotator, localdb.TLS, error) {
+	ca := mesh.CA()
 	id, err := ztn.NewServiceID(ca.TrustDomain(), "dc1", appName).SPIFFEID()
 	if err != nil {
 		return nil, localdb.TLS{}, fmt.Errorf("yelb: %w", err)
 	}
-	client, clientKey, err := sign(&x509.Certificate{
-		Subject: pkix.Name{CommonName: appName}, URIs: []*url.URL{id.URL()},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
-	})
-	if err != nil {
-		return nil, localdb.TLS{}, fmt.Errorf("yelb: the app server's store certificate: %w", err)
-	}
-	static, err := certs.NewStatic(&x509svid.SVID{ID: id, Certificates: []*x509.Certificate{client}, PrivateKey: clientKey}, ca.Bundle())
-	if err != nil {
-		return nil, localdb.TLS{}, fmt.Errorf("yelb: the app server's store certificate: %w", err)
-	}
-	srv, srvKey, err := sign(&x509.Certificate{
+	srv, srvKey, err := signDev(ca, &x509.Certificate{
 		Subject: pkix.Name{CommonName: "yelb stores"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	}, 30*24*time.Hour)
 	if err != nil {
 		return nil, localdb.TLS{}, fmt.Errorf("yelb: the stores' server certificate: %w", err)
 	}
@@ -245,7 +261,11 @@ func devStoreIdentity(mesh *ztnet.Dev) (*certs.Static, localdb.TLS, error) {
 	for _, r := range ca.Bundle().X509Authorities() {
 		roots = append(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Raw})...)
 	}
-	return static, localdb.TLS{
+	rot, err := certs.NewRotator(ctx, storeIssuer{ca: ca, id: id}, certs.WithLogger(logger))
+	if err != nil {
+		return nil, localdb.TLS{}, err
+	}
+	return rot, localdb.TLS{
 		Cert:      pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Raw}),
 		Key:       pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 		ClientCAs: roots,

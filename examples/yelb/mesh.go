@@ -57,6 +57,7 @@ type meshEnv struct {
 	vaultAddr, vaultToken   string
 	mount, role, datacenter string
 	td                      spiffeid.TrustDomain
+	allowHTTP               bool // ZTN_ALLOW_HTTP=1
 }
 
 func readMeshEnv(getenv func(string) string) (meshEnv, error) {
@@ -82,10 +83,37 @@ func readMeshEnv(getenv func(string) string) (meshEnv, error) {
 		}
 		e.td = t
 	}
+	// As ztnenv: plain HTTP only to this machine, unless ZTN_ALLOW_HTTP=1
+	// (anyone on the path could forge trust roots and intentions).
+	e.allowHTTP = getenv(ztnenv.EnvAllowHTTP) == "1"
+	for _, v := range []struct{ name, val string }{{ztnenv.EnvConsulAddr, e.consulAddr}, {ztnenv.EnvVaultAddr, e.vaultAddr}} {
+		if v.val != "" && !e.allowHTTP && !safeAddr(v.val, getenv("CONSUL_HTTP_SSL") == "true" && v.name == ztnenv.EnvConsulAddr) {
+			invalid = append(invalid, fmt.Sprintf("%s=%s: plain HTTP to another machine (use https://, or %s=1 for a lab)", v.name, v.val, ztnenv.EnvAllowHTTP))
+		}
+	}
 	if len(missing)+len(invalid) > 0 {
 		return e, &ztnenv.Error{Missing: missing, Invalid: invalid}
 	}
 	return e, nil
+}
+
+// safeAddr reports whether addr (a URL, or Consul's host:port) is HTTPS or
+// on this machine.
+func safeAddr(addr string, tls bool) bool {
+	if strings.HasPrefix(addr, "https://") || tls {
+		return true
+	}
+	hostport := strings.TrimPrefix(addr, "http://")
+	hostport, _, _ = strings.Cut(hostport, "/")
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // meshService is one component's ztnet.Service and what it is made of.
@@ -120,7 +148,7 @@ func newMeshService(ctx context.Context, env meshEnv, name, cn string, peer *pee
 	role := strings.ReplaceAll(env.role, "{service}", name)
 	src, err := vault.New(ctx, vault.Config{
 		Service: name, TrustDomain: env.td, Datacenter: env.datacenter, Address: env.vaultAddr,
-		Auth: vault.Token(env.vaultToken), Mount: env.mount, Role: role, CommonName: cn,
+		Auth: vault.Token(env.vaultToken), Mount: env.mount, Role: role, CommonName: cn, AllowHTTP: env.allowHTTP,
 	}, certs.WithLogger(cfg.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("yelb: %s: identity from Vault (mount %s, role %s): %w", name, env.mount, role, err)
