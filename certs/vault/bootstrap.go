@@ -48,6 +48,12 @@ type BootstrapConfig struct {
 	PolicyPrefix string
 	// NoPolicies skips writing the policies.
 	NoPolicies bool
+	// CommonNames lets each role also sign its service's name as the
+	// certificate's subject common name ([Config].CommonName), kept out of
+	// the SANs, for servers that name a client by its CN (Postgres's "cert"
+	// authentication). Service names must then be valid host names. No
+	// other name is allowed either way.
+	CommonNames bool
 }
 
 // PKI is what [Bootstrap] set up.
@@ -79,7 +85,8 @@ type PKI struct {
 //     makes the intermediate the default issuer (leaf_not_after_behavior
 //     truncate); otherwise it keeps the existing CA;
 //   - it writes, for each service, a role that can sign only that service's
-//     SPIFFE ID (exact allowed_uri_sans, no CN, DNS, IP or other name, EC keys,
+//     SPIFFE ID (exact allowed_uri_sans, no CN — unless CommonNames allows
+//     the service's name —, DNS, IP or other name, EC keys,
 //     client and server auth, no_store, no lease), and a policy allowing it.
 func Bootstrap(ctx context.Context, client *api.Client, b BootstrapConfig) (*PKI, error) {
 	b.setDefaults()
@@ -175,7 +182,7 @@ func defaultNotBefore(ttl time.Duration) time.Duration {
 }
 
 func writeRole(ctx context.Context, c *api.Client, b BootstrapConfig, service string, id spiffeid.ID) error {
-	_, err := c.Logical().WriteWithContext(ctx, b.Mount+"/roles/"+service, map[string]any{
+	role := map[string]any{
 		"allowed_uri_sans":            id.String(), // exact: go-glob's * would also match '/'
 		"allowed_uri_sans_template":   false,
 		"allowed_domains":             []string{},
@@ -206,7 +213,14 @@ func writeRole(ctx context.Context, c *api.Client, b BootstrapConfig, service st
 		"ttl":                         fmt.Sprintf("%ds", int64(b.LeafTTL/time.Second)),
 		"max_ttl":                     fmt.Sprintf("%ds", int64(b.LeafMaxTTL/time.Second)),
 		"not_before_duration":         fmt.Sprintf("%ds", int64(b.NotBefore/time.Second)),
-	})
+	}
+	if b.CommonNames {
+		// The service's bare name only, as the CN (the sign request's
+		// exclude_cn_from_sans keeps it out of the DNS SANs).
+		role["allowed_domains"] = []string{service}
+		role["allow_bare_domains"] = true
+	}
+	_, err := c.Logical().WriteWithContext(ctx, b.Mount+"/roles/"+service, role)
 	if err != nil {
 		return fmt.Errorf("vault: bootstrap: write role %q at %s/: %w", service, b.Mount, describeError(c.Address(), err))
 	}

@@ -55,6 +55,13 @@ type Config struct {
 	// TTL is the lifetime asked for each certificate (default: the role's
 	// ttl). Vault caps it at the role's max_ttl.
 	TTL time.Duration
+	// CommonName, if set, is asked as the certificate's subject common name,
+	// besides the SPIFFE ID, for servers that name a client by it, such as
+	// Postgres's "cert" authentication (the CN is the database user). The
+	// role must allow it and keep it out of the SANs: Bootstrap's roles do
+	// for the service's own name with [BootstrapConfig].CommonNames. Default:
+	// no common name.
+	CommonName string
 
 	// BundleRefresh is how often the mount's issuers are read for the trust
 	// bundle (default 1m). The bundle is also read after every issuance.

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -37,13 +38,16 @@ func (v *issuer) Issue(ctx context.Context) (*certs.Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault: generate key: %w", err)
 	}
-	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{URIs: []*url.URL{v.id.URL()}}, key)
+	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: v.cn}, URIs: []*url.URL{v.id.URL()}}, key)
 	if err != nil {
 		return nil, fmt.Errorf("vault: CSR: %w", err)
 	}
 	body := map[string]any{
 		"csr":    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})),
 		"format": "pem",
+		// A common name (Config.CommonName) is not a DNS name here.
+		"exclude_cn_from_sans": true,
 	}
 	if v.ttl > 0 {
 		body["ttl"] = fmt.Sprintf("%ds", int64((v.ttl+time.Second-1)/time.Second))
@@ -97,7 +101,7 @@ func (v *issuer) parseSigned(resp *signResponse, key *ecdsa.PrivateKey) (chain [
 		return nil, nil, nil, malformed("certificate: %d certificates, want 1", len(leaves))
 	}
 	leaf := leaves[0]
-	if err := checkLeaf(leaf, key, v.id); err != nil {
+	if err := checkLeaf(leaf, key, v.id, v.cn); err != nil {
 		return nil, nil, nil, fmt.Errorf("vault: sign with role %q at %s/: refusing the certificate Vault returned: %w", v.role, v.mount, err)
 	}
 	cas := resp.CAChain
@@ -132,8 +136,12 @@ func (v *issuer) parseSigned(resp *signResponse, key *ecdsa.PrivateKey) (chain [
 	return chain, issuingCA, roots, nil
 }
 
-// checkLeaf verifies that leaf is the certificate we asked for.
-func checkLeaf(leaf *x509.Certificate, key *ecdsa.PrivateKey, id spiffeid.ID) error {
+// checkLeaf verifies that leaf is the certificate we asked for, with the
+// common name cn ("": none).
+func checkLeaf(leaf *x509.Certificate, key *ecdsa.PrivateKey, id spiffeid.ID, cn string) error {
+	if leaf.Subject.CommonName != cn {
+		return fmt.Errorf("its common name is %q, want %q", leaf.Subject.CommonName, cn)
+	}
 	if len(leaf.URIs) != 1 || leaf.URIs[0].String() != id.String() {
 		got := make([]string, len(leaf.URIs))
 		for i, u := range leaf.URIs {

@@ -71,6 +71,7 @@ type issuer struct {
 	td        spiffeid.TrustDomain
 	mount     string
 	role      string
+	cn        string // subject common name asked for, or ""
 	ttl       time.Duration
 	refresh   time.Duration
 	retention time.Duration
@@ -151,7 +152,7 @@ func newIssuer(ctx context.Context, cfg Config, rc certsx.Config) (*issuer, erro
 	client.ClearToken()
 
 	v := &issuer{
-		id: id, td: cfg.TrustDomain, mount: mount, role: role, ttl: cfg.TTL,
+		id: id, td: cfg.TrustDomain, mount: mount, role: role, cn: cfg.CommonName, ttl: cfg.TTL,
 		refresh:   cmpOr(cfg.BundleRefresh, DefaultBundleRefresh),
 		retention: cfg.RootRetention,
 		timeout:   timeout,

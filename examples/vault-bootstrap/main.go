@@ -39,6 +39,7 @@ func main() {
 		intTTL      = flag.Duration("intermediate-ttl", 365*24*time.Hour, "lifetime of a new intermediate")
 		prefix      = flag.String("policy-prefix", "ztn-", "prefix of the per-service policy names")
 		noPolicies  = flag.Bool("no-policies", false, "do not write policies")
+		commonNames = flag.Bool("common-names", false, "roles also sign the service's name as the certificate's common name (for Postgres's cert authentication)")
 		rotate      = flag.Bool("rotate", false, "rotate the CA of an existing mount instead")
 		propagation = flag.Duration("propagation", 2*time.Minute, "with -rotate: wait this long between publishing the new root and signing with it (at least the services' bundle refresh)")
 	)
@@ -48,13 +49,13 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if err := run(*td, *dc, *mount, *prefix, *noPolicies, *rotate, *leafTTL, *leafMaxTTL, *rootTTL, *intTTL, *propagation, flag.Args()); err != nil {
+	if err := run(*td, *dc, *mount, *prefix, *noPolicies, *commonNames, *rotate, *leafTTL, *leafMaxTTL, *rootTTL, *intTTL, *propagation, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "vault-bootstrap:", err)
 		os.Exit(1)
 	}
 }
 
-func run(tdName, dc, mount, prefix string, noPolicies, rotate bool, leafTTL, leafMaxTTL, rootTTL, intTTL, propagation time.Duration, services []string) error {
+func run(tdName, dc, mount, prefix string, noPolicies, commonNames, rotate bool, leafTTL, leafMaxTTL, rootTTL, intTTL, propagation time.Duration, services []string) error {
 	if tdName == "" {
 		flag.Usage()
 		return fmt.Errorf("-trust-domain is required")
@@ -98,7 +99,7 @@ func run(tdName, dc, mount, prefix string, noPolicies, rotate bool, leafTTL, lea
 	pki, err := vault.Bootstrap(ctx, client, vault.BootstrapConfig{
 		Mount: mount, TrustDomain: td, Datacenter: dc, Services: services,
 		RootTTL: rootTTL, IntermediateTTL: intTTL, LeafTTL: leafTTL, LeafMaxTTL: leafMaxTTL,
-		PolicyPrefix: prefix, NoPolicies: noPolicies,
+		PolicyPrefix: prefix, NoPolicies: noPolicies, CommonNames: commonNames,
 	})
 	if err != nil {
 		return err

@@ -7,12 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/pgredis"
 )
 
 // PostgresServer is a PostgreSQL cluster of its own (initdb in a fresh
@@ -89,10 +90,10 @@ func Postgres(t testing.TB, tlsFiles ServerTLS, opts ...PostgresOption) *Postgre
 		o(&cfg)
 	}
 	bin := systemBinary(t, "PostgreSQL (postgres, initdb)", "postgresql", "ZTN_POSTGRES_BIN",
-		append(debianPostgresBinaries(), "postgres")...)
+		append(pgredis.DebianPostgresBinaries(), "postgres")...)
 	s := &PostgresServer{t: t, bindir: filepath.Dir(bin), timeout: cfg.timeout, Host: "127.0.0.1"}
 	if os.Geteuid() == 0 {
-		u, err := lookupUser("postgres")
+		u, err := pgredis.LookupUser("postgres")
 		if err != nil {
 			t.Fatalf("testenv: postgres refuses to run as root and there is no user to run it as: %v", err)
 		}
@@ -123,12 +124,7 @@ func Postgres(t testing.TB, tlsFiles ServerTLS, opts ...PostgresOption) *Postgre
 		for _, kv := range cfg.settings {
 			args = append(args, "-c", kv)
 		}
-		args = append(args,
-			"-c", "listen_addresses="+s.Host, "-p", strconv.Itoa(s.Port),
-			"-c", "unix_socket_directories="+s.socketDir, "-c", "unix_socket_permissions=0700",
-			"-c", "ssl=on", "-c", "ssl_cert_file="+cert, "-c", "ssl_key_file="+key, "-c", "ssl_ca_file="+ca,
-			"-c", "hba_file="+filepath.Join(dir, "pg_hba.conf"),
-		)
+		args = append(args, pgredis.PostgresArgs(s.Host, s.Port, s.socketDir, filepath.Join(dir, "pg_hba.conf"), cert, key, ca)...)
 		if s.p == nil {
 			if err := s.writeHBA(filepath.Join(dir, "pg_hba.conf")); err != nil {
 				t.Fatalf("testenv: postgres: %v", err)
@@ -152,41 +148,28 @@ func Postgres(t testing.TB, tlsFiles ServerTLS, opts ...PostgresOption) *Postgre
 		t.Fatalf("testenv: postgres: %v", err)
 	}
 	for _, db := range cfg.dbs {
-		name, owner := quoteIdent(db[0]), quoteIdent(db[1])
+		name, owner := pgredis.QuoteIdent(db[0]), pgredis.QuoteIdent(db[1])
 		s.Exec(fmt.Sprintf(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %s) THEN CREATE ROLE %s LOGIN; END IF; END $$`,
-			quoteLiteral(db[1]), owner))
+			pgredis.QuoteLiteral(db[1]), owner))
 		s.Exec(fmt.Sprintf("CREATE DATABASE %s OWNER %s", name, owner))
 	}
 	return s
-}
-
-// debianPostgresBinaries lists /usr/lib/postgresql/<version>/bin/postgres,
-// newest version first.
-func debianPostgresBinaries() []string {
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
-	version := func(p string) float64 {
-		v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(filepath.Dir(p))), 64)
-		return v
-	}
-	sort.Slice(matches, func(i, j int) bool { return version(matches[i]) > version(matches[j]) })
-	return matches
 }
 
 func (s *PostgresServer) attr() *syscall.SysProcAttr {
 	if s.owner == nil {
 		return nil
 	}
-	return runAsAttr(s.owner)
+	return pgredis.SysProcAttr(s.owner)
 }
 
 // initdb creates the cluster: superuser "postgres", UTF-8, C locale.
 func (s *PostgresServer) initdb() error {
-	cmd := exec.Command(filepath.Join(s.bindir, "initdb"), "-D", s.DataDir, "-U", "postgres",
-		"-E", "UTF8", "--no-locale", "--auth=trust", "--no-sync")
+	cmd := exec.Command(filepath.Join(s.bindir, "initdb"), pgredis.InitdbArgs(s.DataDir)...)
 	cmd.Dir = s.socketDir
 	cmd.Env = cleanEnv([]string{"PG", "LC_", "LANG="}, "LANG=C")
 	if s.owner != nil {
-		cmd.SysProcAttr = runAsAttr(s.owner)
+		cmd.SysProcAttr = pgredis.SysProcAttr(s.owner)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
@@ -212,16 +195,10 @@ func (s *PostgresServer) initdb() error {
 // only the test's user and the server's can enter the directory) and
 // everyone else over TLS with a client certificate only.
 func (s *PostgresServer) writeHBA(path string) error {
-	hba := `# written by testenv.Postgres
-# TYPE   DATABASE USER     ADDRESS        METHOD
-local    all      postgres                trust
-hostssl  all      postgres 127.0.0.1/32   reject
-hostssl  all      all      127.0.0.1/32   cert
-`
-	if err := os.WriteFile(path, []byte(hba), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("# written by testenv.Postgres\n"+pgredis.HBA), 0o600); err != nil {
 		return err
 	}
-	return s.owner.chown(path)
+	return s.owner.Chown(path)
 }
 
 // Running reports whether the server process is running.
@@ -324,9 +301,3 @@ func (s *PostgresServer) psql(db, sql string) (string, error) {
 	}
 	return strings.TrimSpace(stdout.String()), nil
 }
-
-// quoteIdent quotes a Postgres identifier.
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
-// quoteLiteral quotes a Postgres string literal.
-func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/pgredis"
 )
 
 // RedisServer is a redis-server of its own, started by Redis. It listens on
@@ -90,11 +92,7 @@ func Redis(t testing.TB, tlsFiles ServerTLS, opts ...RedisOption) *RedisServer {
 	for attempt := 1; ; attempt++ {
 		port := FreePort(t)
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		args := []string{conf,
-			"--bind", "127.0.0.1", "--port", "0", "--tls-port", strconv.Itoa(port),
-			"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca,
-			"--tls-auth-clients", "yes",
-		}
+		args := append([]string{conf}, pgredis.RedisArgs("127.0.0.1", port, cert, key, ca)...)
 		if s.p == nil {
 			s.p = newProc(t, "redis", bin, dir, args, cleanEnv([]string{"REDIS"}))
 			s.LogPath = s.p.logPath

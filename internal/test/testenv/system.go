@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"testing"
+
+	"github.com/ztnlabs/ztn/internal/pgredis"
 )
 
 // This file holds what the servers installed from Debian packages
@@ -26,55 +26,11 @@ type ServerTLS struct {
 // clients-ca.crt, owned by owner (nil: the test's user), and returns their
 // paths.
 func (s ServerTLS) write(dir string, owner *osUser) (cert, key, ca string, err error) {
-	if len(s.Cert) == 0 || len(s.Key) == 0 || len(s.ClientCAs) == 0 {
-		return "", "", "", fmt.Errorf("ServerTLS needs Cert, Key and ClientCAs")
-	}
-	cert, key, ca = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"), filepath.Join(dir, "clients-ca.crt")
-	for _, f := range []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{{cert, s.Cert, 0o644}, {key, s.Key, 0o600}, {ca, s.ClientCAs, 0o644}} {
-		if err := os.WriteFile(f.path, f.data, f.mode); err != nil {
-			return "", "", "", err
-		}
-		if err := owner.chown(f.path); err != nil {
-			return "", "", "", err
-		}
-	}
-	return cert, key, ca, nil
+	return pgredis.TLSFiles(s).Write(dir, owner)
 }
 
 // osUser is a system account a server runs as.
-type osUser struct {
-	name     string
-	uid, gid uint32
-}
-
-// lookupUser finds the account name.
-func lookupUser(name string) (*osUser, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("user %s: uid %q: %w", name, u.Uid, err)
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("user %s: gid %q: %w", name, u.Gid, err)
-	}
-	return &osUser{name: name, uid: uint32(uid), gid: uint32(gid)}, nil
-}
-
-// chown gives path to u; a nil u leaves it to the test's user.
-func (u *osUser) chown(path string) error {
-	if u == nil {
-		return nil
-	}
-	return os.Chown(path, int(u.uid), int(u.gid))
-}
+type osUser = pgredis.User
 
 // serverDir makes a directory for a server's state, owned by owner (nil: the
 // test's user), outside t.TempDir (whose parents only the test's user may
@@ -86,7 +42,7 @@ func serverDir(t testing.TB, name string, owner *osUser) string {
 	if err != nil {
 		t.Fatalf("testenv: %s: %v", name, err)
 	}
-	if err := owner.chown(dir); err != nil {
+	if err := owner.Chown(dir); err != nil {
 		_ = os.RemoveAll(dir)
 		t.Fatalf("testenv: %s: %v", name, err)
 	}

@@ -9,7 +9,9 @@
 //
 // The tests start their servers with internal/test/testenv, which does the
 // same with more control (restarts on the same port, logs in the test
-// output); this package is the small part a program needs.
+// output); both take the servers' settings (pg_hba.conf, the TLS-only
+// listeners), their TLS files and their system user from internal/pgredis.
+// This package is the small part a program needs.
 //
 //	bins := localdb.Find()
 //	if bins.Missing() != "" { ... use an in-memory store ... }
@@ -23,27 +25,23 @@ package localdb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/pgredis"
 )
 
 // TLS is what a server presents and trusts, all PEM: its certificate (chain,
 // leaf first; it should name 127.0.0.1) and key, and the CA certificates a
 // client's certificate must chain to.
-type TLS struct {
-	Cert, Key, ClientCAs []byte
-}
+type TLS = pgredis.TLSFiles
 
 // Binaries are the server programs found on this machine.
 type Binaries struct {
@@ -57,14 +55,9 @@ type Binaries struct {
 // newest first, then $PATH) and redis-server ($PATH).
 func Find() Binaries {
 	var b Binaries
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	version := func(d string) float64 {
-		v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(d)), 64)
-		return v
-	}
-	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
-	for _, d := range dirs {
-		if isFile(filepath.Join(d, "postgres")) && isFile(filepath.Join(d, "initdb")) && isFile(filepath.Join(d, "psql")) {
+	for _, pg := range pgredis.DebianPostgresBinaries() {
+		d := filepath.Dir(pg)
+		if isFile(filepath.Join(d, "initdb")) && isFile(filepath.Join(d, "psql")) {
 			b.PostgresDir = d
 			break
 		}
@@ -135,58 +128,28 @@ func (s *Server) Stop() error {
 	return err
 }
 
-// runAs is the system user a server runs as when the program runs as root
-// (Postgres refuses root), or nil.
-type runAs struct{ uid, gid uint32 }
-
-func postgresUser() (*runAs, error) {
+// postgresUser is the system user Postgres runs as when the program runs
+// as root (Postgres refuses root), or nil.
+func postgresUser() (*pgredis.User, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
-	u, err := user.Lookup("postgres")
+	u, err := pgredis.LookupUser("postgres")
 	if err != nil {
 		return nil, fmt.Errorf("localdb: postgres refuses to run as root and there is no user postgres: %w", err)
 	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, fmt.Errorf("localdb: user postgres: %w", err)
-	}
-	return &runAs{uint32(uid), uint32(gid)}, nil
-}
-
-func (u *runAs) chown(path string) error {
-	if u == nil {
-		return nil
-	}
-	return os.Chown(path, int(u.uid), int(u.gid))
+	return u, nil
 }
 
 // newDir makes the server's directory, owned by u, and writes the TLS files
 // in it.
-func newDir(name string, t TLS, u *runAs) (dir, cert, key, ca string, err error) {
-	if len(t.Cert) == 0 || len(t.Key) == 0 || len(t.ClientCAs) == 0 {
-		return "", "", "", "", errors.New("localdb: TLS needs Cert, Key and ClientCAs")
-	}
+func newDir(name string, t TLS, u *pgredis.User) (dir, cert, key, ca string, err error) {
 	dir, err = os.MkdirTemp("", "yelb-"+name+"-")
 	if err != nil {
 		return "", "", "", "", fmt.Errorf("localdb: %w", err)
 	}
-	cert, key, ca = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"), filepath.Join(dir, "clients-ca.crt")
-	for _, f := range []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{{cert, t.Cert, 0o644}, {key, t.Key, 0o600}, {ca, t.ClientCAs, 0o644}} {
-		if err = os.WriteFile(f.path, f.data, f.mode); err == nil {
-			err = u.chown(f.path)
-		}
-		if err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = u.chown(dir)
+	if err = u.Chown(dir); err == nil {
+		cert, key, ca, err = t.Write(dir, u)
 	}
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -207,7 +170,7 @@ func freePort() (int, error) {
 
 // start runs bin with its output in dir/<name>.log, and waits until the log
 // says ready and addr accepts TCP connections.
-func start(ctx context.Context, name, bin string, args []string, dir string, u *runAs, stopSig syscall.Signal, ready, addr string) (*Server, error) {
+func start(ctx context.Context, name, bin string, args []string, dir string, u *pgredis.User, stopSig syscall.Signal, ready, addr string) (*Server, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -217,7 +180,7 @@ func start(ctx context.Context, name, bin string, args []string, dir string, u *
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr(u)
+	cmd.SysProcAttr = pgredis.SysProcAttr(u)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("localdb: start %s: %w", name, err)
 	}

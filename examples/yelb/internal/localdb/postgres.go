@@ -8,8 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/ztnlabs/ztn/internal/pgredis"
 )
 
 // StartPostgres creates a PostgreSQL cluster in a fresh temporary directory
@@ -39,23 +40,19 @@ func StartPostgres(ctx context.Context, b Binaries, t TLS, database, owner strin
 	return s, nil
 }
 
-func startPostgres(ctx context.Context, bindir, dir, cert, key, ca string, u *runAs, database, owner string) (*Server, error) {
+func startPostgres(ctx context.Context, bindir, dir, cert, key, ca string, u *pgredis.User, database, owner string) (*Server, error) {
 	data := filepath.Join(dir, "data")
 	env := append(os.Environ(), "LANG=C")
-	initdb := exec.CommandContext(ctx, filepath.Join(bindir, "initdb"), "-D", data, "-U", "postgres",
-		"-E", "UTF8", "--no-locale", "--auth=trust", "--no-sync")
-	initdb.Dir, initdb.Env, initdb.SysProcAttr = dir, env, sysProcAttr(u)
+	initdb := exec.CommandContext(ctx, filepath.Join(bindir, "initdb"), pgredis.InitdbArgs(data)...)
+	initdb.Dir, initdb.Env, initdb.SysProcAttr = dir, env, pgredis.SysProcAttr(u)
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("localdb: initdb: %w\n%s", err, out)
 	}
 	hba := filepath.Join(dir, "pg_hba.conf")
-	const rules = "local   all postgres              trust\n" +
-		"hostssl all postgres 127.0.0.1/32 reject\n" +
-		"hostssl all all      127.0.0.1/32 cert\n"
-	if err := os.WriteFile(hba, []byte(rules), 0o600); err != nil {
+	if err := os.WriteFile(hba, []byte(pgredis.HBA), 0o600); err != nil {
 		return nil, fmt.Errorf("localdb: %w", err)
 	}
-	if err := u.chown(hba); err != nil {
+	if err := u.Chown(hba); err != nil {
 		return nil, fmt.Errorf("localdb: %w", err)
 	}
 	port, err := freePort()
@@ -63,13 +60,8 @@ func startPostgres(ctx context.Context, bindir, dir, cert, key, ca string, u *ru
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	args := []string{"-D", data, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories=" + dir, "-c", "unix_socket_permissions=0700",
-		"-c", "hba_file=" + hba,
-		"-c", "ssl=on", "-c", "ssl_cert_file=" + cert, "-c", "ssl_key_file=" + key, "-c", "ssl_ca_file=" + ca,
-		"-c", "shared_buffers=16MB", "-c", "max_connections=50",
-	}
+	args := append([]string{"-D", data, "-c", "shared_buffers=16MB", "-c", "max_connections=50"},
+		pgredis.PostgresArgs("127.0.0.1", port, dir, hba, cert, key, ca)...)
 	s, err := start(ctx, "postgres", filepath.Join(bindir, "postgres"), args, dir, u, syscall.SIGINT,
 		"database system is ready to accept connections", addr)
 	if err != nil {
@@ -78,13 +70,11 @@ func startPostgres(ctx context.Context, bindir, dir, cert, key, ca string, u *ru
 	// Two -c: CREATE DATABASE cannot run in the transaction of one.
 	psql := exec.CommandContext(ctx, filepath.Join(bindir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
 		"-h", dir, "-p", strconv.Itoa(port), "-U", "postgres", "-d", "postgres",
-		"-c", "CREATE ROLE "+quoteIdent(owner)+" LOGIN",
-		"-c", "CREATE DATABASE "+quoteIdent(database)+" OWNER "+quoteIdent(owner))
+		"-c", "CREATE ROLE "+pgredis.QuoteIdent(owner)+" LOGIN",
+		"-c", "CREATE DATABASE "+pgredis.QuoteIdent(database)+" OWNER "+pgredis.QuoteIdent(owner))
 	if out, err := psql.CombinedOutput(); err != nil {
 		_ = s.Stop()
 		return nil, fmt.Errorf("localdb: create the database: %w\n%s", err, out)
 	}
 	return s, nil
 }
-
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

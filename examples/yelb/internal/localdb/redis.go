@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/ztnlabs/ztn/internal/pgredis"
 )
 
 // StartRedis starts a redis-server in a fresh temporary directory on a free
@@ -28,17 +30,14 @@ func StartRedis(ctx context.Context, b Binaries, t TLS) (*Server, error) {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	conf := strings.Join([]string{
-		"bind 127.0.0.1", "port 0", "tls-port " + strconv.Itoa(port),
-		"tls-cert-file " + cert, "tls-key-file " + key, "tls-ca-cert-file " + ca,
-		"tls-auth-clients yes", "daemonize no", `logfile ""`, "dir " + dir, `save ""`, "appendonly no",
-	}, "\n") + "\n"
+	conf := strings.Join([]string{"daemonize no", `logfile ""`, "dir " + dir, `save ""`, "appendonly no"}, "\n") + "\n"
 	confPath := filepath.Join(dir, "redis.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("localdb: %w", err)
 	}
-	s, err := start(ctx, "redis", b.RedisServer, []string{confPath}, dir, nil, syscall.SIGTERM,
+	args := append([]string{confPath}, pgredis.RedisArgs("127.0.0.1", port, cert, key, ca)...)
+	s, err := start(ctx, "redis", b.RedisServer, args, dir, nil, syscall.SIGTERM,
 		"Ready to accept connections", addr)
 	if err != nil {
 		_ = os.RemoveAll(dir)

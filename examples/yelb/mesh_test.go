@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
+	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
+	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/proctest"
+	"github.com/ztnlabs/ztn/ztnet"
+)
+
+var httpClient = &http.Client{Timeout: 20 * time.Second}
+
+// get GETs url and returns its body, or an error unless the answer is 200.
+func getBody(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("GET %s: %d %q", url, resp.StatusCode, b)
+	}
+	return string(b), nil
+}
+
+func get(ctx context.Context, url string) error {
+	_, err := getBody(ctx, url)
+	return err
+}
+
+// Yelb in mesh mode, each component a process of its own on a real Consul
+// and Vault, the ui (trust domain frontend.test) and the app servers
+// (backend.test) federated, the app servers on real Postgres and Redis with
+// their Vault certificate: the API table through gateway → ui → appserver;
+// votes survive an app server's restart; each store's outage fails only its
+// endpoints, which recover without a restart; who may reach what; a
+// browser votes; kill -9 of one of two app servers under load fails no
+// request.
+func TestMesh(t *testing.T) {
+	f := newMeshFixture(t)
+	top := t // the processes live as long as the test, not a subtest
+	app1 := f.startAppServer(t, "appserver-1")
+	f.startFront(t)
+	f.waitAnswers(t, "/api/hostname")
+	gw := f.gateway
+
+	t.Run("conformance", func(t *testing.T) {
+		yelbtest.Conformance(t, gw, "appserver-1")
+		for _, m := range []string{http.MethodPost, http.MethodDelete, http.MethodOptions} {
+			if a := yelbtest.Do(t, m, gw, "/api/ihop"); a.Code != http.StatusForbidden {
+				t.Errorf("%s /api/ihop = %d %q; want 403 from the ui → appserver intention", m, a.Code, a.Body)
+			}
+		}
+		yelbtest.Expect(t, gw, "/api/getvotes", 200, yelbtest.VotesJSON(2, 2, 3, 2))
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	t.Run("restart", func(t *testing.T) {
+		app1.Signal(t, syscall.SIGTERM)
+		if err := app1.Wait(15 * time.Second); err != nil {
+			t.Fatalf("appserver-1 on SIGTERM: %v", err)
+		}
+		app1 = f.startAppServer(top, "appserver-1")
+		f.waitAnswers(t, "/api/hostname")
+		yelbtest.Expect(t, gw, "/api/getvotes", 200, yelbtest.VotesJSON(2, 2, 3, 2))
+		yelbtest.Expect(t, gw, "/api/pageviews", 200, "8")
+	})
+
+	t.Run("outages", func(t *testing.T) {
+		f.rd.Stop()
+		yelbtest.Expect(t, gw, "/api/pageviews", 500, "page views unavailable")
+		yelbtest.Expect(t, gw, "/api/getstats", 500, "page views unavailable")
+		yelbtest.Expect(t, gw, "/api/getvotes", 200, yelbtest.VotesJSON(2, 2, 3, 2))
+		yelbtest.Expect(t, gw, "/api/ihop", 200, "4")
+		f.rd.Start()
+		f.waitAnswers(t, "/api/getstats") // counts one or more page views
+		n, _ := getBody(context.Background(), gw+"/api/pageviews")
+		yelbtest.Expect(t, gw, "/api/getstats", 200, fmt.Sprintf(`{"hostname":"appserver-1","pageviews":%d}`, atoi(t, n)+1))
+
+		f.pg.Stop()
+		yelbtest.Expect(t, gw, "/api/getvotes", 500, "votes unavailable")
+		yelbtest.Expect(t, gw, "/api/chipotle", 500, "votes unavailable")
+		yelbtest.Expect(t, gw, "/api/pageviews", 200, fmt.Sprint(atoi(t, n)+2))
+		f.pg.Start()
+		f.waitAnswers(t, "/api/getvotes")
+		yelbtest.Expect(t, gw, "/api/chipotle", 200, "3")
+		yelbtest.Expect(t, gw, "/api/getvotes", 200, yelbtest.VotesJSON(2, 2, 4, 3))
+	})
+
+	t.Run("refusals", func(t *testing.T) { f.refusals(t) })
+
+	t.Run("browser", func(t *testing.T) { voteInBrowser(t, gw+"/") })
+
+	t.Run("https", func(t *testing.T) { f.https(t) })
+
+	t.Run("kill", func(t *testing.T) {
+		app2 := f.startAppServer(top, "appserver-2")
+		meshtest.Eventually(t, 30*time.Second, func() error {
+			if h, err := getBody(context.Background(), gw+"/api/hostname"); err != nil || h != "appserver-2" {
+				return fmt.Errorf("hostname %q, %v; want appserver-2 among the answers", h, err)
+			}
+			return nil
+		})
+		var mu sync.Mutex
+		seen := map[string]int{}
+		killed := false
+		after := map[string]int{}
+		ld := meshtest.StartLoad(4, func(ctx context.Context) error {
+			if err := get(ctx, gw+"/api/getvotes"); err != nil {
+				return err
+			}
+			h, err := getBody(ctx, gw+"/api/hostname")
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			seen[h]++
+			if killed {
+				after[h]++
+			}
+			mu.Unlock()
+			return nil
+		})
+		// Both replicas answer the stream before one dies.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			both := seen["appserver-1"] > 0 && seen["appserver-2"] > 0
+			mu.Unlock()
+			if both || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		app2.Kill(t)
+		t0 := time.Now()
+		mu.Lock()
+		killed = true
+		mu.Unlock()
+		time.Sleep(4 * time.Second)
+		ld.Stop()
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("kill -9 of appserver-2 under load: %d UI requests ok (%d getvotes+hostname pairs), %d pairs failed; hostnames %v, after the kill (%v) %v",
+			2*ld.OK.Load(), ld.OK.Load(), ld.Failed.Load(), seen, time.Since(t0).Round(time.Millisecond), after)
+		if n := ld.Failed.Load(); n != 0 {
+			t.Errorf("%d UI requests failed: %v", n, ld.Errors())
+		}
+		if seen["appserver-1"] == 0 || seen["appserver-2"] == 0 {
+			t.Errorf("hostnames %v; want both replicas", seen)
+		}
+		if after["appserver-1"] == 0 {
+			t.Errorf("no request answered by appserver-1 after the kill: %v", after)
+		}
+		_ = app1
+	})
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatalf("not a number: %q", s)
+	}
+	return n
+}
+
+// refusals: services without an intention are refused by the app server at
+// the handshake, with the reason — another service of the ui's trust domain,
+// the gateway, a service of the app server's own trust domain; Postgres and
+// Redis refuse a certificate of the other trust domain's CA, or none, and
+// Postgres one of its own CA for another user.
+func (f *meshFixture) refusals(t *testing.T) {
+	ctx := meshtest.Context(t, time.Minute)
+	logger := slog.New(slog.DiscardHandler)
+	svc := func(d, other *domain, name string) *meshService {
+		t.Helper()
+		env := meshEnv{consulAddr: f.consul.Addr, vaultAddr: f.vault.HTTPAddr(), vaultToken: f.token(t, d, name),
+			mount: d.mount, role: "{service}", datacenter: "dc1", td: d.td}
+		cn := ""
+		if d == f.back {
+			cn = name
+		}
+		ms, err := newMeshService(ctx, env, name, cn, &peerSpec{Name: other.peer, TD: other.td, Mount: other.mount},
+			meshConfig{Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ms.close() })
+		return ms
+	}
+	intruderA := svc(f.front, f.back, "intruder-a")
+	gateway := svc(f.front, f.back, gatewayName)
+	intruderB := svc(f.back, f.front, "intruder-b")
+	for _, tc := range []struct {
+		from *meshService
+		opts []ztnet.DialOption
+	}{
+		{intruderA, []ztnet.DialOption{ztnet.WithServerTrustDomain(f.back.td)}},
+		{gateway, []ztnet.DialOption{ztnet.WithServerTrustDomain(f.back.td)}},
+		{intruderB, nil},
+	} {
+		c, err := tc.from.svc.Dial(ctx, appName, tc.opts...)
+		var denied *ztnet.DeniedError
+		if !errors.As(err, &denied) {
+			if c != nil {
+				c.Close()
+			}
+			t.Errorf("%s → %s: %v; want refused by its intentions", tc.from.svc.ID(), appName, err)
+			continue
+		}
+		t.Logf("refused: %v", err)
+	}
+
+	// The stores.
+	// Each client trusts the stores' CA, so that the refusal is the
+	// server's.
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(f.rootPEM(t, f.back))
+	noCert := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: roots}
+	presenting := func(ms *meshService) *tls.Config {
+		c := noCert.Clone()
+		c.GetClientCertificate = storeTLS(ms.src).GetClientCertificate
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		tc   *tls.Config
+	}{
+		{"a certificate of the other trust domain", presenting(intruderA)},
+		{"no certificate", noCert},
+		{"a certificate of the app server's trust domain for another user", presenting(intruderB)},
+	} {
+		pg, err := yelb.NewPostgres(f.pg.Addr, appName, tc.tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = pg.Ping(ctx)
+		pg.Close()
+		if err == nil {
+			t.Errorf("postgres accepted %s", tc.name)
+		} else {
+			t.Logf("postgres refused %s: %v", tc.name, err)
+		}
+		if tc.name == "a certificate of the app server's trust domain for another user" {
+			continue // Redis 7 has no users per certificate: its CA is the bar
+		}
+		rd, err := yelb.NewRedis(f.rd.Addr, tc.tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = rd.Ping(ctx)
+		rd.Close()
+		if err == nil {
+			t.Errorf("redis accepted %s", tc.name)
+		} else {
+			t.Logf("redis refused %s: %v", tc.name, err)
+		}
+	}
+}
+
+// https: a gateway started with -https-role serves HTTPS (TLS 1.3) with a
+// certificate for 127.0.0.1 signed by the front end's PKI with a role for
+// web names, which a browser trusting that CA accepts.
+func (f *meshFixture) https(t *testing.T) {
+	m := f.front.mount
+	if _, err := f.root.Logical().Write(m+"/roles/yelb-web", map[string]any{
+		"allow_ip_sans": true, "allow_any_name": false, "allow_localhost": false, "allowed_domains": []string{},
+		"require_cn": false, "server_flag": true, "client_flag": false, "key_type": "ec", "key_bits": 256,
+		"no_store": true, "ttl": "1h", "use_csr_sans": true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.root.Sys().PutPolicy("yelb-web", `path "`+m+`/sign/yelb-web" { capabilities = ["create", "update"] }`); err != nil {
+		t.Fatal(err)
+	}
+	p := proctest.Start(t, "gateway-https", f.bin, f.envToken(f.front, f.token(t, f.front, gatewayName, "yelb-web")),
+		"-mode", "gateway", "-addr", "127.0.0.1:0", "-https-role", "yelb-web")
+	open := regexp.MustCompile(`^yelb: gateway \S+: open (https://\S+)/$`)
+	base := open.FindStringSubmatch(p.WaitLine(t, open, time.Minute))[1]
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(f.rootPEM(t, f.front))
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(base + "/api/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil || resp.TLS.Version != tls.VersionTLS13 {
+		t.Fatalf("GET %s/api/hostname = %d %q (TLS %v)", base, resp.StatusCode, b, resp.TLS)
+	}
+	leaf := resp.TLS.PeerCertificates[0]
+	if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.IPv4(127, 0, 0, 1)) || len(leaf.URIs)+len(leaf.DNSNames) != 0 {
+		t.Errorf("the gateway's certificate names %v %v %v", leaf.IPAddresses, leaf.DNSNames, leaf.URIs)
+	}
+	t.Logf("HTTPS gateway %s: %q, certificate for %v until %s", base, b, leaf.IPAddresses, leaf.NotAfter.Format(time.RFC3339))
+	if _, err := httpClient.Get(base + "/"); err == nil {
+		t.Error("a client that does not trust the front end's CA got an answer")
+	}
+}
