@@ -1,5 +1,5 @@
 // Package localdb starts a PostgreSQL cluster and a Redis server of the
-// program's own, for Yelb's one-process demo: on 127.0.0.1, on free ports,
+// program's own, for the examples' one-process demos (Yelb, chat): on 127.0.0.1, on free ports,
 // in a fresh temporary directory, with TLS only and client-certificate
 // authentication against the CA the caller gives (Postgres: pg_hba.conf
 // "hostssl ... cert", the certificate's common name is the database user;
@@ -168,7 +168,7 @@ func newDir(name string, t TLS, u *runAs) (dir, cert, key, ca string, err error)
 	if len(t.Cert) == 0 || len(t.Key) == 0 || len(t.ClientCAs) == 0 {
 		return "", "", "", "", errors.New("localdb: TLS needs Cert, Key and ClientCAs")
 	}
-	dir, err = os.MkdirTemp("", "yelb-"+name+"-")
+	dir, err = os.MkdirTemp("", "ztn-example-"+name+"-")
 	if err != nil {
 		return "", "", "", "", fmt.Errorf("localdb: %w", err)
 	}
