@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 )
@@ -13,6 +14,7 @@ type config struct {
 	maxConns     int32
 	pollInterval time.Duration
 	logger       *slog.Logger
+	tls          *tls.Config
 }
 
 func defaults() config {
@@ -58,4 +60,13 @@ func WithLogger(l *slog.Logger) Option {
 			c.logger = l
 		}
 	}
+}
+
+// WithTLSConfig sets the TLS configuration of every connection, in place of
+// the connection string's sslmode and file settings: the server's CA
+// (RootCAs) and, for certificate authentication, the client's certificate,
+// all from memory. Without ServerName the host is verified. No connection
+// falls back to plain TCP.
+func WithTLSConfig(c *tls.Config) Option {
+	return func(cfg *config) { cfg.tls = c }
 }

@@ -108,6 +108,13 @@ func Open(ctx context.Context, connString string, creds CredentialsFunc, opts ..
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	pc.MaxConns = cfg.maxConns
+	if cfg.tls != nil {
+		tc := cfg.tls.Clone()
+		if tc.ServerName == "" {
+			tc.ServerName = pc.ConnConfig.Host
+		}
+		pc.ConnConfig.TLSConfig, pc.ConnConfig.Fallbacks = tc, nil
+	}
 	if creds != nil {
 		pc.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
 			c, err := creds(ctx)
