@@ -40,10 +40,15 @@ type server struct {
 	st store.Store
 }
 
-// toStatus turns a store error into a status of the same kind.
+// toStatus turns a store error into a status of the same kind; an error
+// that already is a status (a refusal by a wrapper of the store, say)
+// keeps its own.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
 	}
 	var code codes.Code
 	switch {

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/examples/chat/internal/bot"
+	"github.com/ztnlabs/ztn/ztnet"
+)
+
+//go:embed intentions.json
+var intentionsJSON []byte
+
+// runDev runs the whole chat in this process on ztn's embedded dev mesh:
+// the gateway on rc.addr (plain HTTP), chat-web, chat-store (on a Postgres
+// of its own when installed), chat-bot and fortune, each with its own
+// identity, under intentions.json. The weather API is a stub in the
+// process. It returns when ctx ends, or when a service fails.
+func runDev(ctx context.Context, rc roleConfig, opts ...ztnet.DevOption) error {
+	mesh, err := ztnet.NewDev(append([]ztnet.DevOption{ztnet.WithLogger(rc.logger)}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer mesh.Close()
+	entries, err := authz.ParseConfigEntries(intentionsJSON)
+	if err != nil {
+		return fmt.Errorf("chat: intentions.json: %w", err)
+	}
+	if err := mesh.Policy().Set(entries...); err != nil {
+		return fmt.Errorf("chat: intentions.json: %w", err)
+	}
+	fmt.Fprintln(rc.out, "chat: a dev mesh in this process; intentions: chat-gateway → chat-web, chat-web and chat-bot → chat-store (their RPCs only), chat-bot → fortune")
+	st, stopStore, err := devStore(ctx, rc)
+	if err != nil {
+		return err
+	}
+	defer stopStore()
+	fmt.Fprintln(rc.out, "chat: !! the weather API is a STUB in this process (mesh mode calls a real HTTPS API) !!")
+	// The signing key: random, in memory, new each run (mesh mode reads it
+	// from Vault), so tokens of an earlier run are refused.
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+
+	inner := rc
+	inner.addr = "127.0.0.1:0"
+	services := map[string]func(context.Context, *ztnet.Service) error{
+		svcFortune: func(ctx context.Context, s *ztnet.Service) error { return serveFortune(ctx, s, inner) },
+		svcStore:   func(ctx context.Context, s *ztnet.Service) error { return serveStore(ctx, s, st, inner) },
+		svcWeb:     func(ctx context.Context, s *ztnet.Service) error { return serveWeb(ctx, s, key, inner) },
+		svcBot: func(ctx context.Context, s *ztnet.Service) error {
+			return runBot(ctx, s, bot.WeathererFunc(stubWeather), inner)
+		},
+		svcGateway: func(ctx context.Context, s *ztnet.Service) error { return serveGateway(ctx, s, rc) },
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for name, run := range services {
+		svc, err := mesh.Service(ctx, name)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		wg.Go(func() {
+			err := run(ctx, svc)
+			if err == nil && ctx.Err() == nil {
+				err = errors.New("stopped by itself")
+			}
+			if err != nil {
+				once.Do(func() { first = fmt.Errorf("chat: %s: %w", name, err) })
+				cancel() // one service down: stop the rest
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// stubWeather is dev mode's weather API: every city is mild and sunny.
+func stubWeather(_ context.Context, city string) (bot.Report, error) {
+	return bot.Report{City: city, Celsius: 21, Description: "sunny (stub: dev mode has no weather API)"}, nil
+}
