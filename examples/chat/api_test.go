@@ -149,4 +149,3 @@ func (a *api) events(ctx context.Context, token string) (status int, lines <-cha
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
