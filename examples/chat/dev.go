@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/ztnlabs/ztn/authz"
@@ -48,8 +49,20 @@ func runDev(ctx context.Context, rc roleConfig, opts ...ztnet.DevOption) error {
 		return err
 	}
 
+	// The gateway opens its public port once chat-web serves, so that
+	// the URL printed works at once.
+	webUp := make(chan struct{})
+	var webOnce sync.Once
 	inner := rc
 	inner.addr = "127.0.0.1:0"
+	inner.listening = func(service string, a net.Addr) {
+		if service == svcWeb {
+			webOnce.Do(func() { close(webUp) })
+		}
+		if rc.listening != nil {
+			rc.listening(service, a)
+		}
+	}
 	services := map[string]func(context.Context, *ztnet.Service) error{
 		svcFortune: func(ctx context.Context, s *ztnet.Service) error { return serveFortune(ctx, s, inner) },
 		svcStore:   func(ctx context.Context, s *ztnet.Service) error { return serveStore(ctx, s, st, inner) },
@@ -57,7 +70,14 @@ func runDev(ctx context.Context, rc roleConfig, opts ...ztnet.DevOption) error {
 		svcBot: func(ctx context.Context, s *ztnet.Service) error {
 			return runBot(ctx, s, bot.WeathererFunc(stubWeather), inner)
 		},
-		svcGateway: func(ctx context.Context, s *ztnet.Service) error { return serveGateway(ctx, s, rc) },
+		svcGateway: func(ctx context.Context, s *ztnet.Service) error {
+			select {
+			case <-webUp:
+			case <-ctx.Done():
+				return nil
+			}
+			return serveGateway(ctx, s, rc)
+		},
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
