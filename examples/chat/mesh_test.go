@@ -18,7 +18,7 @@ import (
 // TestMesh runs the chat in mesh mode on a real Consul, Vault and Postgres
 // (each service with its own identity, Vault token and environment, as
 // separate `chat -mode` processes would) and checks, through the gateway,
-// everything the spec asks of it, then the deny case, a rotation of the
+// everything the spec asks of it, in two real browsers too, then the deny case, a rotation of the
 // Postgres logins under load and the weather API going down.
 func TestMesh(t *testing.T) {
 	m := startChatMesh(t)
@@ -31,6 +31,7 @@ func TestMesh(t *testing.T) {
 	t.Run("Spec", func(t *testing.T) { testSpec(t, a, ann, annID, bob) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, a, ann, bob) })
 	t.Run("Bot", func(t *testing.T) { testBot(t, m, a, ann) })
+	t.Run("Browser", func(t *testing.T) { testBrowser(t, m.gateway) })
 	t.Run("DenyWebToStore", func(t *testing.T) { testDeny(t, m, a, ann) })
 	t.Run("RotateUnderPosts", func(t *testing.T) { testRotation(t, m, a, ann, bob) })
 	t.Run("WeatherDown", func(t *testing.T) { testWeatherDown(t, m, a, ann) })
