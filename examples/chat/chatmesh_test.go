@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -125,14 +126,9 @@ func startChatMesh(t *testing.T) *chatMesh {
 		return s.Auth.ClientToken
 	}
 
-	// Consul: the protocols of the L7 services and intentions.json.
+	// Consul: config/, as README.md has the operator write it.
 	m.consul = meshtest.ConsulClient(t, csrv.Addr)
-	for name, proto := range map[string]string{svcStore: "grpc", svcWeb: "http"} {
-		if _, _, err := m.consul.ConfigEntries().Set(&consul.ServiceConfigEntry{Kind: consul.ServiceDefaults, Name: name, Protocol: proto}, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m.writeIntentions(intentionsJSON)
+	m.writeConfig()
 
 	m.weather = startWeatherAPI(t, weatherKey)
 	weatherCA := filepath.Join(t.TempDir(), "weather-ca.pem")
@@ -198,22 +194,37 @@ func (m *chatMesh) stop() {
 	m.wg.Wait()
 }
 
-// writeIntentions writes service-intentions config entries (JSON, as in
-// intentions.json) to Consul.
-func (m *chatMesh) writeIntentions(js []byte) {
+// writeConfig writes every config entry of config/ to Consul, in file
+// name order (each service's defaults before its intentions), as
+// `consul config write` does.
+func (m *chatMesh) writeConfig() {
 	m.t.Helper()
-	var raw []map[string]any
-	if err := json.Unmarshal(js, &raw); err != nil {
-		m.t.Fatal(err)
+	files, err := fs.Glob(config, "config/*.json")
+	if err != nil || len(files) == 0 {
+		m.t.Fatalf("config/: %v %v", files, err)
 	}
-	for _, r := range raw {
-		e, err := consul.DecodeConfigEntry(r)
+	for _, f := range files {
+		b, err := config.ReadFile(f)
 		if err != nil {
 			m.t.Fatal(err)
 		}
-		if _, _, err := m.consul.ConfigEntries().Set(e, nil); err != nil {
-			m.t.Fatalf("intentions of %s: %v", e.GetName(), err)
-		}
+		m.writeEntry(b)
+	}
+}
+
+// writeEntry writes one config entry (Consul's JSON) to Consul.
+func (m *chatMesh) writeEntry(js []byte) {
+	m.t.Helper()
+	var raw map[string]any
+	if err := json.Unmarshal(js, &raw); err != nil {
+		m.t.Fatal(err)
+	}
+	e, err := consul.DecodeConfigEntry(raw)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if _, _, err := m.consul.ConfigEntries().Set(e, nil); err != nil {
+		m.t.Fatalf("config entry %s %s: %v", e.GetKind(), e.GetName(), err)
 	}
 }
 

@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"sync"
 
@@ -14,13 +15,38 @@ import (
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
-//go:embed intentions.json
-var intentionsJSON []byte
+// config holds the Consul config entries of the chat, as `consul config
+// write` takes them: the protocols of its L7 services (*.defaults.json) and
+// its intentions (*.intentions.json). Dev mode loads the intentions.
+//
+//go:embed config/*.json
+var config embed.FS
+
+// intentions returns the chat's intentions from config.
+func intentions() ([]authz.ConfigEntry, error) {
+	files, err := fs.Glob(config, "config/*.intentions.json")
+	if err != nil {
+		return nil, err
+	}
+	var all []authz.ConfigEntry
+	for _, f := range files {
+		b, err := config.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		entries, err := authz.ParseConfigEntries(b)
+		if err != nil {
+			return nil, fmt.Errorf("chat: %s: %w", f, err)
+		}
+		all = append(all, entries...)
+	}
+	return all, nil
+}
 
 // runDev runs the whole chat in this process on ztn's embedded dev mesh:
 // the gateway on rc.addr (plain HTTP), chat-web, chat-store (on a Postgres
 // of its own when installed), chat-bot and fortune, each with its own
-// identity, under intentions.json. The weather API is a stub in the
+// identity, under the intentions of config/. The weather API is a stub in the
 // process. It returns when ctx ends, or when a service fails.
 func runDev(ctx context.Context, rc roleConfig, opts ...ztnet.DevOption) error {
 	mesh, err := ztnet.NewDev(append([]ztnet.DevOption{ztnet.WithLogger(rc.logger)}, opts...)...)
@@ -28,12 +54,12 @@ func runDev(ctx context.Context, rc roleConfig, opts ...ztnet.DevOption) error {
 		return err
 	}
 	defer mesh.Close()
-	entries, err := authz.ParseConfigEntries(intentionsJSON)
+	entries, err := intentions()
 	if err != nil {
-		return fmt.Errorf("chat: intentions.json: %w", err)
+		return err
 	}
 	if err := mesh.Policy().Set(entries...); err != nil {
-		return fmt.Errorf("chat: intentions.json: %w", err)
+		return fmt.Errorf("chat: intentions: %w", err)
 	}
 	fmt.Fprintln(rc.out, "chat: a dev mesh in this process; intentions: chat-gateway → chat-web, chat-web and chat-bot → chat-store (their RPCs only), chat-bot → fortune")
 	st, stopStore, err := devStore(ctx, rc)

@@ -19,13 +19,19 @@ import (
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
 )
 
-// TestBotPostsAsBotOnly: chat-store, on the dev mesh under intentions.json,
+// TestBotPostsAsBotOnly: chat-store, on the dev mesh under config/'s intentions,
 // lets chat-bot post as the bot user only and read or create only that
 // user, and lets nobody else post as the bot; each refusal says why.
 func TestBotPostsAsBotOnly(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first: runs after the mesh closes
 	m := meshtest.Dev(t)
-	meshtest.Intentions(t, m, string(intentionsJSON))
+	entries, err := intentions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Policy().Set(entries...); err != nil {
+		t.Fatal(err)
+	}
 	mem := store.NewMemory()
 	ann, err := mem.CreateUser(t.Context(), store.NewUser{Email: "ann@example.com", PasswordHash: "$2a$hash"})
 	if err != nil {

@@ -147,9 +147,9 @@ func testDeny(t *testing.T, m *chatMesh, a *api, ann string) {
 	maxID := m.pg.ExecIn("chat", "SELECT coalesce(max(id), 0) FROM messages")
 	stored := func() string { return m.pg.ExecIn("chat", "SELECT count(*) FROM messages WHERE id <= "+maxID) }
 	before := stored()
-	m.writeIntentions([]byte(`[{"Kind": "service-intentions", "Name": "chat-store", "Sources": [
+	m.writeEntry([]byte(`{"Kind": "service-intentions", "Name": "chat-store", "Sources": [
 		{"Name": "chat-web", "Action": "deny"},
-		{"Name": "chat-bot", "Permissions": [{"Action": "allow", "HTTP": {"PathRegex": "/chat\\.store\\.v1\\.Store/(GetPosition|Follow|Credentials|CreateUser|CreateMessage)"}}]}]}]`))
+		{"Name": "chat-bot", "Permissions": [{"Action": "allow", "HTTP": {"PathRegex": "/chat\\.store\\.v1\\.Store/(GetPosition|Follow|Credentials|CreateUser|CreateMessage)"}}]}]}`))
 	// Consul's change reaches chat-store's policy within moments; a post
 	// on the connection that the change closes fails as unavailable, the
 	// next ones say why.
@@ -169,7 +169,7 @@ func testDeny(t *testing.T, m *chatMesh, a *api, ann string) {
 	if after := stored(); after != before {
 		t.Errorf("%s messages stored before the deny, %s of them after", before, after)
 	}
-	m.writeIntentions(intentionsJSON)
+	m.writeConfig()
 	meshtest.WaitFor(t, 30*time.Second, func() bool {
 		code, _, _ = a.call("POST", "/messages", ann, map[string]any{"text": "allowed again"})
 		return code == http.StatusCreated
