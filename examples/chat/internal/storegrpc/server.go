@@ -123,7 +123,14 @@ func (s *server) RemoveUser(ctx context.Context, r *storepb.RemoveUserRequest) (
 }
 
 func (s *server) CreateMessage(ctx context.Context, r *storepb.CreateMessageRequest) (*storepb.Message, error) {
-	m, err := s.st.CreateMessage(ctx, store.NewMessage{Text: r.GetText(), UserID: r.GetUserId(), CreatedAt: r.GetCreatedAt()})
+	// The message keeps the trace of this RPC (its caller's, through
+	// otelgrpc), for whoever follows it; or the one the request names.
+	tp := traceParent(ctx)
+	if tp == "" {
+		tp = r.GetTraceParent()
+	}
+	m, err := s.st.CreateMessage(ctx, store.NewMessage{Text: r.GetText(), UserID: r.GetUserId(), CreatedAt: r.GetCreatedAt(),
+		TraceParent: tp})
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -4,6 +4,9 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Option configures a [Store].
@@ -15,6 +18,7 @@ type config struct {
 	pollInterval time.Duration
 	logger       *slog.Logger
 	tls          *tls.Config
+	tracer       trace.TracerProvider
 }
 
 func defaults() config {
@@ -22,6 +26,7 @@ func defaults() config {
 		maxConns:     10,
 		pollInterval: 2 * time.Second,
 		logger:       slog.Default(),
+		tracer:       otel.GetTracerProvider(),
 	}
 }
 
@@ -69,4 +74,14 @@ func WithLogger(l *slog.Logger) Option {
 // falls back to plain TCP.
 func WithTLSConfig(c *tls.Config) Option {
 	return func(cfg *config) { cfg.tls = c }
+}
+
+// WithTracerProvider sets where the spans of queries go (one per query run
+// for a traced request); the default is OpenTelemetry's global provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) {
+		if tp != nil {
+			c.tracer = tp
+		}
+	}
 }

@@ -5,12 +5,16 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ztnlabs/ztn/examples/chat/internal/store"
 	"github.com/ztnlabs/ztn/examples/chat/internal/store/pgstore"
@@ -83,6 +87,55 @@ func TestPostgres(t *testing.T) {
 	t.Run("SchemaIdempotent", func(t *testing.T) { testSchema(t, pg) })
 	t.Run("Unavailable", func(t *testing.T) { testUnavailable(t, pg) })
 	t.Run("Rotate", func(t *testing.T) { testRotate(t, pg) })
+	t.Run("Trace", func(t *testing.T) { testTrace(t, pg) })
+}
+
+// testTrace: a query run for a traced request is a client span under the
+// request's; untraced work makes none.
+func testTrace(t *testing.T, pg *postgres) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	db := pg.database(t)
+	creds := pg.login(t)
+	st, err := pgstore.Open(t.Context(), pg.url(db), func(context.Context) (pgstore.Credentials, error) { return creds, nil },
+		pgstore.WithTLSConfig(pg.tls), pgstore.WithTracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.CreateUser(t.Context(), store.NewUser{Email: "t@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.Ended()); n != 0 {
+		t.Fatalf("%d spans for untraced work", n)
+	}
+	ctx, parent := tp.Tracer("test").Start(t.Context(), "request")
+	if _, err := st.CreateMessage(ctx, store.NewMessage{Text: "traced", UserID: u.ID, CreatedAt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	parent.End()
+	var queries []string
+	for _, s := range rec.Ended() {
+		if s.Name() == "request" {
+			continue
+		}
+		queries = append(queries, s.Name())
+		if s.Parent().SpanID() != parent.SpanContext().SpanID() || s.SpanKind() != trace.SpanKindClient {
+			t.Errorf("span %s: parent %s kind %v, want a client span under the request", s.Name(), s.Parent().SpanID(), s.SpanKind())
+		}
+		attrs := map[string]string{}
+		for _, kv := range s.Attributes() {
+			attrs[string(kv.Key)] = kv.Value.Emit()
+		}
+		if attrs["db.system.name"] != "postgresql" || attrs["db.namespace"] != db || attrs["db.user"] != creds.User {
+			t.Errorf("span %s attributes %v", s.Name(), attrs)
+		}
+	}
+	if !slices.Contains(queries, "postgres WITH") {
+		t.Errorf("query spans %v, want the insert (postgres WITH) among them", queries)
+	}
 }
 
 // testSchema: instances opening together both succeed, and the tables
