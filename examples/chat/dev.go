@@ -113,7 +113,7 @@ func runDev(ctx context.Context, rc roleConfig, opts ...ztnet.DevOption) error {
 		first error
 	)
 	for name, run := range services {
-		svc, err := mesh.Service(ctx, name)
+		svc, err := mesh.Service(ctx, name, rc.providersOf(name).ztnOptions()...)
 		if err != nil {
 			cancel()
 			wg.Wait()

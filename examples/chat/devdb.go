@@ -39,7 +39,7 @@ func devStore(ctx context.Context, rc roleConfig) (st store.Store, stop func(), 
 		return nil, nil, err
 	}
 	pgs, err := pgstore.Open(ctx, "postgres://"+user+"@"+pg.Addr+"/"+db, nil,
-		pgstore.WithTLSConfig(client), pgstore.WithLogger(rc.logger))
+		pgstore.WithTLSConfig(client), pgstore.WithLogger(rc.logger), pgstore.WithTracerProvider(rc.providersOf(svcStore).tracer))
 	if err != nil {
 		_ = pg.Stop()
 		return nil, nil, err

@@ -51,7 +51,7 @@ func runMesh(ctx context.Context, mode string, getenv func(string) string, rc ro
 			rc.addr = "127.0.0.1:8080"
 		}
 	}
-	env, err := ztnenv.New(getenv, ztnenv.WithLogger(rc.logger))
+	env, err := ztnenv.New(getenv, ztnenv.WithLogger(rc.logger), ztnenv.WithServiceOptions(rc.providersOf(name).ztnOptions()...))
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,8 @@ func runStore(ctx context.Context, getenv func(string) string, vc *vaultapi.Clie
 		return err
 	}
 	st, err := pgstore.Open(ctx, dbURL, logins.current, pgstore.WithOwnerRole(or(getenv(envDBOwner), "chat_owner")),
-		pgstore.WithTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13}), pgstore.WithLogger(rc.logger))
+		pgstore.WithTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13}), pgstore.WithLogger(rc.logger),
+		pgstore.WithTracerProvider(rc.providersOf(svcStore).tracer))
 	if err != nil {
 		return err
 	}

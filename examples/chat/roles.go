@@ -36,6 +36,9 @@ type roleConfig struct {
 	addr   string       // the address to listen on ("127.0.0.1:0": any port)
 	// listening, when set, is told each listener's address (tests).
 	listening func(service string, addr net.Addr)
+	// telemetry, when set, gives each service its tracer and meter
+	// providers; otherwise OpenTelemetry's globals are used.
+	telemetry func(service string) providers
 }
 
 func (c roleConfig) announce(service string, addr net.Addr, what string) {
@@ -112,7 +115,7 @@ func runBot(ctx context.Context, svc *ztnet.Service, weather bot.Weatherer, rc r
 	defer cc.Close()
 	st := storegrpc.NewClient(cc)
 	tell := bot.DialFortune(func(ctx context.Context) (net.Conn, error) { return svc.Dial(ctx, svcFortune) })
-	b := bot.New(tell, weather, bot.WithLogger(rc.logger))
+	b := bot.New(tell, weather, bot.WithLogger(rc.logger), bot.WithTracerProvider(rc.providersOf(svcBot).tracer))
 	var me store.User
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		if me, err = bot.EnsureUser(ctx, st, bot.DefaultEmail); err == nil {
