@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -61,10 +63,15 @@ type authorizer struct {
 	svc  *ztnet.Service
 	log  *slog.Logger
 	dest slog.Attr // the access records' destination, formatted once
+	// asDestination is svc's SPIFFE ID as the span attribute
+	// ztnet.AttrDestinationID (telemetry.go).
+	asDestination attribute.KeyValue
 }
 
 func newAuthorizer(svc *ztnet.Service) *authorizer {
-	return &authorizer{svc: svc, log: ztnhook.Of(svc).Logger(), dest: slog.String("destination", svc.ID().String())}
+	id := svc.ID().String()
+	return &authorizer{svc: svc, log: ztnhook.Of(svc).Logger(), dest: slog.String("destination", id),
+		asDestination: attribute.String(ztnet.AttrDestinationID, id)}
 }
 
 // start returns the time an RPC starts, or zero when no access record will
@@ -99,6 +106,9 @@ func (a *authorizer) check(ctx context.Context, method string) (authInfo, authz.
 	ai, ok := peerAuthInfo(ctx)
 	if !ok {
 		return ai, authz.Decision{}, status.Error(codes.Unauthenticated, "grpcztn: the RPC did not come over a ztn connection")
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attribute.String(ztnet.AttrSourceID, ai.peer.String()), a.asDestination)
 	}
 	if err := httppath.CheckClean(method); err != nil { // the path httpztn and the gateway would judge
 		return ai, authz.Decision{}, status.Error(codes.InvalidArgument, "grpcztn: "+err.Error())

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 
 	"github.com/ztnlabs/ztn/internal/telemetry"
@@ -55,9 +54,7 @@ func NewClient(svc *ztnet.Service, service string, opts ...grpc.DialOption) (*gr
 		grpc.WithDefaultServiceConfig(roundRobin),
 	}
 	if !telemetry.Off(ztnhook.Of(svc).TracerProvider(), ztnhook.Of(svc).MeterProvider()) {
-		all = append(all, grpc.WithStatsHandler(otelgrpc.NewClientHandler(
-			otelgrpc.WithTracerProvider(ztnhook.Of(svc).TracerProvider()),
-			otelgrpc.WithMeterProvider(ztnhook.Of(svc).MeterProvider()))))
+		all = append(all, grpc.WithStatsHandler(clientStatsHandler(svc)))
 	}
 	all = append(all, opts...)
 	// Last in the chains, so innermost: every interceptor of opts sees

@@ -130,7 +130,12 @@
 // [NewServer] and [NewClient] install otelgrpc with the Service's tracer and
 // meter providers, unless both are OpenTelemetry's no-op ones
 // (ztnet.WithTracerProvider(noop.NewTracerProvider()) and the metric
-// counterpart): then nothing is installed and telemetry costs nothing.
+// counterpart): then nothing is installed and telemetry costs nothing. The
+// trace context crosses services in the W3C traceparent metadata, whatever
+// OpenTelemetry's global propagator is (baggage does not cross), so an RPC
+// through several services is one trace; the client and server spans of an
+// RPC carry both ends' SPIFFE IDs (ztnet.AttrSourceID,
+// ztnet.AttrDestinationID).
 //
 // # Security
 //

@@ -6,7 +6,6 @@ import (
 	"net"
 	"strings"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 
 	"github.com/ztnlabs/ztn/internal/telemetry"
@@ -50,9 +49,7 @@ func ServerOptions(svc *ztnet.Service) []grpc.ServerOption {
 		grpc.StreamInterceptor(streamServerInterceptor(svc)),
 	}
 	if !telemetry.Off(ztnhook.Of(svc).TracerProvider(), ztnhook.Of(svc).MeterProvider()) {
-		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
-			otelgrpc.WithTracerProvider(ztnhook.Of(svc).TracerProvider()),
-			otelgrpc.WithMeterProvider(ztnhook.Of(svc).MeterProvider()))))
+		opts = append(opts, grpc.StatsHandler(serverStatsHandler(svc)))
 	}
 	return opts
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/stats"
 
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/ztnet"
 )
 
 // spanSeer is a stats handler installed after grpcztn's own: it records
@@ -51,4 +52,21 @@ func TestTelemetryOffInstallsNoHandler(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An RPC's client span (web) and server span (api) carry both ends' SPIFFE
+// IDs, and the server's span is the client's child: the trace context
+// crossed as traceparent, with each service's own tracer provider and no
+// global propagator set.
+func TestRPCSpansCarryIDsAndPropagate(t *testing.T) {
+	apiRec, webRec := meshtest.NewRecorder(t), meshtest.NewRecorder(t)
+	m := meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	api := meshtest.Service(t, m, "api", ztnet.WithTracerProvider(apiRec))
+	web := meshtest.Service(t, m, "web", ztnet.WithTracerProvider(webRec))
+	healthServer(t, api)
+	if _, err := client(t, web, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	meshtest.CheckRequestSpans(t, webRec, apiRec, web, api)
 }

@@ -8,6 +8,9 @@ import (
 	"net/textproto"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/internal/httppath"
 	"github.com/ztnlabs/ztn/internal/ztnhook"
@@ -35,6 +38,7 @@ import (
 // written (bytes_out).
 func authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 	al := accessLog{log: ztnhook.Of(svc).Logger(), dest: slog.String("destination", svc.ID().String())}
+	asDestination := attribute.String(ztnet.AttrDestinationID, svc.ID().String())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		var start time.Time
@@ -47,6 +51,9 @@ func authorize(svc *ztnet.Service, h http.Handler) http.Handler {
 			refuseRequest(w, "not-ztn", msg, http.StatusForbidden)
 			al.record(ctx, r, "", authz.Decision{}, msg, http.StatusForbidden, 0, errorBodyLen(msg), start)
 			return
+		}
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			span.SetAttributes(attribute.String(ztnet.AttrSourceID, peerOf(zc).String()), asDestination)
 		}
 		p, err := httppath.Clean(r.URL.EscapedPath())
 		if err != nil {

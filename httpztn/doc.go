@@ -160,7 +160,15 @@
 // [NewServer], [NewTransport], [NewClient] and [NewGateway] install
 // otelhttp with the Service's tracer and meter providers, unless both are
 // OpenTelemetry's no-op ones: then nothing is installed and telemetry costs
-// nothing. Retries are counted in ztn.http.retries.
+// nothing. Retries are counted in ztn.http.retries. The trace context
+// crosses services in the W3C traceparent header, whatever OpenTelemetry's
+// global propagator is (baggage does not cross), so a request through
+// several services is one trace; the client and server spans of a request
+// carry both ends' SPIFFE IDs (ztnet.AttrSourceID, ztnet.AttrDestinationID;
+// the destination as the connection verified it). The gateway does not
+// continue a trace context that comes from outside the mesh (a caller could
+// pick the trace ID): its span starts a trace of its own, linked to the
+// caller's.
 //
 // # Plain TLS clients
 //

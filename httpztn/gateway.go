@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
 	"github.com/ztnlabs/ztn/internal/httppath"
 	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
@@ -195,7 +197,7 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 		sw := &statusWriter{ResponseWriter: w}
 		g.route(sw, r, rec)
 		rec.log(r.Context(), log, r, sw.code(), body.count(), sw.n, start)
-	}), "gateway")
+	}), "gateway", otelhttp.WithPublicEndpointFn(publicEndpoint)) // a trace context from outside is linked, not continued
 	return g, nil
 }
 

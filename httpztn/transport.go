@@ -85,6 +85,9 @@ type transport struct {
 	log     *slog.Logger
 	retries metric.Int64Counter
 	svcAttr attribute.KeyValue // the service attribute of its metrics
+	// asSource is svc's SPIFFE ID as the span attribute
+	// ztnet.AttrSourceID (telemetry.go).
+	asSource attribute.KeyValue
 
 	mu       sync.Mutex                                   // serializes changes to services
 	services atomic.Pointer[map[string]*serviceTransport] // copied on write
@@ -125,7 +128,8 @@ func NewTransport(svc *ztnet.Service, opts ...Option) *Transport {
 }
 
 func newTransport(svc *ztnet.Service, cfg config) *transport {
-	t := &transport{svc: svc, cfg: cfg, log: ztnhook.Of(svc).Logger(), svcAttr: attribute.String("service", svc.ID().Name)}
+	t := &transport{svc: svc, cfg: cfg, log: ztnhook.Of(svc).Logger(), svcAttr: attribute.String("service", svc.ID().Name),
+		asSource: attribute.String(ztnet.AttrSourceID, svc.ID().String())}
 	var err error
 	t.retries, err = ztnhook.Of(svc).MeterProvider().Meter(instrumentationName).Int64Counter("ztn.http.retries",
 		metric.WithDescription("Requests sent again to another instance by a retry policy, by destination and reason"))
@@ -373,6 +377,7 @@ func (t *transport) roundTrip(req *http.Request, p RetryPolicy) (*http.Response,
 		u.Scheme = scheme
 		out.URL = &u
 	}
+	out = t.traceEnds(out)
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	mayRetry := p.MaxRetries > 0 && replayable && idempotent(req)
 	retries := 0

@@ -57,6 +57,7 @@ TOOLS=(
 	"spire-server|internal/tools/spire|github.com/spiffe/spire|github.com/spiffe/spire/cmd/spire-server"
 	"grpcurl|internal/tools/grpcurl|github.com/fullstorydev/grpcurl|github.com/fullstorydev/grpcurl/cmd/grpcurl"
 	"spire-agent|internal/tools/spire|github.com/spiffe/spire|github.com/spiffe/spire/cmd/spire-agent"
+	"jaeger|internal/tools/jaeger|github.com/jaegertracing/jaeger|github.com/jaegertracing/jaeger/cmd/jaeger"
 )
 
 log() { printf 'build-tools: %s\n' "$*" >&2; }

@@ -59,7 +59,8 @@ func (s *Service) Dial(ctx context.Context, service string, opts ...DialOption) 
 		return nil, fmt.Errorf("ztnet: dial %s: %w", service, err)
 	}
 	ctx, span := s.tracer.Start(ctx, "ztnet.Dial", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("ztn.destination", service), attribute.String("ztn.source", s.name)))
+		trace.WithAttributes(attribute.String("ztn.destination", service), attribute.String("ztn.source", s.name),
+			s.asSource))
 	defer span.End()
 	c, err := s.dial(ctx, service, cc)
 	if err != nil {
@@ -67,7 +68,10 @@ func (s *Service) Dial(ctx context.Context, service string, opts ...DialOption) 
 		span.SetStatus(codes.Error, err.Error())
 		return nil, err
 	}
-	span.SetAttributes(attribute.String("ztn.peer", c.peerID.String()))
+	if span.IsRecording() {
+		peer := c.peerID.String()
+		span.SetAttributes(attribute.String("ztn.peer", peer), attribute.String(AttrDestinationID, peer))
+	}
 	return c, nil
 }
 

@@ -153,7 +153,8 @@
 //
 // Refusals are also counted (ztn.handshakes, ztn.authz.decisions), with
 // OpenTelemetry's global meter provider unless [WithMeterProvider] gives
-// another, and Dial and Accept are traced ([WithTracerProvider]).
+// another, and Dial and Accept are traced ([WithTracerProvider]), their
+// spans naming both ends by SPIFFE ID ([AttrSourceID], [AttrDestinationID]).
 // [Service.Ready] says whether the Service can serve now (a usable
 // certificate, a policy that can decide) or why not: serve it as a
 // readiness probe; registered listeners' health checks follow it.

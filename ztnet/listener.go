@@ -209,7 +209,7 @@ func (l *listener) handshake(raw net.Conn) {
 	stop := context.AfterFunc(l.ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	_, span := s.tracer.Start(l.ctx, "ztnet.Accept", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("ztn.destination", s.name)))
+		trace.WithAttributes(attribute.String("ztn.destination", s.name), s.asDestination))
 	defer span.End()
 	ac := &acceptedConn{Conn: raw}
 	tc := tls.Server(ac, l.tlsConf)
@@ -232,6 +232,9 @@ func (l *listener) handshake(raw net.Conn) {
 		_ = tc.Close()
 		l.refused(span, tc, start, &RejectedError{Reason: err.Error()})
 		return
+	}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String(AttrSourceID, peer.String()))
 	}
 	// ztn clients are authorized here, so they can be told the verdict; plain
 	// TLS clients were authorized in verifyClient (and counted there): this

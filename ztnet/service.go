@@ -14,6 +14,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ztnlabs/ztn"
@@ -33,7 +34,10 @@ type Service struct {
 	cfg    config
 	log    *slog.Logger
 	tracer trace.Tracer
-	m      *metrics
+	// asSource and asDestination are the Service's SPIFFE ID as the span
+	// attributes AttrSourceID and AttrDestinationID (trace.go).
+	asSource, asDestination attribute.KeyValue
+	m                       *metrics
 
 	serverTLS *tls.Config
 	clientTLS *tls.Config   // full handshakes; stores session tickets unless WithoutResumption
@@ -127,21 +131,23 @@ func New(ctx context.Context, name string, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("ztnet: new %s: metrics: %w", name, err)
 	}
 	s := &Service{
-		name:      name,
-		id:        id,
-		sid:       svid.ID,
-		peers:     peers,
-		cfg:       cfg,
-		log:       cfg.logger.With("service", name),
-		tracer:    cfg.tracerProvider.Tracer(instrumentationName),
-		m:         m,
-		inVerify:  newVerifier(id.TrustDomain, cfg.federated, cfg.source, x509.ExtKeyUsageClientAuth),
-		outVerify: newVerifier(id.TrustDomain, cfg.federated, cfg.source, x509.ExtKeyUsageServerAuth),
-		listeners: make(map[*listener]struct{}),
-		conns:     make(map[*Conn]struct{}),
-		rr:        make(map[string]*atomic.Uint64),
-		done:      make(chan struct{}),
-		tickets:   &ticketSealer{now: time.Now},
+		name:          name,
+		id:            id,
+		sid:           svid.ID,
+		peers:         peers,
+		cfg:           cfg,
+		log:           cfg.logger.With("service", name),
+		tracer:        cfg.tracerProvider.Tracer(instrumentationName),
+		asSource:      attribute.String(AttrSourceID, id.String()),
+		asDestination: attribute.String(AttrDestinationID, id.String()),
+		m:             m,
+		inVerify:      newVerifier(id.TrustDomain, cfg.federated, cfg.source, x509.ExtKeyUsageClientAuth),
+		outVerify:     newVerifier(id.TrustDomain, cfg.federated, cfg.source, x509.ExtKeyUsageServerAuth),
+		listeners:     make(map[*listener]struct{}),
+		conns:         make(map[*Conn]struct{}),
+		rr:            make(map[string]*atomic.Uint64),
+		done:          make(chan struct{}),
+		tickets:       &ticketSealer{now: time.Now},
 	}
 	s.serverTLS = &tls.Config{
 		MinVersion:       tls.VersionTLS13,

@@ -23,7 +23,8 @@ func spanAttr(s sdktrace.ReadOnlySpan, key string) string {
 }
 
 // Dial and the listener's handshake each make a span: client and server,
-// with source, destination and peer, and the reason as the error status of
+// with source, destination and peer (and both ends' SPIFFE IDs, as far as
+// known: a refused client's too), and the reason as the error status of
 // a refusal.
 func TestDialAndAcceptSpans(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
@@ -68,17 +69,21 @@ func TestDialAndAcceptSpans(t *testing.T) {
 	if len(spans) != 4 {
 		t.Fatalf("%d spans ended, want 4 (2 dials, 2 accepts): %v", len(spans), got)
 	}
-	webID, apiID := web.ID().String(), api.ID().String()
+	webID, apiID, intruderID := web.ID().String(), api.ID().String(), intruder.ID().String()
 	for _, tc := range []struct {
 		k          key
 		kind       trace.SpanKind
 		attrs      map[string]string
 		errContain string
 	}{
-		{key{"ztnet.Dial", "web" + apiID}, trace.SpanKindClient, map[string]string{"ztn.destination": "api"}, ""},
-		{key{"ztnet.Dial", "intruder"}, trace.SpanKindClient, map[string]string{"ztn.destination": "api"}, "no intention matches"},
-		{key{"ztnet.Accept", webID}, trace.SpanKindServer, map[string]string{"ztn.destination": "api", "ztn.resumed": "false"}, ""},
-		{key{"ztnet.Accept", "refused"}, trace.SpanKindServer, map[string]string{"ztn.destination": "api", "ztn.result": "denied"}, "intruder denied: no intention matches"},
+		{key{"ztnet.Dial", "web" + apiID}, trace.SpanKindClient, map[string]string{"ztn.destination": "api",
+			AttrSourceID: webID, AttrDestinationID: apiID}, ""},
+		{key{"ztnet.Dial", "intruder"}, trace.SpanKindClient, map[string]string{"ztn.destination": "api",
+			AttrSourceID: intruderID, AttrDestinationID: ""}, "no intention matches"},
+		{key{"ztnet.Accept", webID}, trace.SpanKindServer, map[string]string{"ztn.destination": "api", "ztn.resumed": "false",
+			AttrSourceID: webID, AttrDestinationID: apiID}, ""},
+		{key{"ztnet.Accept", "refused"}, trace.SpanKindServer, map[string]string{"ztn.destination": "api", "ztn.result": "denied",
+			AttrSourceID: intruderID, AttrDestinationID: apiID}, "intruder denied: no intention matches"},
 	} {
 		s, ok := got[tc.k]
 		if !ok {

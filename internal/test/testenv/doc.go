@@ -1,5 +1,5 @@
-// Package testenv starts real components (Consul, Vault, SPIRE, Postgres,
-// Redis) for tests.
+// Package testenv starts real components (Consul, Vault, SPIRE, Jaeger,
+// Postgres, Redis, Prometheus) for tests.
 //
 // The binaries are built from the versions pinned in internal/tools by
 // scripts/build-tools.sh into a cache outside the repository:
@@ -8,13 +8,17 @@
 //
 // ToolPath computes the same path (see scripts/tool-path.sh). An environment
 // variable overrides it per tool: ZTN_CONSUL_BIN, ZTN_VAULT_BIN,
-// ZTN_SPIRE_SERVER_BIN, ZTN_SPIRE_AGENT_BIN.
+// ZTN_SPIRE_SERVER_BIN, ZTN_SPIRE_AGENT_BIN, ZTN_GRPCURL_BIN, ZTN_JAEGER_BIN.
 //
 // Postgres and Redis come from Debian packages instead (postgresql,
 // redis-server; internal/tools/debian-packages.txt, installed by
 // scripts/deps.sh); ZTN_POSTGRES_BIN and ZTN_REDIS_SERVER_BIN override where
 // they are found. They run with TLS only and client-certificate
-// authentication against a CA the test gives ([ServerTLS]).
+// authentication against a CA the test gives ([ServerTLS]). Prometheus
+// (package prometheus; ZTN_PROMETHEUS_BIN) scrapes plain-HTTP /metrics
+// endpoints on loopback; with Jaeger (OTLP in, query API out) it lets tests
+// check, through the servers' own query APIs, that traces and metrics
+// arrived.
 //
 // When a binary is missing a test using it is skipped, unless
 // ZTN_REQUIRE_TOOLS is set (to anything but "", "0" or "false"), in which case

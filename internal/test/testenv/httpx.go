@@ -101,3 +101,32 @@ func poll(timeout, interval, checkTimeout time.Duration, exited <-chan struct{},
 		time.Sleep(interval)
 	}
 }
+
+// getOK reports whether a GET of url answers 200 OK; when it does not, the
+// error says what it answered.
+func getOK(ctx context.Context, url string) (bool, error) {
+	code, body, err := doJSON(ctx, http.MethodGet, url, nil, nil)
+	if err != nil {
+		return false, err
+	}
+	if code != http.StatusOK {
+		return false, fmt.Errorf("GET %s: %d %.200q", url, code, body)
+	}
+	return true, nil
+}
+
+// pollResult calls get every 250ms until done accepts what it returns, or
+// timeout passes; it returns the last result get gave and, on a timeout,
+// the error of poll.
+func pollResult[T any](timeout time.Duration, get func(context.Context) (T, error), done func(T) bool) (T, error) {
+	var last T
+	err := poll(timeout, 250*time.Millisecond, 5*time.Second, nil, func(ctx context.Context) (bool, error) {
+		r, err := get(ctx)
+		if err != nil {
+			return false, err
+		}
+		last = r
+		return done(r), nil
+	})
+	return last, err
+}

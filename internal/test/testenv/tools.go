@@ -28,6 +28,7 @@ var tools = map[string]tool{
 	"spire-server": {dir: "internal/tools/spire", module: "github.com/spiffe/spire", envVar: "ZTN_SPIRE_SERVER_BIN"},
 	"spire-agent":  {dir: "internal/tools/spire", module: "github.com/spiffe/spire", envVar: "ZTN_SPIRE_AGENT_BIN"},
 	"grpcurl":      {dir: "internal/tools/grpcurl", module: "github.com/fullstorydev/grpcurl", envVar: "ZTN_GRPCURL_BIN"},
+	"jaeger":       {dir: "internal/tools/jaeger", module: "github.com/jaegertracing/jaeger", envVar: "ZTN_JAEGER_BIN"},
 }
 
 // ToolPath returns where scripts/build-tools.sh puts the binary of the named
