@@ -41,8 +41,10 @@ type chatMesh struct {
 	vault   *vaultapi.Client // root
 	pg      *testenv.PostgresServer
 	weather *weatherAPI
-	out     *logtest.Buffer // the services' stdout
-	log     *logtest.Buffer // the services' log
+	jaeger  *testenv.JaegerServer     // every service sends its spans here
+	prom    *testenv.PrometheusServer // and Prometheus scrapes their /metrics
+	out     *logtest.Buffer           // the services' stdout
+	log     *logtest.Buffer           // the services' log
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -55,9 +57,10 @@ func startChatMesh(t *testing.T) *chatMesh {
 	t.Helper()
 	csrv := testenv.Consul(t)
 	vsrv := testenv.Vault(t)
+	jaeger := testenv.Jaeger(t)
 	ctx, cancelSetup := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancelSetup()
-	m := &chatMesh{t: t, out: &logtest.Buffer{}, log: &logtest.Buffer{}}
+	m := &chatMesh{t: t, out: &logtest.Buffer{}, log: &logtest.Buffer{}, jaeger: jaeger}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("services' output:\n%s\nservices' log:\n%s", m.out, m.log)
@@ -141,6 +144,7 @@ func startChatMesh(t *testing.T) *chatMesh {
 			"CONSUL_HTTP_ADDR": csrv.Addr, "VAULT_ADDR": vsrv.HTTPAddr(), "VAULT_TOKEN": token(service),
 			"ZTN_PKI_MOUNT": "pki", "ZTN_PKI_ROLE": "{service}", "ZTN_TRUST_DOMAIN": meshtest.TrustDomain,
 			"ZTN_DATACENTER": "dc1", "ZTN_SERVICE": service,
+			"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.OTLPEndpoint(),
 		}
 		for i := 0; i+1 < len(extra); i += 2 {
 			vars[extra[i]] = extra[i+1]
@@ -152,11 +156,16 @@ func startChatMesh(t *testing.T) *chatMesh {
 	t.Cleanup(m.stop)
 	logger := slog.New(slog.NewTextHandler(m.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	gateway := make(chan string, 1)
-	rc := roleConfig{out: m.out, logger: logger, addr: "127.0.0.1:0", listening: func(service string, a net.Addr) {
-		if service == svcGateway {
-			gateway <- "http://" + a.String()
-		}
-	}}
+	metrics := make(chan string, 5)
+	rc := roleConfig{out: m.out, logger: logger, addr: "127.0.0.1:0", metricsAddr: "127.0.0.1:0",
+		listening: func(service string, a net.Addr) {
+			switch {
+			case service == svcGateway:
+				gateway <- "http://" + a.String()
+			case strings.HasSuffix(service, " metrics"):
+				metrics <- a.String()
+			}
+		}}
 	run := func(mode string, getenv func(string) string) {
 		m.wg.Go(func() {
 			if err := runMesh(runCtx, mode, getenv, rc); err != nil && runCtx.Err() == nil {
@@ -168,7 +177,7 @@ func startChatMesh(t *testing.T) *chatMesh {
 	run("web", env(svcWeb))
 	run("bot", env(svcBot, envWeatherURL, m.weather.url, envWeatherCA, weatherCA))
 	run("gateway", env(svcGateway))
-	m.wg.Go(func() { runFortune(t, runCtx, env(svcFortune), logger) })
+	m.wg.Go(func() { runFortune(t, runCtx, env(svcFortune), rc) })
 
 	select {
 	case m.gateway = <-gateway:
@@ -186,6 +195,11 @@ func startChatMesh(t *testing.T) *chatMesh {
 		res.Body.Close()
 		return res.StatusCode == http.StatusOK
 	})
+	var targets []string
+	for range 5 {
+		targets = append(targets, <-metrics)
+	}
+	m.prom = testenv.Prometheus(t, targets)
 	return m
 }
 
@@ -228,9 +242,22 @@ func (m *chatMesh) writeEntry(js []byte) {
 	}
 }
 
-// runFortune is `fortune -mode server` of examples/fortune, in process.
-func runFortune(t *testing.T, ctx context.Context, getenv func(string) string, logger *slog.Logger) {
-	env, err := ztnenv.New(getenv, ztnenv.WithLogger(logger))
+// runFortune is `fortune -mode server` of examples/fortune, in process,
+// with the chat's telemetry.
+func runFortune(t *testing.T, ctx context.Context, getenv func(string) string, rc roleConfig) {
+	tel, err := setupTelemetry(ctx, getenv, rc.logger, svcFortune)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer tel.shutdown()
+	stop, err := startMetrics(ctx, tel, rc)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer stop()
+	env, err := ztnenv.New(getenv, ztnenv.WithLogger(rc.logger), ztnenv.WithServiceOptions(tel.providers(svcFortune).ztnOptions()...))
 	if err != nil {
 		t.Error(err)
 		return

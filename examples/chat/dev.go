@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"os"
 	"sync"
 
 	"github.com/ztnlabs/ztn/authz"
@@ -54,6 +55,21 @@ func runDev(ctx context.Context, rc roleConfig, opts ...ztnet.DevOption) error {
 		return err
 	}
 	defer mesh.Close()
+	if rc.telemetry == nil {
+		tel, err := setupTelemetry(ctx, os.Getenv, rc.logger, svcGateway, svcWeb, svcStore, svcBot, svcFortune)
+		if err != nil {
+			return err
+		}
+		defer tel.shutdown()
+		rc.telemetry = tel.providers
+		if rc.metricsAddr != "" {
+			stop, err := startMetrics(ctx, tel, rc)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+	}
 	entries, err := intentions()
 	if err != nil {
 		return err

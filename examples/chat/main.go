@@ -35,6 +35,7 @@ func main() {
 	var (
 		mode    = flag.String("mode", "dev", "dev: the whole app in this process on the dev mesh; web, store, bot, gateway: that service in the mesh the environment configures")
 		addr    = flag.String("addr", "", "the address to listen on (default: dev and gateway 127.0.0.1:8080, web and store 127.0.0.1:0)")
+		metrics = flag.String("metrics-addr", "", "serve the services' Prometheus metrics on this address (/metrics; dev mode: /metrics/<service>); traces go to OTEL_EXPORTER_OTLP_ENDPOINT when set")
 		verbose = flag.Bool("v", false, "also log info records (certificates issued, logins rotated); warnings and refusals are always logged")
 	)
 	flag.Usage = func() {
@@ -51,7 +52,7 @@ func main() {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	rc := roleConfig{out: os.Stdout, logger: logger, addr: *addr}
+	rc := roleConfig{out: os.Stdout, logger: logger, addr: *addr, metricsAddr: *metrics}
 	var err error
 	switch *mode {
 	case "dev":

@@ -51,6 +51,21 @@ func runMesh(ctx context.Context, mode string, getenv func(string) string, rc ro
 			rc.addr = "127.0.0.1:8080"
 		}
 	}
+	if rc.telemetry == nil {
+		tel, err := setupTelemetry(ctx, getenv, rc.logger, name)
+		if err != nil {
+			return err
+		}
+		defer tel.shutdown()
+		rc.telemetry = tel.providers
+		if rc.metricsAddr != "" {
+			stop, err := startMetrics(ctx, tel, rc)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+	}
 	env, err := ztnenv.New(getenv, ztnenv.WithLogger(rc.logger), ztnenv.WithServiceOptions(rc.providersOf(name).ztnOptions()...))
 	if err != nil {
 		return err

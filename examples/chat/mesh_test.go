@@ -32,9 +32,11 @@ func TestMesh(t *testing.T) {
 	t.Run("Events", func(t *testing.T) { testEvents(t, a, ann, bob) })
 	t.Run("Bot", func(t *testing.T) { testBot(t, m, a, ann) })
 	t.Run("Browser", func(t *testing.T) { testBrowser(t, m.gateway) })
+	t.Run("OneTrace", func(t *testing.T) { testTrace(t, m, a, ann) })
 	t.Run("DenyWebToStore", func(t *testing.T) { testDeny(t, m, a, ann) })
 	t.Run("RotateUnderPosts", func(t *testing.T) { testRotation(t, m, a, ann, bob) })
 	t.Run("WeatherDown", func(t *testing.T) { testWeatherDown(t, m, a, ann) })
+	t.Run("Metrics", func(t *testing.T) { testMetrics(t, m) })
 }
 
 // testSpec: the spec's checks (examples.md §3) through the gateway.

@@ -34,6 +34,9 @@ type roleConfig struct {
 	out    io.Writer    // what the program tells its user ("serving on ...")
 	logger *slog.Logger // the services' log
 	addr   string       // the address to listen on ("127.0.0.1:0": any port)
+	// metricsAddr, when set, is where the services' Prometheus metrics are
+	// served (plain HTTP: keep it on loopback or a private network).
+	metricsAddr string
 	// listening, when set, is told each listener's address (tests).
 	listening func(service string, addr net.Addr)
 	// telemetry, when set, gives each service its tracer and meter
