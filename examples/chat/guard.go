@@ -35,18 +35,22 @@ func (g *botGuard) isBot(ctx context.Context) bool {
 	return ok && id.Name == g.botService
 }
 
-// id returns the bot user's ID, reading it once it exists.
+// id returns the bot user's ID, looking it up until it exists (without
+// holding the lock: posts do not wait for each other's lookups).
 func (g *botGuard) id(ctx context.Context) (int64, error) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.botID != 0 {
-		return g.botID, nil
+	id := g.botID
+	g.mu.Unlock()
+	if id != 0 {
+		return id, nil
 	}
 	u, _, err := g.Store.Credentials(ctx, bot.DefaultEmail)
 	if err != nil {
 		return 0, err
 	}
+	g.mu.Lock()
 	g.botID = u.ID
+	g.mu.Unlock()
 	return u.ID, nil
 }
 

@@ -102,7 +102,7 @@ func serveWeb(ctx context.Context, svc *ztnet.Service, signingKey []byte, rc rol
 	defer cancel()
 	pushed := make(chan error, 1)
 	go func() { pushed <- w.Run(ctx) }()
-	defer func() { <-pushed }()
+	defer func() { cancel(); <-pushed }() // also when serving fails while ctx lives
 	rc.announce(svcWeb, l.Addr(), "serving HTTP")
 	// Close, not Shutdown: event streams last until cut.
 	return serveUntil(ctx, func() error { return srv.Serve(l) }, func() { _ = srv.Close() })
