@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/examples/internal/fortune"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -148,7 +149,7 @@ func startInstance(ctx context.Context, mesh *ztnet.Dev, name string) (*instance
 	in := &instance{name: name, svc: svc, l: l, done: make(chan struct{})}
 	go func() {
 		defer close(in.done)
-		_ = serveFortunes(ctx, l)
+		_ = fortune.Serve(ctx, l)
 	}()
 	return in, nil
 }
@@ -176,7 +177,7 @@ func (st *fetchStats) fetch(ctx context.Context, out io.Writer, consumer *ztnet.
 		return fmt.Errorf("fetch %d failed: %w", st.fetches+1, err)
 	}
 	defer c.Close()
-	text, err := readFortune(c)
+	text, err := fortune.Read(c)
 	if err != nil || text == "" {
 		return fmt.Errorf("fetch %d: reading the fortune: %v", st.fetches+1, err)
 	}

@@ -44,10 +44,3 @@ func TestDemo(t *testing.T) {
 		t.Error("a stopped instance served a fortune")
 	}
 }
-
-func TestTellFallsBackToBuiltIn(t *testing.T) {
-	got := string(tell(context.Background()))
-	if !strings.HasSuffix(got, "\n") || len(got) < 2 {
-		t.Fatalf("fortune %q", got)
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ztnlabs/ztn"
+	"github.com/ztnlabs/ztn/examples/internal/fortune"
 	"github.com/ztnlabs/ztn/ztnet"
 	"github.com/ztnlabs/ztn/ztnet/ztnenv"
 )
@@ -32,14 +33,14 @@ func runServer(ctx context.Context, out io.Writer, addr string) error {
 	}
 	fmt.Fprintf(out, "fortune: serving on %s\n", l.Addr())
 	served := make(chan error, 1)
-	go func() { served <- serveFortunes(ctx, l) }()
+	go func() { served <- fortune.Serve(ctx, l) }()
 	select {
 	case err = <-served:
 		_ = l.Close()
 		return err
 	case <-ctx.Done():
 		// Close deregisters from Consul before it returns; Accept returns
-		// earlier, so wait for Close, not for serveFortunes alone, before
+		// earlier, so wait for Close, not for fortune.Serve alone, before
 		// the process exits.
 		err = l.Close()
 		<-served
@@ -90,7 +91,7 @@ func fetchOnce(ctx context.Context) (addr net.Addr, peer, text string, err error
 		if err != nil {
 			return nil, "", "", err
 		}
-		text, err = readFortune(c)
+		text, err = fortune.Read(c)
 		c.Close()
 		if err == nil && text != "" {
 			return c.RemoteAddr(), peerOf(c).String(), text, nil

@@ -26,7 +26,7 @@ import (
 	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
-	"github.com/ztnlabs/ztn/examples/yelb/internal/localdb"
+	"github.com/ztnlabs/ztn/examples/internal/localdb"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
 	"github.com/ztnlabs/ztn/ztnet"
 )

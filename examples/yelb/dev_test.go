@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/examples/yelb/internal/localdb"
+	"github.com/ztnlabs/ztn/examples/internal/localdb"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/ztnet"

@@ -4,7 +4,7 @@
 // that make both servers TLS-only on loopback with client-certificate
 // authentication and no password (pg_hba.conf, postgres and redis-server
 // arguments). It starts nothing: internal/test/testenv (for tests) and
-// examples/yelb/internal/localdb (for the Yelb demo) run the processes.
+// examples/internal/localdb (for the Yelb demo) run the processes.
 package pgredis
 
 import (

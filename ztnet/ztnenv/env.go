@@ -104,10 +104,11 @@ func (e *Error) Error() string {
 // Env is a mesh configured from environment variables, with one ztnet.Service per
 // name used. The package-level Listen and Dial use one, made on first use.
 type Env struct {
-	dev    *ztnet.Dev
-	mesh   *meshEnv
-	self   string
-	logger *slog.Logger
+	dev     *ztnet.Dev
+	mesh    *meshEnv
+	self    string
+	logger  *slog.Logger
+	svcOpts []ztnet.Option // WithServiceOptions
 
 	ctx    context.Context // canceled by Close: aborts Services being set up
 	cancel context.CancelFunc
@@ -153,12 +154,22 @@ type envOption func(*envConfig)
 func (o envOption) applyEnv(c *envConfig) { o(c) }
 
 type envConfig struct {
-	logger *slog.Logger
+	logger  *slog.Logger
+	svcOpts []ztnet.Option
 }
 
 // WithLogger sets the logger of the mesh and its services
 // (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return envOption(func(c *envConfig) { c.logger = l }) }
+
+// WithServiceOptions adds opts to every ztnet.Service the Env makes, after
+// its own (so they win): a program's tracer and meter providers
+// (ztnet.WithTracerProvider, ztnet.WithMeterProvider), handshake limits,
+// and so on. The identity, intentions and discovery options are the Env's
+// to set; giving them here replaces what the environment configures.
+func WithServiceOptions(opts ...ztnet.Option) Option {
+	return envOption(func(c *envConfig) { c.svcOpts = append(c.svcOpts, opts...) })
+}
 
 // New configures a mesh from the variables getenv returns (os.Getenv when
 // nil). Missing or invalid settings give an error naming every one to set or
@@ -207,7 +218,7 @@ func New(getenv func(string) string, opts ...Option) (*Env, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	e := &Env{self: getenv(EnvService), logger: cfg.logger, services: make(map[string]*envService)}
+	e := &Env{self: getenv(EnvService), logger: cfg.logger, svcOpts: cfg.svcOpts, services: make(map[string]*envService)}
 	var invalid []string
 	if e.self != "" {
 		if err := validServiceName(e.self); err != nil {
@@ -472,7 +483,7 @@ func (e *Env) Service(ctx context.Context, name string) (*ztnet.Service, error) 
 
 func (e *Env) newService(ctx context.Context, name string) (*ztnet.Service, *owned, error) {
 	if e.dev != nil {
-		s, err := e.dev.Service(ctx, name)
+		s, err := e.dev.Service(ctx, name, e.svcOpts...)
 		return s, nil, err
 	}
 	if err := validServiceName(name); err != nil {
@@ -504,8 +515,8 @@ func (e *Env) newService(ctx context.Context, name string) (*ztnet.Service, *own
 		_ = src.Close()
 		return nil, nil, fmt.Errorf("ztnenv: service %s: intentions from Consul (%s=%s): %w", name, EnvConsulAddr, m.addr, err)
 	}
-	s, err := ztnet.New(ctx, name, ztnet.WithSource(src), ztnet.WithAuthorizer(az),
-		ztnet.WithResolver(m.disc), ztnet.WithLogger(e.logger))
+	s, err := ztnet.New(ctx, name, append([]ztnet.Option{ztnet.WithSource(src), ztnet.WithAuthorizer(az),
+		ztnet.WithResolver(m.disc), ztnet.WithLogger(e.logger)}, e.svcOpts...)...)
 	if err != nil {
 		_ = az.Close()
 		_ = src.Close()

@@ -21,7 +21,8 @@ import (
 // with TLS only, and authenticate with a client certificate only
 // (pg_hba.conf "hostssl all all 127.0.0.1/32 cert"): the certificate must
 // chain to ServerTLS.ClientCAs and its common name must be the database user
-// name. There is no password anywhere. The superuser "postgres" can connect
+// name. There is no password anywhere, but for the users a test names with
+// [PostgresPasswordAuth]. The superuser "postgres" can connect
 // over a Unix socket in the server's private directory only (never over
 // TCP); [PostgresServer.Exec] uses it.
 //
@@ -52,6 +53,7 @@ type PostgresOption func(*postgresConfig)
 type postgresConfig struct {
 	dbs      [][2]string // name, owner
 	settings []string    // name=value
+	password []string    // pg_hba.conf users allowed to log in with a password
 	timeout  time.Duration
 }
 
@@ -67,6 +69,17 @@ func PostgresDatabase(name, owner string) PostgresOption {
 // and socket settings win.
 func PostgresSetting(name, value string) PostgresOption {
 	return func(c *postgresConfig) { c.settings = append(c.settings, name+"="+value) }
+}
+
+// PostgresPasswordAuth lets the users named log in with a password
+// (scram-sha-256) instead of a client certificate, still over TLS only:
+// one pg_hba.conf line "hostssl all <user> 127.0.0.1/32 scram-sha-256"
+// each, before the certificate rule. A name may be "+role", for every
+// member of role. It is for clients that cannot present a certificate,
+// such as Vault's database secrets engine and the users it creates; the
+// test sets the passwords itself (Exec "CREATE ROLE ... PASSWORD ...").
+func PostgresPasswordAuth(users ...string) PostgresOption {
+	return func(c *postgresConfig) { c.password = append(c.password, users...) }
 }
 
 // PostgresStartTimeout sets how long initdb and each start may take before
@@ -126,7 +139,7 @@ func Postgres(t testing.TB, tlsFiles ServerTLS, opts ...PostgresOption) *Postgre
 		}
 		args = append(args, pgredis.PostgresArgs(s.Host, s.Port, s.socketDir, filepath.Join(dir, "pg_hba.conf"), cert, key, ca)...)
 		if s.p == nil {
-			if err := s.writeHBA(filepath.Join(dir, "pg_hba.conf")); err != nil {
+			if err := s.writeHBA(filepath.Join(dir, "pg_hba.conf"), cfg.password); err != nil {
 				t.Fatalf("testenv: postgres: %v", err)
 			}
 			s.p = newProc(t, "postgres", bin, dir, args, env)
@@ -192,10 +205,20 @@ func (s *PostgresServer) initdb() error {
 }
 
 // writeHBA allows the superuser on the private Unix socket only (trust:
-// only the test's user and the server's can enter the directory) and
-// everyone else over TLS with a client certificate only.
-func (s *PostgresServer) writeHBA(path string) error {
-	if err := os.WriteFile(path, []byte("# written by testenv.Postgres\n"+pgredis.HBA), 0o600); err != nil {
+// only the test's user and the server's can enter the directory), the
+// password users over TLS with a password, and everyone else over TLS with
+// a client certificate only.
+func (s *PostgresServer) writeHBA(path string, password []string) error {
+	var pw strings.Builder
+	for _, u := range password {
+		if u == "" || strings.ContainsAny(u, " \t\r\n#\"") || u == "postgres" {
+			return fmt.Errorf("PostgresPasswordAuth: unusable user name %q", u)
+		}
+		pw.WriteString("hostssl  all      " + u + " 127.0.0.1/32   scram-sha-256\n")
+	}
+	const certLine = "hostssl  all      all      127.0.0.1/32   cert\n"
+	hba := strings.Replace(pgredis.HBA, certLine, pw.String()+certLine, 1)
+	if err := os.WriteFile(path, []byte("# written by testenv.Postgres\n"+hba), 0o600); err != nil {
 		return err
 	}
 	return s.owner.Chown(path)

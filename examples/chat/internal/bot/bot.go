@@ -27,6 +27,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ztnlabs/ztn/examples/chat/internal/store"
 )
 
@@ -202,16 +207,29 @@ func (b *Bot) Run(ctx context.Context, st Store, botID int64) error {
 	}
 }
 
+// answer works out and posts the answer to m, in a span that continues
+// the trace m was posted in (m.TraceParent), so that asking the fortune
+// service and posting the answer are part of the user's action.
 func (b *Bot) answer(ctx context.Context, st Store, botID int64, m store.Message) {
+	if m.TraceParent != "" {
+		ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": m.TraceParent})
+	}
+	ctx, span := b.cfg.tracer.Tracer(tracerName).Start(ctx, "chat-bot answer",
+		trace.WithAttributes(attribute.Int64("chat.message.id", m.ID)))
+	defer span.End()
 	reply, ok := b.Reply(ctx, m.Text)
 	if !ok {
 		return
 	}
 	_, err := st.CreateMessage(ctx, store.NewMessage{Text: reply, UserID: botID, CreatedAt: b.cfg.now().UnixMilli()})
 	if err != nil && ctx.Err() == nil {
+		span.SetStatus(codes.Error, err.Error())
 		b.cfg.logger.Error("chat bot: posting the answer failed", "to", m.ID, "err", err)
 	}
 }
+
+// tracerName is the instrumentation scope of the bot's spans.
+const tracerName = "github.com/ztnlabs/ztn/examples/chat/internal/bot"
 
 // DefaultEmail is the bot user's email.
 const DefaultEmail = "bot@chat.invalid"

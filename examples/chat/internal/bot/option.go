@@ -3,6 +3,9 @@ package bot
 import (
 	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Option configures a [Bot].
@@ -14,6 +17,7 @@ type config struct {
 	concurrency int
 	now         func() time.Time
 	started     func()
+	tracer      trace.TracerProvider
 }
 
 func defaults() config {
@@ -23,6 +27,7 @@ func defaults() config {
 		concurrency: 8,
 		now:         time.Now,
 		started:     func() {},
+		tracer:      otel.GetTracerProvider(),
 	}
 }
 
@@ -31,6 +36,16 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l != nil {
 			c.logger = l
+		}
+	}
+}
+
+// WithTracerProvider sets where the spans of the bot's answers go; the
+// default is OpenTelemetry's global provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) {
+		if tp != nil {
+			c.tracer = tp
 		}
 	}
 }

@@ -60,7 +60,7 @@ func (m *Memory) msgIndexLocked(id int64) int {
 }
 
 func (m *Memory) resolveLocked(x memMessage) Message {
-	msg := Message{ID: x.ID, Text: x.Text, UserID: x.UserID, CreatedAt: x.CreatedAt}
+	msg := Message{ID: x.ID, Text: x.Text, UserID: x.UserID, CreatedAt: x.CreatedAt, TraceParent: x.TraceParent}
 	if i := m.userIndexLocked(x.UserID); i >= 0 {
 		msg.User = m.users[i].User
 	}

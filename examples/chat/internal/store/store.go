@@ -82,6 +82,11 @@ type Message struct {
 	UserID    int64  `json:"userId"`
 	CreatedAt int64  `json:"createdAt"` // milliseconds since the Unix epoch
 	User      User   `json:"user"`
+	// TraceParent is the W3C traceparent of the request that posted the
+	// message ("" when it was not traced), kept so that whoever acts on
+	// the message later (the bot, following the store) continues that
+	// trace. It is not part of the API's JSON.
+	TraceParent string `json:"-"`
 }
 
 // NewMessage is what [Store.CreateMessage] needs. The caller has checked
@@ -90,6 +95,8 @@ type NewMessage struct {
 	Text      string
 	UserID    int64
 	CreatedAt int64
+	// TraceParent: see [Message.TraceParent].
+	TraceParent string
 }
 
 // SortField orders a [Query] by one field; fields are named as in the

@@ -113,7 +113,8 @@ func (c *Client) RemoveUser(ctx context.Context, id int64) (store.User, error) {
 
 // CreateMessage implements [store.Store.CreateMessage].
 func (c *Client) CreateMessage(ctx context.Context, m store.NewMessage) (store.Message, error) {
-	r, err := c.c.CreateMessage(ctx, &storepb.CreateMessageRequest{Text: m.Text, UserId: m.UserID, CreatedAt: m.CreatedAt})
+	r, err := c.c.CreateMessage(ctx, &storepb.CreateMessageRequest{Text: m.Text, UserId: m.UserID, CreatedAt: m.CreatedAt,
+		TraceParent: m.TraceParent})
 	if err != nil {
 		return store.Message{}, fromStatus(ctx, "create message", err)
 	}

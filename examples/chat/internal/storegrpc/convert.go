@@ -1,6 +1,11 @@
 package storegrpc
 
 import (
+	"context"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ztnlabs/ztn/examples/chat/internal/store"
 	"github.com/ztnlabs/ztn/examples/chat/internal/storegrpc/storepb"
 )
@@ -14,11 +19,13 @@ func userFromPB(u *storepb.User) store.User {
 }
 
 func messageToPB(m store.Message) *storepb.Message {
-	return &storepb.Message{Id: m.ID, Text: m.Text, UserId: m.UserID, CreatedAt: m.CreatedAt, User: userToPB(m.User)}
+	return &storepb.Message{Id: m.ID, Text: m.Text, UserId: m.UserID, CreatedAt: m.CreatedAt, User: userToPB(m.User),
+		TraceParent: m.TraceParent}
 }
 
 func messageFromPB(m *storepb.Message) store.Message {
-	return store.Message{ID: m.GetId(), Text: m.GetText(), UserID: m.GetUserId(), CreatedAt: m.GetCreatedAt(), User: userFromPB(m.GetUser())}
+	return store.Message{ID: m.GetId(), Text: m.GetText(), UserID: m.GetUserId(), CreatedAt: m.GetCreatedAt(), User: userFromPB(m.GetUser()),
+		TraceParent: m.GetTraceParent()}
 }
 
 func queryToPB(q store.Query) *storepb.Query {
@@ -35,4 +42,15 @@ func queryFromPB(pq *storepb.Query) store.Query {
 		q.Sort = append(q.Sort, store.SortField{Field: s.GetField(), Desc: s.GetDesc()})
 	}
 	return q
+}
+
+// traceParent is the W3C traceparent of ctx's span, or "" when ctx is not
+// traced.
+func traceParent(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ""
+	}
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c.Get("traceparent")
 }

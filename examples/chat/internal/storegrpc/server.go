@@ -40,10 +40,15 @@ type server struct {
 	st store.Store
 }
 
-// toStatus turns a store error into a status of the same kind.
+// toStatus turns a store error into a status of the same kind; an error
+// that already is a status (a refusal by a wrapper of the store, say)
+// keeps its own.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
 	}
 	var code codes.Code
 	switch {
@@ -118,7 +123,14 @@ func (s *server) RemoveUser(ctx context.Context, r *storepb.RemoveUserRequest) (
 }
 
 func (s *server) CreateMessage(ctx context.Context, r *storepb.CreateMessageRequest) (*storepb.Message, error) {
-	m, err := s.st.CreateMessage(ctx, store.NewMessage{Text: r.GetText(), UserID: r.GetUserId(), CreatedAt: r.GetCreatedAt()})
+	// The message keeps the trace of this RPC (its caller's, through
+	// otelgrpc), for whoever follows it; or the one the request names.
+	tp := traceParent(ctx)
+	if tp == "" {
+		tp = r.GetTraceParent()
+	}
+	m, err := s.st.CreateMessage(ctx, store.NewMessage{Text: r.GetText(), UserID: r.GetUserId(), CreatedAt: r.GetCreatedAt(),
+		TraceParent: tp})
 	if err != nil {
 		return nil, toStatus(err)
 	}

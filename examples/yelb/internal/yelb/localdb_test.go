@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ztnlabs/ztn/examples/yelb/internal/localdb"
+	"github.com/ztnlabs/ztn/examples/internal/localdb"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )

@@ -1,8 +1,12 @@
 package pgstore
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Option configures a [Store].
@@ -13,6 +17,8 @@ type config struct {
 	maxConns     int32
 	pollInterval time.Duration
 	logger       *slog.Logger
+	tls          *tls.Config
+	tracer       trace.TracerProvider
 }
 
 func defaults() config {
@@ -20,6 +26,7 @@ func defaults() config {
 		maxConns:     10,
 		pollInterval: 2 * time.Second,
 		logger:       slog.Default(),
+		tracer:       otel.GetTracerProvider(),
 	}
 }
 
@@ -56,6 +63,25 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l != nil {
 			c.logger = l
+		}
+	}
+}
+
+// WithTLSConfig sets the TLS configuration of every connection, in place of
+// the connection string's sslmode and file settings: the server's CA
+// (RootCAs) and, for certificate authentication, the client's certificate,
+// all from memory. Without ServerName the host is verified. No connection
+// falls back to plain TCP.
+func WithTLSConfig(c *tls.Config) Option {
+	return func(cfg *config) { cfg.tls = c }
+}
+
+// WithTracerProvider sets where the spans of queries go (one per query run
+// for a traced request); the default is OpenTelemetry's global provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) {
+		if tp != nil {
+			c.tracer = tp
 		}
 	}
 }

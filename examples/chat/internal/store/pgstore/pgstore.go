@@ -91,6 +91,7 @@ CREATE TABLE IF NOT EXISTS messages (
 	user_id    bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
 	created_at bigint NOT NULL
 );
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS trace_parent text NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS messages_created_at ON messages (created_at);
 CREATE INDEX IF NOT EXISTS messages_user_id ON messages (user_id);
 `
@@ -108,6 +109,14 @@ func Open(ctx context.Context, connString string, creds CredentialsFunc, opts ..
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	pc.MaxConns = cfg.maxConns
+	pc.ConnConfig.Tracer = queryTracer{tracer: cfg.tracer.Tracer("github.com/ztnlabs/ztn/examples/chat/internal/store/pgstore")}
+	if cfg.tls != nil {
+		tc := cfg.tls.Clone()
+		if tc.ServerName == "" {
+			tc.ServerName = pc.ConnConfig.Host
+		}
+		pc.ConnConfig.TLSConfig, pc.ConnConfig.Fallbacks = tc, nil
+	}
 	if creds != nil {
 		pc.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
 			c, err := creds(ctx)
@@ -343,11 +352,11 @@ func (s *Store) RemoveUser(ctx context.Context, id int64) (store.User, error) {
 }
 
 // messageColumns selects a message m with its user u.
-const messageColumns = `m.id, m.text, m.user_id, m.created_at, u.id, u.email, u.avatar`
+const messageColumns = `m.id, m.text, m.user_id, m.created_at, u.id, u.email, u.avatar, m.trace_parent`
 
 func scanMessage(row pgx.Row) (store.Message, error) {
 	var m store.Message
-	err := row.Scan(&m.ID, &m.Text, &m.UserID, &m.CreatedAt, &m.User.ID, &m.User.Email, &m.User.Avatar)
+	err := row.Scan(&m.ID, &m.Text, &m.UserID, &m.CreatedAt, &m.User.ID, &m.User.Email, &m.User.Avatar, &m.TraceParent)
 	return m, err
 }
 
@@ -360,8 +369,8 @@ func (s *Store) CreateMessage(ctx context.Context, nm store.NewMessage) (store.M
 		}
 		var err error
 		out, err = scanMessage(tx.QueryRow(ctx, `
-			WITH m AS (INSERT INTO messages (text, user_id, created_at) VALUES ($1, $2, $3) RETURNING *)
-			SELECT `+messageColumns+` FROM m JOIN users u ON u.id = m.user_id`, nm.Text, nm.UserID, nm.CreatedAt))
+			WITH m AS (INSERT INTO messages (text, user_id, created_at, trace_parent) VALUES ($1, $2, $3, $4) RETURNING *)
+			SELECT `+messageColumns+` FROM m JOIN users u ON u.id = m.user_id`, nm.Text, nm.UserID, nm.CreatedAt, nm.TraceParent))
 		if err != nil {
 			return err
 		}
@@ -406,15 +415,15 @@ func (s *Store) FindMessages(ctx context.Context, q store.Query) (store.Page[sto
 	for rows.Next() {
 		var (
 			id, userID, createdAt, uid *int64
-			text, email, avatar        *string
+			text, email, avatar, tp    *string
 		)
-		if err := rows.Scan(&p.Total, &id, &text, &userID, &createdAt, &uid, &email, &avatar); err != nil {
+		if err := rows.Scan(&p.Total, &id, &text, &userID, &createdAt, &uid, &email, &avatar, &tp); err != nil {
 			rows.Close()
 			return store.Page[store.Message]{}, wrap("find messages", err)
 		}
 		if id != nil {
 			p.Data = append(p.Data, store.Message{ID: *id, Text: *text, UserID: *userID, CreatedAt: *createdAt,
-				User: store.User{ID: *uid, Email: *email, Avatar: *avatar}})
+				User: store.User{ID: *uid, Email: *email, Avatar: *avatar}, TraceParent: *tp})
 		}
 	}
 	if err := rows.Err(); err != nil {

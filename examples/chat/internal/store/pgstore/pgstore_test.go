@@ -2,152 +2,60 @@ package pgstore_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
+	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ztnlabs/ztn/examples/chat/internal/store"
 	"github.com/ztnlabs/ztn/examples/chat/internal/store/pgstore"
 	"github.com/ztnlabs/ztn/examples/chat/internal/store/storetest"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
-// postgres is a throw-away Postgres server for one test binary run.
+// postgres is a throw-away Postgres server (testenv: TLS only) on which
+// the members of chat_owner log in with a password, as the users Vault's
+// database secrets engine creates do.
 type postgres struct {
-	port  int
-	admin *pgx.Conn
-	n     atomic.Int32
+	srv *testenv.PostgresServer
+	tls *tls.Config // trusts the server's certificate
+	n   atomic.Int32
 }
 
-const adminPassword = "admin-pw"
-
-func (p *postgres) url(user, password, db string) string {
-	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", user, password, p.port, db)
+// url is a connection string without credentials: they come from the
+// CredentialsFunc, TLS from WithTLSConfig.
+func (p *postgres) url(db string) string {
+	return fmt.Sprintf("postgres://%s/%s", p.srv.Addr, db)
 }
 
-func (p *postgres) exec(t *testing.T, sql string, args ...any) {
-	t.Helper()
-	if _, err := p.admin.Exec(t.Context(), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
+func (p *postgres) exec(sql string) string { return p.srv.Exec(sql) }
 
-// startPostgres runs initdb and postgres in a temporary directory, as the
-// postgres user when the test runs as root; it skips the test when no
-// postgres binary is installed.
+// startPostgres starts the server; testenv skips the test when Postgres
+// is not installed.
 func startPostgres(t *testing.T) *postgres {
 	t.Helper()
-	bin, err := exec.LookPath("postgres")
-	if err != nil {
-		t.Skip("no postgres binary on PATH")
-	}
-	if real, err := filepath.EvalSymlinks(bin); err == nil {
-		bin = real
-	}
-	initdb := filepath.Join(filepath.Dir(bin), "initdb")
-	if _, err := os.Stat(initdb); err != nil {
-		if initdb, err = exec.LookPath("initdb"); err != nil {
-			t.Skip("no initdb next to postgres")
-		}
-	}
-	dir, err := os.MkdirTemp("", "chat-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Skip("running as root and there is no postgres user to run postgres as")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pwfile := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pwfile, []byte(adminPassword), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	cmd := exec.Command(initdb, "-D", data, "-U", "admin", "--pwfile="+pwfile, "--auth-local=trust",
-		"--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	srv := exec.Command(bin, "-D", data, "-p", strconv.Itoa(port), "-k", dir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=80", "-c", "shared_buffers=16MB")
-	srv.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	logf, err := os.Create(filepath.Join(dir, "log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { srv.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		srv.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			srv.Process.Kill()
-			<-exited
-		}
-	})
-	p := &postgres{port: port}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		p.admin, err = pgx.Connect(t.Context(), p.url("admin", adminPassword, "postgres"))
-		if err == nil {
-			break
-		}
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "log"))
-			t.Fatalf("postgres exited:\n%s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("postgres did not come up: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Cleanup(func() { p.admin.Close(context.Background()) })
+	ca := testenv.NewTestCA(t, "chat db CA")
+	srv := testenv.Postgres(t, ca.ServerTLS(t), testenv.PostgresPasswordAuth("+chat_owner"),
+		testenv.PostgresSetting("fsync", "off"), testenv.PostgresSetting("max_connections", "80"))
 	// The role that owns the chat's objects, as a Vault setup would have it.
-	p.exec(t, `CREATE ROLE chat_owner NOLOGIN`)
-	return p
+	srv.Exec(`CREATE ROLE chat_owner NOLOGIN`)
+	return &postgres{srv: srv, tls: testenv.ClientTLS(t, ca, nil, "")}
 }
 
 // database makes an empty database owned by chat_owner.
 func (p *postgres) database(t *testing.T) string {
 	t.Helper()
 	db := fmt.Sprintf("chat_%d", p.n.Add(1))
-	p.exec(t, `CREATE DATABASE `+db+` OWNER chat_owner`)
+	p.exec(`CREATE DATABASE ` + db + ` OWNER chat_owner`)
 	return db
 }
 
@@ -156,7 +64,7 @@ func (p *postgres) database(t *testing.T) string {
 func (p *postgres) login(t *testing.T) pgstore.Credentials {
 	t.Helper()
 	c := pgstore.Credentials{User: fmt.Sprintf("v-chat-%d", p.n.Add(1)), Password: fmt.Sprintf("pw-%d", time.Now().UnixNano())}
-	p.exec(t, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s' IN ROLE chat_owner`, pgx.Identifier{c.User}.Sanitize(), c.Password))
+	p.exec(fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s' IN ROLE chat_owner`, pgx.Identifier{c.User}.Sanitize(), c.Password))
 	return c
 }
 
@@ -166,9 +74,9 @@ func TestPostgres(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) store.Store {
 			db := pg.database(t)
 			creds := pg.login(t)
-			st, err := pgstore.Open(t.Context(), pg.url("nobody", "wrong", db),
+			st, err := pgstore.Open(t.Context(), pg.url(db),
 				func(context.Context) (pgstore.Credentials, error) { return creds, nil },
-				pgstore.WithOwnerRole("chat_owner"), pgstore.WithPollInterval(200*time.Millisecond))
+				pgstore.WithOwnerRole("chat_owner"), pgstore.WithTLSConfig(pg.tls), pgstore.WithPollInterval(200*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,6 +87,55 @@ func TestPostgres(t *testing.T) {
 	t.Run("SchemaIdempotent", func(t *testing.T) { testSchema(t, pg) })
 	t.Run("Unavailable", func(t *testing.T) { testUnavailable(t, pg) })
 	t.Run("Rotate", func(t *testing.T) { testRotate(t, pg) })
+	t.Run("Trace", func(t *testing.T) { testTrace(t, pg) })
+}
+
+// testTrace: a query run for a traced request is a client span under the
+// request's; untraced work makes none.
+func testTrace(t *testing.T, pg *postgres) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	db := pg.database(t)
+	creds := pg.login(t)
+	st, err := pgstore.Open(t.Context(), pg.url(db), func(context.Context) (pgstore.Credentials, error) { return creds, nil },
+		pgstore.WithTLSConfig(pg.tls), pgstore.WithTracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.CreateUser(t.Context(), store.NewUser{Email: "t@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.Ended()); n != 0 {
+		t.Fatalf("%d spans for untraced work", n)
+	}
+	ctx, parent := tp.Tracer("test").Start(t.Context(), "request")
+	if _, err := st.CreateMessage(ctx, store.NewMessage{Text: "traced", UserID: u.ID, CreatedAt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	parent.End()
+	var queries []string
+	for _, s := range rec.Ended() {
+		if s.Name() == "request" {
+			continue
+		}
+		queries = append(queries, s.Name())
+		if s.Parent().SpanID() != parent.SpanContext().SpanID() || s.SpanKind() != trace.SpanKindClient {
+			t.Errorf("span %s: parent %s kind %v, want a client span under the request", s.Name(), s.Parent().SpanID(), s.SpanKind())
+		}
+		attrs := map[string]string{}
+		for _, kv := range s.Attributes() {
+			attrs[string(kv.Key)] = kv.Value.Emit()
+		}
+		if attrs["db.system.name"] != "postgresql" || attrs["db.namespace"] != db || attrs["db.user"] != creds.User {
+			t.Errorf("span %s attributes %v", s.Name(), attrs)
+		}
+	}
+	if !slices.Contains(queries, "postgres WITH") {
+		t.Errorf("query spans %v, want the insert (postgres WITH) among them", queries)
+	}
 }
 
 // testSchema: instances opening together both succeed, and the tables
@@ -190,8 +147,8 @@ func testSchema(t *testing.T, pg *postgres) {
 	for range 4 {
 		creds := pg.login(t)
 		wg.Go(func() {
-			st, err := pgstore.Open(t.Context(), pg.url("x", "y", db),
-				func(context.Context) (pgstore.Credentials, error) { return creds, nil }, pgstore.WithOwnerRole("chat_owner"))
+			st, err := pgstore.Open(t.Context(), pg.url(db),
+				func(context.Context) (pgstore.Credentials, error) { return creds, nil }, pgstore.WithOwnerRole("chat_owner"), pgstore.WithTLSConfig(pg.tls))
 			if err == nil {
 				st.Close()
 			}
@@ -205,15 +162,9 @@ func testSchema(t *testing.T, pg *postgres) {
 			t.Fatalf("concurrent open: %v", err)
 		}
 	}
-	conn, err := pgx.Connect(t.Context(), pg.url("admin", adminPassword, db))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	rows, _ := conn.Query(t.Context(), `SELECT tablename || ':' || tableowner FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)
-	owners, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(owners) != 2 || owners[0] != "messages:chat_owner" || owners[1] != "users:chat_owner" {
-		t.Fatalf("tables %v, %v", owners, err)
+	owners := pg.srv.ExecIn(db, `SELECT tablename || ':' || tableowner FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)
+	if owners != "messages:chat_owner\nusers:chat_owner" {
+		t.Fatalf("tables (name:owner) %q", owners)
 	}
 }
 
@@ -222,11 +173,12 @@ func testUnavailable(t *testing.T, pg *postgres) {
 	bad := func(context.Context) (pgstore.Credentials, error) {
 		return pgstore.Credentials{User: "v-gone", Password: "revoked"}, nil
 	}
-	if _, err := pgstore.Open(t.Context(), pg.url("x", "y", db), bad); !errors.Is(err, store.ErrUnavailable) {
+	if _, err := pgstore.Open(t.Context(), pg.url(db), bad, pgstore.WithTLSConfig(pg.tls)); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Open with revoked credentials: %v, want ErrUnavailable", err)
 	}
 	creds := pg.login(t)
-	st, err := pgstore.Open(t.Context(), pg.url("x", "y", db), func(context.Context) (pgstore.Credentials, error) { return creds, nil })
+	st, err := pgstore.Open(t.Context(), pg.url(db), func(context.Context) (pgstore.Credentials, error) { return creds, nil },
+		pgstore.WithTLSConfig(pg.tls))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,10 +197,10 @@ func testRotate(t *testing.T, pg *postgres) {
 	first := pg.login(t)
 	current.Store(&first)
 	var connects atomic.Int32
-	st, err := pgstore.Open(t.Context(), pg.url("x", "y", db), func(context.Context) (pgstore.Credentials, error) {
+	st, err := pgstore.Open(t.Context(), pg.url(db), func(context.Context) (pgstore.Credentials, error) {
 		connects.Add(1)
 		return *current.Load(), nil
-	}, pgstore.WithOwnerRole("chat_owner"), pgstore.WithPollInterval(200*time.Millisecond), pgstore.WithMaxConns(6))
+	}, pgstore.WithOwnerRole("chat_owner"), pgstore.WithTLSConfig(pg.tls), pgstore.WithPollInterval(200*time.Millisecond), pgstore.WithMaxConns(6))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,20 +263,17 @@ func testRotate(t *testing.T, pg *postgres) {
 		// No connection of the old login remains once requests in flight end.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			var n int
-			if err := pg.admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE usename = $1`, old.User).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 {
+			n := pg.exec(fmt.Sprintf(`SELECT count(*) FROM pg_stat_activity WHERE usename = '%s'`, old.User))
+			if n == "0" {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%d connections of %s remain after Rotate", n, old.User)
+				t.Fatalf("%s connections of %s remain after Rotate", n, old.User)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 		// What Vault's revocation does: the old login goes.
-		pg.exec(t, fmt.Sprintf(`DROP ROLE %s`, pgx.Identifier{old.User}.Sanitize()))
+		pg.exec(fmt.Sprintf(`DROP ROLE %s`, pgx.Identifier{old.User}.Sanitize()))
 		old = next
 	}
 	time.Sleep(300 * time.Millisecond)

@@ -173,6 +173,37 @@ func testMessages(t *testing.T, st store.Store) {
 	if n, err := st.CountMessages(ctx); err != nil || n != 1 {
 		t.Fatalf("CountMessages = %d, %v", n, err)
 	}
+
+	// A message keeps the trace it was posted in, for its followers.
+	pos, err := st.Position(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	traced, err := st.CreateMessage(ctx, store.NewMessage{Text: "traced", UserID: a.ID, CreatedAt: 2, TraceParent: tp})
+	if err != nil || traced.TraceParent != tp {
+		t.Fatalf("CreateMessage with a trace parent = %+v, %v", traced, err)
+	}
+	if got, err := st.Message(ctx, traced.ID); err != nil || got.TraceParent != tp {
+		t.Fatalf("Message keeps trace parent %q, %v; want %q", got.TraceParent, err, tp)
+	}
+	page, err := st.FindMessages(ctx, store.Query{Limit: 10})
+	if err != nil || len(page.Data) != 2 || page.Data[1].TraceParent != tp || page.Data[0].TraceParent != "" {
+		t.Fatalf("FindMessages = %+v, %v", page, err)
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var followed store.Message
+	err = st.Follow(fctx, pos, func(ev store.Event) error {
+		if ev.Message != nil {
+			followed = *ev.Message
+			cancel()
+		}
+		return nil
+	})
+	if followed.TraceParent != tp {
+		t.Fatalf("Follow gave %+v (%v), want trace parent %q", followed, err, tp)
+	}
 }
 
 func testFindMessages(t *testing.T, st store.Store) {

@@ -1,5 +1,5 @@
 // Package localdb starts a PostgreSQL cluster and a Redis server of the
-// program's own, for Yelb's one-process demo: on 127.0.0.1, on free ports,
+// program's own, for the examples' one-process demos (Yelb, chat): on 127.0.0.1, on free ports,
 // in a fresh temporary directory, with TLS only and client-certificate
 // authentication against the CA the caller gives (Postgres: pg_hba.conf
 // "hostssl ... cert", the certificate's common name is the database user;
@@ -144,7 +144,7 @@ func postgresUser() (*pgredis.User, error) {
 // newDir makes the server's directory, owned by u, and writes the TLS files
 // in it.
 func newDir(name string, t TLS, u *pgredis.User) (dir, cert, key, ca string, err error) {
-	dir, err = os.MkdirTemp("", "yelb-"+name+"-")
+	dir, err = os.MkdirTemp("", "ztn-example-"+name+"-")
 	if err != nil {
 		return "", "", "", "", fmt.Errorf("localdb: %w", err)
 	}

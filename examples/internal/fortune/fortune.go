@@ -1,4 +1,10 @@
-package main
+// Package fortune is the fortune-cookie service of the "securing bare metal"
+// walkthrough, shared by the examples: [Serve] answers every connection with
+// one fortune and closes it, as the original
+// `socat tcp-l:8181,fork exec:/usr/games/fortune` does, and [Read] is the
+// client's side. examples/fortune runs it alone; examples/chat's bot asks it
+// for /fortune.
+package fortune
 
 import (
 	"context"
@@ -27,9 +33,9 @@ var fortunes = []string{
 // fortuneBinary is where Debian's fortune-mod installs the program.
 const fortuneBinary = "/usr/games/fortune"
 
-// tell returns one fortune, newline-terminated: the output of one run of
+// Tell returns one fortune, newline-terminated: the output of one run of
 // /usr/games/fortune when it is installed, a built-in one otherwise.
-func tell(ctx context.Context) []byte {
+func Tell(ctx context.Context) []byte {
 	if _, err := os.Stat(fortuneBinary); err == nil {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
@@ -40,10 +46,11 @@ func tell(ctx context.Context) []byte {
 	return []byte(fortunes[rand.IntN(len(fortunes))] + "\n")
 }
 
-// serveFortunes answers every connection the way the original
+// Serve answers every connection l accepts the way the original
 // `socat tcp-l:8181,fork exec:/usr/games/fortune` does: one fortune, then
-// close. Whatever the client sends is ignored.
-func serveFortunes(ctx context.Context, l net.Listener) error {
+// close. Whatever the client sends is ignored. It returns Accept's error
+// (when l is closed); ctx bounds each run of /usr/games/fortune.
+func Serve(ctx context.Context, l net.Listener) error {
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -52,13 +59,14 @@ func serveFortunes(ctx context.Context, l net.Listener) error {
 		go func() {
 			defer c.Close()
 			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			_, _ = c.Write(tell(ctx))
+			_, _ = c.Write(Tell(ctx))
 		}()
 	}
 }
 
-// readFortune reads one fortune: everything until the server closes.
-func readFortune(c net.Conn) (string, error) {
+// Read reads one fortune from a connection to the service: everything until
+// the server closes (at most 64 KiB, within 5 s).
+func Read(c net.Conn) (string, error) {
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	b, err := io.ReadAll(io.LimitReader(c, 64<<10))
 	return string(b), err
