@@ -100,12 +100,9 @@ type Files struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	mu      sync.RWMutex
-	id      spiffeid.ID // fixed by the first load
-	svid    *x509svid.SVID
-	bundle  *x509bundle.Bundle
-	lastErr error // of the last load attempt, nil after a good one
-	closed  bool
+	state              // mu also guards id and bundle; lastErr is of the last load attempt
+	id     spiffeid.ID // fixed by the first load
+	bundle *x509bundle.Bundle
 
 	// Only the poll goroutine (and NewFiles before it starts) touches these.
 	seen        [sha256.Size]byte // hash of the files last parsed
@@ -178,15 +175,7 @@ func (f *Files) GetX509SVID() (*x509svid.SVID, error) {
 	if f.cancel == nil {
 		return nil, errNotNew("Files", "NewFiles")
 	}
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.closed {
-		return nil, ErrClosed
-	}
-	if err := certsx.SVIDTimeError(f.svid, f.lastErr, time.Now()); err != nil {
-		return nil, fmt.Errorf("certs: files: %w", err)
-	}
-	return f.svid, nil
+	return f.currentSVID("certs: files: ")
 }
 
 // GetX509BundleForTrustDomain returns the bundle of td, which must be the

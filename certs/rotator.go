@@ -46,14 +46,11 @@ type Rotator struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	mu      sync.RWMutex
-	svid    *x509svid.SVID
-	lastErr error // of the last issuance, nil after a success
+	state   // mu also guards the fields below; lastErr is of the last issuance
 	keepers map[spiffeid.TrustDomain]*rootKeeper
 	bundles map[spiffeid.TrustDomain]*x509bundle.Bundle // built from keepers, never mutated
 	renewAt time.Time                                   // next scheduled issuance
 	forceAt time.Time                                   // issuance asked for by RenewSoon, or zero
-	closed  bool
 
 	took issueTimes // owned by the issuing goroutine (NewRotator, then run)
 }
@@ -107,15 +104,7 @@ func (r *Rotator) GetX509SVID() (*x509svid.SVID, error) {
 	if r.cancel == nil {
 		return nil, errNotNew("Rotator", "NewRotator (or DevCA.Source, a backend's New)")
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
-		return nil, ErrClosed
-	}
-	if err := certsx.SVIDTimeError(r.svid, r.lastErr, time.Now()); err != nil {
-		return nil, fmt.Errorf("certs: %w", err)
-	}
-	return r.svid, nil
+	return r.currentSVID("certs: ")
 }
 
 // GetX509BundleForTrustDomain returns the current trust bundle of td. It
