@@ -185,15 +185,12 @@ func (f *Files) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundl
 	if f.cancel == nil {
 		return nil, errNotNew("Files", "NewFiles")
 	}
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.closed {
-		return nil, ErrClosed
-	}
-	if td != f.bundle.TrustDomain() {
-		return nil, fmt.Errorf("certs: files: no X.509 bundle for trust domain %q", td)
-	}
-	return f.bundle, nil
+	return f.currentBundle(td, "certs: files: ", func() *x509bundle.Bundle {
+		if td != f.bundle.TrustDomain() {
+			return nil
+		}
+		return f.bundle
+	})
 }
 
 // Changed returns a channel closed at the next good reload or Close. It

@@ -113,16 +113,7 @@ func (r *Rotator) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bun
 	if r.cancel == nil {
 		return nil, errNotNew("Rotator", "NewRotator (or DevCA.Source, a backend's New)")
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
-		return nil, ErrClosed
-	}
-	b, ok := r.bundles[td]
-	if !ok {
-		return nil, fmt.Errorf("certs: no X.509 bundle for trust domain %q", td)
-	}
-	return b, nil
+	return r.currentBundle(td, "certs: ", func() *x509bundle.Bundle { return r.bundles[td] })
 }
 
 // Changed returns a channel closed at the next SVID rotation, bundle change

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/ztnlabs/ztn/internal/certsx"
@@ -32,4 +34,19 @@ func (s *state) currentSVID(prefix string) (*x509svid.SVID, error) {
 		return nil, fmt.Errorf("%s%w", prefix, err)
 	}
 	return s.svid, nil
+}
+
+// currentBundle returns the bundle lookup finds for td under the read lock,
+// ErrClosed once closed, or an error prefixed with prefix when there is none.
+func (s *state) currentBundle(td spiffeid.TrustDomain, prefix string, lookup func() *x509bundle.Bundle) (*x509bundle.Bundle, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	b := lookup()
+	if b == nil {
+		return nil, fmt.Errorf("%sno X.509 bundle for trust domain %q", prefix, td)
+	}
+	return b, nil
 }
