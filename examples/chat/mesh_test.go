@@ -162,7 +162,8 @@ func testDeny(t *testing.T, m *chatMesh, a *api, ann string) {
 		if code != http.StatusCreated && code != http.StatusServiceUnavailable {
 			t.Errorf("posting while web → store is being denied: %d %s, want 503 (or 201 before the change arrives)", code, raw)
 		}
-		return strings.Contains(raw, "denied")
+		// Not the body of a 201: it echoes the text, "while denied".
+		return code == http.StatusServiceUnavailable && strings.Contains(raw, "denies")
 	})
 	if code != http.StatusServiceUnavailable || !strings.Contains(raw, "intention chat-web → chat-store denies") {
 		t.Errorf("posting while web → store is denied: %d %s, want 503 naming the intention", code, raw)
