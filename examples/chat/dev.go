@@ -56,19 +56,11 @@ func runDev(ctx context.Context, rc roleConfig, opts ...ztnet.DevOption) error {
 	}
 	defer mesh.Close()
 	if rc.telemetry == nil {
-		tel, err := setupTelemetry(ctx, os.Getenv, rc.logger, svcGateway, svcWeb, svcStore, svcBot, svcFortune)
+		stop, err := startTelemetry(ctx, os.Getenv, &rc, svcGateway, svcWeb, svcStore, svcBot, svcFortune)
 		if err != nil {
 			return err
 		}
-		defer tel.shutdown()
-		rc.telemetry = tel.providers
-		if rc.metricsAddr != "" {
-			stop, err := startMetrics(ctx, tel, rc)
-			if err != nil {
-				return err
-			}
-			defer stop()
-		}
+		defer stop()
 	}
 	entries, err := intentions()
 	if err != nil {

@@ -52,19 +52,11 @@ func runMesh(ctx context.Context, mode string, getenv func(string) string, rc ro
 		}
 	}
 	if rc.telemetry == nil {
-		tel, err := setupTelemetry(ctx, getenv, rc.logger, name)
+		stop, err := startTelemetry(ctx, getenv, &rc, name)
 		if err != nil {
 			return err
 		}
-		defer tel.shutdown()
-		rc.telemetry = tel.providers
-		if rc.metricsAddr != "" {
-			stop, err := startMetrics(ctx, tel, rc)
-			if err != nil {
-				return err
-			}
-			defer stop()
-		}
+		defer stop()
 	}
 	env, err := ztnenv.New(getenv, ztnenv.WithLogger(rc.logger), ztnenv.WithServiceOptions(rc.providersOf(name).ztnOptions()...))
 	if err != nil {

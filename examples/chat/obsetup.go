@@ -65,6 +65,26 @@ func (s telemetrySet) handler() http.Handler {
 	return mux
 }
 
+// startTelemetry sets up the services' telemetry, points rc.telemetry at
+// it and, when rc.metricsAddr is set, serves their metrics there; stop ends
+// both.
+func startTelemetry(ctx context.Context, getenv func(string) string, rc *roleConfig, services ...string) (stop func(), err error) {
+	tel, err := setupTelemetry(ctx, getenv, rc.logger, services...)
+	if err != nil {
+		return nil, err
+	}
+	rc.telemetry = tel.providers
+	if rc.metricsAddr == "" {
+		return func() { _ = tel.shutdown() }, nil
+	}
+	stopMetrics, err := startMetrics(ctx, tel, *rc)
+	if err != nil {
+		_ = tel.shutdown()
+		return nil, err
+	}
+	return func() { stopMetrics(); _ = tel.shutdown() }, nil
+}
+
 // startMetrics serves the set's metrics on rc.metricsAddr (plain HTTP:
 // Prometheus scrapes it) until stop is called.
 func startMetrics(ctx context.Context, set telemetrySet, rc roleConfig) (stop func(), err error) {
