@@ -119,6 +119,7 @@
 //	c := httpztn.NewClient(ui, httpztn.WithRetry(httpztn.RetryPolicy{
 //		MaxRetries:    2,               // after a 5xx, a reset, a timeout
 //		PerTryTimeout: 2 * time.Second, // until the response header
+//		BufferBody:    64 << 10,        // a body cut short is retried too
 //	}))
 //
 // # Gateway

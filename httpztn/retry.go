@@ -1,6 +1,7 @@
 package httpztn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -66,6 +67,18 @@ type RetryPolicy struct {
 	// may be retried, and fails the request otherwise. 0 means no bound
 	// but the request's context.
 	PerTryTimeout time.Duration
+	// BufferBody, when above 0, holds back the response to a request that
+	// may be retried until its body has arrived whole, when it is at most
+	// BufferBody bytes long: an instance that dies or resets the stream
+	// after its response header but before the end of such a body is
+	// retried like one that failed before the header (reason
+	// "connection-error"), instead of handing the caller a body that breaks
+	// off, which a proxy can only pass on as a broken response. The wait
+	// for the body counts in PerTryTimeout. A longer body is not held
+	// back: it is returned at once when its Content-Length says so, and
+	// once its first BufferBody bytes have arrived otherwise. 0 returns
+	// each response as soon as its header arrives, as Envoy does.
+	BufferBody int
 }
 
 // idempotent reports whether r may be sent twice, as net/http's Transport
@@ -100,15 +113,23 @@ func replay(req, out *http.Request) (*http.Request, error) {
 }
 
 // send makes one attempt of req on the instance's pool, bounded by perTry
-// (when not zero) until the response header arrives.
-func (it *instanceTransport) send(req *http.Request, perTry time.Duration) (*http.Response, error) {
-	if perTry <= 0 {
+// (when not zero) until the response header arrives, or until buffer bytes
+// of its body or all of it have, when buffer is above 0 (see
+// RetryPolicy.BufferBody).
+func (it *instanceTransport) send(req *http.Request, perTry time.Duration, buffer int) (*http.Response, error) {
+	if perTry <= 0 && buffer <= 0 {
 		return it.rt.RoundTrip(req)
 	}
 	ctx, cancel := context.WithCancel(req.Context())
-	timer := time.AfterFunc(perTry, cancel)
+	var timer *time.Timer
+	if perTry > 0 {
+		timer = time.AfterFunc(perTry, cancel)
+	}
 	resp, err := it.rt.RoundTrip(req.WithContext(ctx))
-	if !timer.Stop() { // it fired: the attempt failed, whatever it returned
+	if err == nil && buffer > 0 {
+		err = bufferBody(resp, buffer)
+	}
+	if timer != nil && !timer.Stop() { // it fired: the attempt failed, whatever it returned
 		cancel()
 		if err == nil {
 			_ = resp.Body.Close()
@@ -128,6 +149,46 @@ func (it *instanceTransport) send(req *http.Request, perTry time.Duration) (*htt
 	}
 	resp.Body = cancelOnClose(resp.Body, cancel)
 	return resp, nil
+}
+
+// bodyError is the error of an attempt whose response body broke off
+// before the end of the part RetryPolicy.BufferBody holds back.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return "response body cut short: " + e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// bufferBody reads resp's body whole into memory when it is at most limit
+// bytes long, and its first limit bytes otherwise; resp.Body then reads
+// what was held back and the rest. A body that breaks off before is an
+// error, and resp's body is closed.
+func bufferBody(resp *http.Response, limit int) error {
+	switch {
+	case resp.StatusCode == http.StatusSwitchingProtocols, resp.StatusCode >= 500, // retried without its body
+		resp.Body == nil, resp.Body == http.NoBody:
+		return nil
+	}
+	if resp.ContentLength > int64(limit) { // too long to hold back
+		return nil
+	}
+	held, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
+	if err != nil {
+		_ = resp.Body.Close()
+		return &bodyError{err}
+	}
+	if len(held) <= limit { // the whole body
+		_ = resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(held))
+		return nil
+	}
+	resp.Body = &heldBody{Reader: io.MultiReader(bytes.NewReader(held), resp.Body), Closer: resp.Body}
+	return nil
+}
+
+// heldBody reads the bytes bufferBody held back, then the rest of the body.
+type heldBody struct {
+	io.Reader
+	io.Closer
 }
 
 // perTryTimeoutError is the error of an attempt that had no response

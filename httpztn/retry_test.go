@@ -447,3 +447,84 @@ func TestTransportFollowsPicker(t *testing.T) {
 		t.Errorf("ejected: %v", ej)
 	}
 }
+
+// An instance that sends its response header and then dies (the stream
+// reset, the connection closed) before the end of a small body: with
+// BufferBody the GET is retried on another instance and the caller reads
+// the other's whole body; a body longer than BufferBody is not held back.
+// Without BufferBody the caller gets the header and a body that breaks off.
+func TestRetryBodyCutShort(t *testing.T) {
+	cut := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "partial ")
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	})
+	long := strings.Repeat("x", 4096)
+	for _, http1 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("http1=%v", http1), func(t *testing.T) {
+			m := meshtest.Dev(t)
+			meshtest.Intentions(t, m, allowWebToAPI)
+			var logs logtest.Buffer
+			opts, collect := observed(t, &logs)
+			api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web", opts...)
+			broken := startInstance(t, api, "api-cut", cut)
+			ok := startInstance(t, api, "api-ok", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/long" {
+					_, _ = io.WriteString(w, long)
+					return
+				}
+				_, _ = io.WriteString(w, "ok")
+			}))
+			catalog(m, "api", broken, ok)
+			var proto []httpztn.Option
+			if http1 {
+				proto = append(proto, httpztn.WithHTTP1())
+			}
+			policy := httpztn.RetryPolicy{MaxRetries: 1, PerTryTimeout: 2 * time.Second, BufferBody: 1024}
+			c := newClient(t, web, append(proto, httpztn.WithRetry(policy))...)
+			const n = 10
+			for range n {
+				getOK(t, c, "GET", "http://api/x")
+			}
+			if broken.hits.Load() == 0 {
+				t.Fatal("the instance that cuts its bodies short was never tried")
+			}
+			if got, want := collect()["api connection-error"], broken.hits.Load(); got != want {
+				t.Errorf("connection-error retries = %d, want %d", got, want)
+			}
+			for _, r := range logs.Records(t, "ztn http retry") {
+				if e, _ := r["error"].(string); !strings.Contains(e, "response body cut short") {
+					t.Errorf("retry record %v: want the error to say the body was cut short", r)
+				}
+			}
+			// A body longer than BufferBody streams as it comes.
+			for range 4 {
+				code, body := do(t, c, "GET", "http://api/long")
+				if code != 200 || body != long {
+					t.Fatalf("GET /long: %d, %d bytes", code, len(body))
+				}
+			}
+
+			// Without BufferBody the header of the broken instance is the
+			// answer, and its body breaks off.
+			policy.BufferBody = 0
+			plain := newClient(t, web, append(proto, httpztn.WithRetry(policy))...)
+			var cutShort int
+			for range 8 {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				req, _ := http.NewRequestWithContext(ctx, "GET", "http://api/x", nil)
+				resp, err := plain.Do(req)
+				if err == nil {
+					if _, err := io.ReadAll(resp.Body); err != nil {
+						cutShort++
+					}
+					resp.Body.Close()
+				}
+				cancel()
+			}
+			if cutShort == 0 {
+				t.Errorf("without BufferBody no body broke off")
+			}
+		})
+	}
+}

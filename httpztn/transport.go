@@ -392,8 +392,12 @@ attempts:
 				break
 			}
 		}
-		resp, err := it.send(out, p.PerTryTimeout)
 		last := i+1 == order.n
+		buffer := 0
+		if mayRetry && retries < p.MaxRetries && !last {
+			buffer = p.BufferBody
+		}
+		resp, err := it.send(out, p.PerTryTimeout, buffer)
 		if err == nil {
 			if resp.StatusCode < 500 || !mayRetry || retries == p.MaxRetries || last {
 				resp.Request = req

@@ -25,8 +25,11 @@ const (
 
 // apiRetry is the ui → appserver route's retry policy, as in the App Mesh
 // walkthrough: an idempotent request that failed (5xx, reset, no answer
-// within 2s) is sent again to another instance, at most twice.
-var apiRetry = httpztn.RetryPolicy{MaxRetries: 2, PerTryTimeout: 2 * time.Second}
+// within 2s) is sent again to another instance, at most twice. Its answers
+// are small: each is held back until it has arrived whole, so an app
+// server killed between a response header and its body is retried too,
+// instead of the ui passing on a broken response.
+var apiRetry = httpztn.RetryPolicy{MaxRetries: 2, PerTryTimeout: 2 * time.Second, BufferBody: 64 << 10}
 
 // newUIHandler is yelb-ui as the service svc: the page, and /api/...
 // forwarded to yelb-appserver over httpztn with the retry policy.
