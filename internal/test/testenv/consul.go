@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -40,9 +39,7 @@ type ConsulServer struct {
 	DataDir string
 	LogPath string
 
-	t       testing.TB
-	p       *proc
-	timeout time.Duration
+	server
 }
 
 // ConsulPorts are the ports of a ConsulServer's listeners; -1 means disabled.
@@ -122,9 +119,10 @@ func Consul(t testing.TB, opts ...ConsulOption) *ConsulServer {
 		Token:      cfg.token,
 		ClusterID:  randomUUID(),
 		DataDir:    filepath.Join(dir, "data"),
-		t:          t,
-		timeout:    cfg.timeout,
+		server:     server{t: t, timeout: cfg.timeout},
 	}
+	s.server.ready = s.serves
+	s.where = func() string { return fmt.Sprintf("at %s (trust domain %s)", s.HTTPAddr(), s.TrustDomain) }
 	if err := os.Mkdir(s.DataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +133,12 @@ func Consul(t testing.TB, opts ...ConsulOption) *ConsulServer {
 
 	// Ports are picked free, but another process may take one before consul
 	// binds it: then try again with new ones.
-	for attempt := 1; ; attempt++ {
+	s.p = newProc(t, "consul", bin, dir, nil, cleanEnv([]string{"CONSUL_"}))
+	s.LogPath = s.p.logPath
+	s.startOnFreePorts(func() ([]string, error) {
 		ports, err := freePorts(cfg.bind, 7, false)
 		if err != nil {
-			t.Fatalf("testenv: consul ports: %v", err)
+			return nil, err
 		}
 		s.Ports = ConsulPorts{HTTP: ports[0], Server: ports[1], SerfLAN: ports[2],
 			GRPC: -1, GRPCTLS: -1, DNS: -1, SerfWAN: -1}
@@ -161,21 +161,9 @@ func Consul(t testing.TB, opts ...ConsulOption) *ConsulServer {
 		for _, f := range configFiles {
 			args = append(args, "-config-file", f)
 		}
-		if s.p == nil {
-			s.p = newProc(t, "consul", bin, dir, args, cleanEnv([]string{"CONSUL_"}))
-			s.LogPath = s.p.logPath
-		}
-		s.p.args = args
-		err = s.start()
-		if err == nil {
-			return s
-		}
-		if attempt < 3 && s.p.logContains("address already in use") {
-			t.Logf("testenv: consul: a port was taken meanwhile, retrying with new ones")
-			continue
-		}
-		t.Fatalf("testenv: consul: %v", err)
-	}
+		return args, nil
+	})
+	return s
 }
 
 // writeConfig writes testenv's HCL and the extra HCL files; it returns their
@@ -214,49 +202,9 @@ func (s *ConsulServer) writeConfig(dir string, cfg consulConfig) ([]string, erro
 // HTTPAddr returns the HTTP API's URL, http://host:port.
 func (s *ConsulServer) HTTPAddr() string { return "http://" + s.Addr }
 
-// Running reports whether the agent process is running.
-func (s *ConsulServer) Running() bool { return s.p.running() }
-
-// Stop stops the agent gracefully (SIGTERM; SIGKILL after 10s) and waits for it
-// to exit. The listeners' ports are then free until Start.
-func (s *ConsulServer) Stop() {
-	s.t.Helper()
-	s.p.stop()
-}
-
-// Kill kills the agent (SIGKILL), as a crash would, and waits for it to exit.
-func (s *ConsulServer) Kill() {
-	s.p.signal(syscall.SIGKILL, 0)
-}
-
-// Start starts the stopped agent again on the same ports and waits until it is
-// ready. Dev mode: its state starts empty again (see ConsulServer).
-func (s *ConsulServer) Start() {
-	s.t.Helper()
-	if err := s.start(); err != nil {
-		s.t.Fatalf("testenv: consul: %v", err)
-	}
-}
-
-// Restart is Stop then Start.
-func (s *ConsulServer) Restart() {
-	s.t.Helper()
-	s.Stop()
-	s.Start()
-}
-
-func (s *ConsulServer) start() error {
-	t0 := time.Now()
-	if err := s.p.startReady(s.timeout, s.ready); err != nil {
-		return err
-	}
-	s.t.Logf("testenv: consul ready at %s in %s (trust domain %s)", s.HTTPAddr(), time.Since(t0).Round(time.Millisecond), s.TrustDomain)
-	return nil
-}
-
-// ready: the API answers, there is a leader, the CA has roots and (with ACLs)
+// serves: the API answers, there is a leader, the CA has roots and (with ACLs)
 // the management token works.
-func (s *ConsulServer) ready(ctx context.Context) (bool, error) {
+func (s *ConsulServer) serves(ctx context.Context) (bool, error) {
 	var leader string
 	code, body, err := doJSON(ctx, http.MethodGet, s.HTTPAddr()+"/v1/status/leader", nil, &leader)
 	if err != nil {

@@ -25,9 +25,7 @@ type JaegerServer struct {
 	// LogPath is the server's output.
 	LogPath string
 
-	t       testing.TB
-	p       *proc
-	timeout time.Duration
+	server
 }
 
 // JaegerOption configures Jaeger.
@@ -101,10 +99,16 @@ func Jaeger(t testing.TB, opts ...JaegerOption) *JaegerServer {
 	}
 	bin := toolBinary(t, "jaeger")
 	dir := t.TempDir()
-	s := &JaegerServer{t: t, timeout: cfg.timeout}
+	s := &JaegerServer{server: server{t: t, timeout: cfg.timeout}}
 	conf := filepath.Join(dir, "jaeger.yaml")
 	env := cleanEnv([]string{"OTEL_", "JAEGER_", "HOME="}, "HOME="+dir)
-	took := startOnFreePorts(t, "jaeger", cfg.timeout, func() (*proc, error) {
+	s.p = newProc(t, "jaeger", bin, dir, nil, env)
+	s.LogPath = s.p.logPath
+	s.server.ready = s.serves
+	s.where = func() string {
+		return fmt.Sprintf("(OTLP gRPC %s, HTTP %s; query http://%s)", s.OTLPGRPCAddr, s.OTLPHTTPAddr, s.QueryAddr)
+	}
+	s.startOnFreePorts(func() ([]string, error) {
 		ports, err := freePorts("127.0.0.1", 4, false)
 		if err != nil {
 			return nil, err
@@ -114,20 +118,14 @@ func Jaeger(t testing.TB, opts ...JaegerOption) *JaegerServer {
 		if err := os.WriteFile(conf, fmt.Appendf(nil, jaegerYAML, addr(0), addr(1), addr(2), addr(3)), 0o644); err != nil {
 			return nil, err
 		}
-		if s.p == nil {
-			s.p = newProc(t, "jaeger", bin, dir, []string{"--config", conf}, env)
-			s.LogPath = s.p.logPath
-		}
-		return s.p, nil
-	}, s.ready)
-	t.Logf("testenv: jaeger ready (OTLP gRPC %s, HTTP %s; query http://%s) in %s",
-		s.OTLPGRPCAddr, s.OTLPHTTPAddr, s.QueryAddr, took.Round(time.Millisecond))
+		return []string{"--config", conf}, nil
+	})
 	return s
 }
 
-// ready: the query API answers, and the OTLP HTTP receiver accepts
+// serves: the query API answers, and the OTLP HTTP receiver accepts
 // connections (the collector starts receivers after extensions).
-func (s *JaegerServer) ready(ctx context.Context) (bool, error) {
+func (s *JaegerServer) serves(ctx context.Context) (bool, error) {
 	if ok, err := getOK(ctx, s.QueryURL()+"/api/services"); !ok {
 		return false, err
 	}

@@ -39,12 +39,10 @@ type PostgresServer struct {
 	DataDir string
 	LogPath string
 
-	t         testing.TB
-	p         *proc
+	server
 	bindir    string
 	socketDir string
 	owner     *osUser // runs the server; nil: the test's user
-	timeout   time.Duration
 }
 
 // PostgresOption configures Postgres.
@@ -104,7 +102,10 @@ func Postgres(t testing.TB, tlsFiles ServerTLS, opts ...PostgresOption) *Postgre
 	}
 	bin := systemBinary(t, "PostgreSQL (postgres, initdb)", "postgresql", "ZTN_POSTGRES_BIN",
 		append(pgredis.DebianPostgresBinaries(), "postgres")...)
-	s := &PostgresServer{t: t, bindir: filepath.Dir(bin), timeout: cfg.timeout, Host: "127.0.0.1"}
+	s := &PostgresServer{bindir: filepath.Dir(bin), Host: "127.0.0.1", server: server{t: t, timeout: cfg.timeout,
+		stopSignal: syscall.SIGINT, // a fast shutdown, which ends the clients' sessions
+		busy:       []string{"is still in use", "already in use"},
+	}}
 	if os.Geteuid() == 0 {
 		u, err := pgredis.LookupUser("postgres")
 		if err != nil {
@@ -124,7 +125,18 @@ func Postgres(t testing.TB, tlsFiles ServerTLS, opts ...PostgresOption) *Postgre
 	}
 	env := cleanEnv([]string{"PG", "LC_", "LANG="}, "LANG=C")
 
-	for attempt := 1; ; attempt++ {
+	if err := s.writeHBA(filepath.Join(dir, "pg_hba.conf"), cfg.password); err != nil {
+		t.Fatalf("testenv: postgres: %v", err)
+	}
+	s.p = newProc(t, "postgres", bin, dir, nil, env)
+	s.p.attr = s.attr()
+	s.LogPath = s.p.logPath
+	// Cleanups run last-registered first: this fast shutdown runs before
+	// newProc's SIGKILL, so no shared memory is left behind.
+	t.Cleanup(func() { s.p.signal(syscall.SIGINT, 10*time.Second) })
+	s.server.ready = logThenDial(s.p, "database system is ready to accept connections", func() string { return s.Addr })
+	s.where = func() string { return "at " + s.Addr }
+	s.startOnFreePorts(func() ([]string, error) {
 		s.Port = FreePort(t)
 		s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 		args := []string{"-D", s.DataDir,
@@ -137,29 +149,8 @@ func Postgres(t testing.TB, tlsFiles ServerTLS, opts ...PostgresOption) *Postgre
 		for _, kv := range cfg.settings {
 			args = append(args, "-c", kv)
 		}
-		args = append(args, pgredis.PostgresArgs(s.Host, s.Port, s.socketDir, filepath.Join(dir, "pg_hba.conf"), cert, key, ca)...)
-		if s.p == nil {
-			if err := s.writeHBA(filepath.Join(dir, "pg_hba.conf"), cfg.password); err != nil {
-				t.Fatalf("testenv: postgres: %v", err)
-			}
-			s.p = newProc(t, "postgres", bin, dir, args, env)
-			s.p.attr = s.attr()
-			s.LogPath = s.p.logPath
-			// Cleanups run last-registered first: this fast shutdown runs
-			// before newProc's SIGKILL, so no shared memory is left behind.
-			t.Cleanup(func() { s.p.signal(syscall.SIGINT, 10*time.Second) })
-		}
-		s.p.args = args
-		err := s.start()
-		if err == nil {
-			break
-		}
-		if attempt < 3 && s.p.logContains("already in use") {
-			t.Logf("testenv: postgres: port %d was taken meanwhile, retrying with a new one", s.Port)
-			continue
-		}
-		t.Fatalf("testenv: postgres: %v", err)
-	}
+		return append(args, pgredis.PostgresArgs(s.Host, s.Port, s.socketDir, filepath.Join(dir, "pg_hba.conf"), cert, key, ca)...), nil
+	})
 	for _, db := range cfg.dbs {
 		name, owner := pgredis.QuoteIdent(db[0]), pgredis.QuoteIdent(db[1])
 		s.Exec(fmt.Sprintf(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %s) THEN CREATE ROLE %s LOGIN; END IF; END $$`,
@@ -222,73 +213,6 @@ func (s *PostgresServer) writeHBA(path string, password []string) error {
 		return err
 	}
 	return s.owner.Chown(path)
-}
-
-// Running reports whether the server process is running.
-func (s *PostgresServer) Running() bool { return s.p.running() }
-
-// Stop stops the server (a fast shutdown: SIGINT, which ends the clients'
-// sessions; SIGKILL after 10s) and waits for it to exit.
-func (s *PostgresServer) Stop() {
-	s.t.Helper()
-	if s.p.signal(syscall.SIGINT, 10*time.Second) {
-		s.t.Logf("testenv: postgres did not stop within 10s of SIGINT; killed")
-	}
-}
-
-// Kill kills the server's main process (SIGKILL), as a crash would, and
-// waits for it to exit. Its backends notice and exit by themselves; Start
-// waits for that.
-func (s *PostgresServer) Kill() {
-	s.p.signal(syscall.SIGKILL, 0)
-}
-
-// Start starts the stopped server again on the same port with the same data
-// and waits until it accepts connections.
-func (s *PostgresServer) Start() {
-	s.t.Helper()
-	// After a Kill the old backends may hold the shared memory for a moment:
-	// the new server refuses to start until they are gone.
-	deadline := time.Now().Add(s.timeout)
-	for {
-		err := s.start()
-		if err == nil {
-			return
-		}
-		if time.Now().Before(deadline) && (s.p.logContains("is still in use") || s.p.logContains("already in use")) {
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
-		s.t.Fatalf("testenv: postgres: %v", err)
-	}
-}
-
-// Restart is Stop then Start.
-func (s *PostgresServer) Restart() {
-	s.t.Helper()
-	s.Stop()
-	s.Start()
-}
-
-func (s *PostgresServer) start() error {
-	t0 := time.Now()
-	err := s.p.startReady(s.timeout, func(ctx context.Context) (bool, error) {
-		if !s.p.logContains("database system is ready to accept connections") {
-			return false, nil
-		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", s.Addr)
-		if err != nil {
-			return false, err
-		}
-		_ = c.Close()
-		return true, nil
-	})
-	if err != nil {
-		return err
-	}
-	s.t.Logf("testenv: postgres ready at %s in %s", s.Addr, time.Since(t0).Round(time.Millisecond))
-	return nil
 }
 
 // Exec runs SQL (one or more statements) as the superuser in the database

@@ -215,29 +215,3 @@ func (p *proc) startReady(timeout time.Duration, ready func(ctx context.Context)
 	}
 	return nil
 }
-
-// startOnFreePorts starts a server on ports chosen free: pick chooses them
-// and returns the process to start with them (made on the first call, its
-// arguments updated on the next); it is started and waited for with ready.
-// When its log says a port was taken meanwhile, pick chooses again, up to
-// three attempts in all. It returns how long the start took; it fails the
-// test when no attempt succeeds.
-func startOnFreePorts(t testing.TB, name string, timeout time.Duration, pick func() (*proc, error), ready func(context.Context) (bool, error)) time.Duration {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		p, err := pick()
-		if err != nil {
-			t.Fatalf("testenv: %s: %v", name, err)
-		}
-		t0 := time.Now()
-		err = p.startReady(timeout, ready)
-		if err == nil {
-			return time.Since(t0)
-		}
-		if attempt < 3 && p.logContains("address already in use") {
-			t.Logf("testenv: %s: a port was taken meanwhile, retrying with new ones", name)
-			continue
-		}
-		t.Fatalf("testenv: %s: %v", name, err)
-	}
-}

@@ -24,10 +24,8 @@ type PrometheusServer struct {
 	// LogPath is the server's output.
 	LogPath string
 
-	t           testing.TB
-	p           *proc
+	server
 	targetsFile string
-	timeout     time.Duration
 }
 
 // PrometheusOption configures Prometheus.
@@ -78,14 +76,18 @@ func Prometheus(t testing.TB, targets []string, opts ...PrometheusOption) *Prome
 	}
 	bin := systemBinary(t, "prometheus", "prometheus", "ZTN_PROMETHEUS_BIN", "prometheus")
 	dir := t.TempDir()
-	s := &PrometheusServer{t: t, targetsFile: filepath.Join(dir, "targets.json"), timeout: cfg.timeout}
+	s := &PrometheusServer{targetsFile: filepath.Join(dir, "targets.json"), server: server{t: t, timeout: cfg.timeout}}
 	s.SetTargets(targets...)
 	conf := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(conf, fmt.Appendf(nil, prometheusYAML, cfg.interval, s.targetsFile), 0o644); err != nil {
 		t.Fatalf("testenv: prometheus: %v", err)
 	}
 	env := cleanEnv([]string{"HOME="}, "HOME="+dir)
-	took := startOnFreePorts(t, "prometheus", cfg.timeout, func() (*proc, error) {
+	s.p = newProc(t, "prometheus", bin, dir, nil, env)
+	s.LogPath = s.p.logPath
+	s.server.ready = s.serves
+	s.where = func() string { return "at " + s.URL() }
+	s.startOnFreePorts(func() ([]string, error) {
 		ports, err := freePorts("127.0.0.1", 1, false)
 		if err != nil {
 			return nil, err
@@ -93,18 +95,12 @@ func Prometheus(t testing.TB, targets []string, opts ...PrometheusOption) *Prome
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 		args := []string{"--config.file=" + conf, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
 			"--web.listen-address=" + s.Addr, "--log.level=info"}
-		if s.p == nil {
-			s.p = newProc(t, "prometheus", bin, dir, args, env)
-			s.LogPath = s.p.logPath
-		}
-		s.p.args = args
-		return s.p, nil
-	}, s.ready)
-	t.Logf("testenv: prometheus ready at %s in %s", s.URL(), took.Round(time.Millisecond))
+		return args, nil
+	})
 	return s
 }
 
-func (s *PrometheusServer) ready(ctx context.Context) (bool, error) {
+func (s *PrometheusServer) serves(ctx context.Context) (bool, error) {
 	return getOK(ctx, s.URL()+"/-/ready")
 }
 

@@ -1,14 +1,11 @@
 package testenv
 
 import (
-	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,9 +27,7 @@ type RedisServer struct {
 	Dir     string
 	LogPath string
 
-	t       testing.TB
-	p       *proc
-	timeout time.Duration
+	server
 }
 
 // RedisOption configures Redis.
@@ -69,7 +64,7 @@ func Redis(t testing.TB, tlsFiles ServerTLS, opts ...RedisOption) *RedisServer {
 	}
 	bin := systemBinary(t, "redis-server", "redis-server", "ZTN_REDIS_SERVER_BIN", "redis-server")
 	dir := serverDir(t, "redis", nil)
-	s := &RedisServer{Dir: dir, t: t, timeout: cfg.timeout}
+	s := &RedisServer{Dir: dir, server: server{t: t, timeout: cfg.timeout}}
 	cert, key, ca, err := tlsFiles.write(dir, nil)
 	if err != nil {
 		t.Fatalf("testenv: redis: %v", err)
@@ -89,76 +84,14 @@ func Redis(t testing.TB, tlsFiles ServerTLS, opts ...RedisOption) *RedisServer {
 		t.Fatalf("testenv: redis: %v", err)
 	}
 
-	for attempt := 1; ; attempt++ {
+	s.p = newProc(t, "redis", bin, dir, nil, cleanEnv([]string{"REDIS"}))
+	s.LogPath = s.p.logPath
+	s.server.ready = logThenDial(s.p, "Ready to accept connections", func() string { return s.Addr })
+	s.where = func() string { return "at " + s.Addr }
+	s.startOnFreePorts(func() ([]string, error) {
 		port := FreePort(t)
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		args := append([]string{conf}, pgredis.RedisArgs("127.0.0.1", port, cert, key, ca)...)
-		if s.p == nil {
-			s.p = newProc(t, "redis", bin, dir, args, cleanEnv([]string{"REDIS"}))
-			s.LogPath = s.p.logPath
-		}
-		s.p.args = args
-		err := s.start()
-		if err == nil {
-			return s
-		}
-		if attempt < 3 && s.p.logContains("already in use") {
-			t.Logf("testenv: redis: port %d was taken meanwhile, retrying with a new one", port)
-			continue
-		}
-		t.Fatalf("testenv: redis: %v", err)
-	}
-}
-
-// Running reports whether the server process is running.
-func (s *RedisServer) Running() bool { return s.p.running() }
-
-// Stop stops the server gracefully (SIGTERM, after which it writes its data
-// and exits; SIGKILL after 10s) and waits for it to exit.
-func (s *RedisServer) Stop() {
-	s.t.Helper()
-	s.p.stop()
-}
-
-// Kill kills the server (SIGKILL), as a crash would, and waits for it to
-// exit.
-func (s *RedisServer) Kill() {
-	s.p.signal(syscall.SIGKILL, 0)
-}
-
-// Start starts the stopped server again on the same port with the same data
-// and waits until it accepts connections.
-func (s *RedisServer) Start() {
-	s.t.Helper()
-	if err := s.start(); err != nil {
-		s.t.Fatalf("testenv: redis: %v", err)
-	}
-}
-
-// Restart is Stop then Start.
-func (s *RedisServer) Restart() {
-	s.t.Helper()
-	s.Stop()
-	s.Start()
-}
-
-func (s *RedisServer) start() error {
-	t0 := time.Now()
-	err := s.p.startReady(s.timeout, func(ctx context.Context) (bool, error) {
-		if !s.p.logContains("Ready to accept connections") {
-			return false, nil
-		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", s.Addr)
-		if err != nil {
-			return false, fmt.Errorf("dial: %w", err)
-		}
-		_ = c.Close()
-		return true, nil
+		return append([]string{conf}, pgredis.RedisArgs("127.0.0.1", port, cert, key, ca)...), nil
 	})
-	if err != nil {
-		return err
-	}
-	s.t.Logf("testenv: redis ready at %s in %s", s.Addr, time.Since(t0).Round(time.Millisecond))
-	return nil
+	return s
 }

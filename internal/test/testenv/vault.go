@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -27,9 +26,7 @@ type VaultServer struct {
 	// LogPath is the server's output, across restarts.
 	LogPath string
 
-	t       testing.TB
-	p       *proc
-	timeout time.Duration
+	server
 }
 
 // VaultOption configures Vault.
@@ -63,15 +60,19 @@ func Vault(t testing.TB, opts ...VaultOption) *VaultServer {
 	}
 	bin := toolBinary(t, "vault")
 	dir := t.TempDir()
-	s := &VaultServer{Token: cfg.token, t: t, timeout: cfg.timeout}
+	s := &VaultServer{Token: cfg.token, server: server{t: t, timeout: cfg.timeout}}
+	s.server.ready = s.serves
+	s.where = func() string { return "at " + s.HTTPAddr() }
 	// HOME: the dev server and its token helper must not touch the user's.
 	env := cleanEnv([]string{"VAULT_", "HOME="}, "HOME="+dir, "VAULT_DISABLE_MLOCK=true")
 
-	for attempt := 1; ; attempt++ {
+	s.p = newProc(t, "vault", bin, dir, nil, env)
+	s.LogPath = s.p.logPath
+	s.startOnFreePorts(func() ([]string, error) {
 		// The dev server's cluster listener takes port+1: pick a free pair.
 		ports, err := freePorts("127.0.0.1", 1, true)
 		if err != nil {
-			t.Fatalf("testenv: vault port: %v", err)
+			return nil, err
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 		args := []string{"server", "-dev",
@@ -80,70 +81,17 @@ func Vault(t testing.TB, opts ...VaultOption) *VaultServer {
 			"-dev-no-store-token",
 			"-log-level=info",
 		}
-		if s.p == nil {
-			s.p = newProc(t, "vault", bin, dir, args, env)
-			s.LogPath = s.p.logPath
-		}
-		s.p.args = args
-		err = s.start()
-		if err == nil {
-			return s
-		}
-		if attempt < 3 && s.p.logContains("address already in use") {
-			t.Logf("testenv: vault: a port was taken meanwhile, retrying with new ones")
-			continue
-		}
-		t.Fatalf("testenv: vault: %v", err)
-	}
+		return args, nil
+	})
+	return s
 }
 
 // HTTPAddr returns the API's URL, http://host:port.
 func (s *VaultServer) HTTPAddr() string { return "http://" + s.Addr }
 
-// Running reports whether the server process is running.
-func (s *VaultServer) Running() bool { return s.p.running() }
-
-// Stop stops the server gracefully (SIGTERM; SIGKILL after 10s) and waits for
-// it to exit.
-func (s *VaultServer) Stop() {
-	s.t.Helper()
-	s.p.stop()
-}
-
-// Kill kills the server (SIGKILL), as a crash would, and waits for it to exit.
-func (s *VaultServer) Kill() {
-	s.p.signal(syscall.SIGKILL, 0)
-}
-
-// Start starts the stopped server again on the same port with the same root
-// token and waits until it is ready. Dev mode: all other state is gone (see
-// VaultServer).
-func (s *VaultServer) Start() {
-	s.t.Helper()
-	if err := s.start(); err != nil {
-		s.t.Fatalf("testenv: vault: %v", err)
-	}
-}
-
-// Restart is Stop then Start.
-func (s *VaultServer) Restart() {
-	s.t.Helper()
-	s.Stop()
-	s.Start()
-}
-
-func (s *VaultServer) start() error {
-	t0 := time.Now()
-	if err := s.p.startReady(s.timeout, s.ready); err != nil {
-		return err
-	}
-	s.t.Logf("testenv: vault ready at %s in %s", s.HTTPAddr(), time.Since(t0).Round(time.Millisecond))
-	return nil
-}
-
-// ready: sys/health says initialized, unsealed and active (200), and the root
+// serves: sys/health says initialized, unsealed and active (200), and the root
 // token is accepted.
-func (s *VaultServer) ready(ctx context.Context) (bool, error) {
+func (s *VaultServer) serves(ctx context.Context) (bool, error) {
 	code, body, err := doJSON(ctx, http.MethodGet, s.HTTPAddr()+"/v1/sys/health", nil, nil)
 	if err != nil {
 		return false, err
