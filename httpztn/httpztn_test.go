@@ -20,6 +20,7 @@ import (
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -180,11 +181,7 @@ func TestNotZTNConnRefused(t *testing.T) {
 }
 
 func TestCurlAndOpenSSL(t *testing.T) {
-	for _, tool := range []string{"curl", "openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	curlBin, opensslBin := testenv.Program(t, "curl", "curl"), testenv.Program(t, "openssl", "openssl")
 	m := meshtest.Dev(t)
 	meshtest.Intentions(t, m, allowWebToAPI)
 	api := meshtest.Service(t, m, "api")
@@ -194,7 +191,7 @@ func TestCurlAndOpenSSL(t *testing.T) {
 
 	curl := func(args ...string) (string, error) {
 		base := []string{"-sS", "-k", "--max-time", "5", "-w", " %{http_version}"}
-		out, err := exec.Command("curl", append(base, args...)...).CombinedOutput()
+		out, err := exec.Command(curlBin, append(base, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	for _, v := range []struct{ flag, want string }{{"--http2", "HTTP/2.0 spiffe://ztn.test/ns/default/dc/dc1/svc/web /curl 2"}, {"--http1.1", "HTTP/1.1 spiffe://ztn.test/ns/default/dc/dc1/svc/web /curl 1.1"}} {
@@ -217,7 +214,7 @@ func TestCurlAndOpenSSL(t *testing.T) {
 		t.Fatalf("curl without a cert: %q, %v; want refused", out, err)
 	}
 
-	cmd := exec.Command("openssl", "s_client", "-connect", addr, "-tls1_3", "-alpn", "http/1.1", "-quiet")
+	cmd := exec.Command(opensslBin, "s_client", "-connect", addr, "-tls1_3", "-alpn", "http/1.1", "-quiet")
 	cmd.Stdin = strings.NewReader("GET /openssl HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")
 	out, _ := cmd.CombinedOutput()
 	if strings.Contains(string(out), "HTTP/1.1 ") || !strings.Contains(strings.ToLower(string(out)), "alert") {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ztnlabs/ztn/internal/pgredis"
@@ -87,4 +88,14 @@ func systemBinary(t testing.TB, what, pkg, envVar string, candidates ...string) 
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// Program returns the path of a command-line program from a Debian package
+// that a test drives as an outside peer (curl, openssl, psql, redis-cli),
+// found on PATH. Without it the test is skipped, or fails under
+// ZTN_REQUIRE_TOOLS, naming the package (which belongs in
+// internal/tools/debian-packages.txt).
+func Program(t testing.TB, name, debianPackage string) string {
+	t.Helper()
+	return systemBinary(t, name, debianPackage, "ZTN_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+"_BIN", name)
 }
