@@ -34,7 +34,8 @@ import (
 //     unless it comes from the last attempt allowed, which is returned as it
 //     is;
 //   - a connection error after the request was sent (the connection reset
-//     or closed before the response header arrived, the stream reset);
+//     or closed before the response header arrived, the stream reset), or,
+//     with BufferBody, before the end of a body it holds back;
 //   - no response header within PerTryTimeout.
 //
 // Each retry goes to an instance the request has not tried yet, in the
