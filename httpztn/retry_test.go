@@ -74,9 +74,13 @@ var (
 	resetting = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
 )
 
-// observed returns options that give a service a Debug logger into logs
-// and a meter provider whose metrics collect reads.
-func observed(t testing.TB, logs *logtest.Buffer) ([]ztnet.Option, func() map[string]int64) {
+// observedMesh is a dev mesh in which web may call api; web logs at Debug
+// into logs, and collect reads its ztn.http.retries by "destination
+// reason".
+func observedMesh(t testing.TB) (m *ztnet.Dev, api, web *ztnet.Service, logs *logtest.Buffer, collect func() map[string]int64) {
+	m = meshtest.Dev(t)
+	meshtest.Intentions(t, m, allowWebToAPI)
+	logs = new(logtest.Buffer)
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
@@ -84,8 +88,7 @@ func observed(t testing.TB, logs *logtest.Buffer) ([]ztnet.Option, func() map[st
 		ztnet.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		ztnet.WithMeterProvider(mp),
 	}
-	// collect returns ztn.http.retries by "destination reason".
-	collect := func() map[string]int64 {
+	collect = func() map[string]int64 {
 		var rm metricdata.ResourceMetrics
 		if err := reader.Collect(context.Background(), &rm); err != nil {
 			t.Fatal(err)
@@ -109,7 +112,7 @@ func observed(t testing.TB, logs *logtest.Buffer) ([]ztnet.Option, func() map[st
 		}
 		return got
 	}
-	return opts, collect
+	return m, meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web", opts...), logs, collect
 }
 
 // getOK does a request and fails the test unless it gets 200 "ok" (or 200
@@ -129,11 +132,7 @@ func getOK(t testing.TB, c *http.Client, method, url string) {
 func TestRetryGetsPastFailingInstances(t *testing.T) {
 	for _, http1 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("http1=%v", http1), func(t *testing.T) {
-			m := meshtest.Dev(t)
-			meshtest.Intentions(t, m, allowWebToAPI)
-			var logs logtest.Buffer
-			opts, collect := observed(t, &logs)
-			api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web", opts...)
+			m, api, web, logs, collect := observedMesh(t)
 			ok := startInstance(t, api, "api-ok", answer)
 			busy := startInstance(t, api, "api-503", unavailable)
 			reset := startInstance(t, api, "api-reset", resetting)
@@ -313,11 +312,7 @@ func TestRetryOnlyIdempotentRequests(t *testing.T) {
 // A POST to the hung instance fails after PerTryTimeout with an error that
 // is a timeout and holds context.DeadlineExceeded.
 func TestRetryPerTryTimeout(t *testing.T) {
-	m := meshtest.Dev(t)
-	meshtest.Intentions(t, m, allowWebToAPI)
-	var logs logtest.Buffer
-	opts, collect := observed(t, &logs)
-	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web", opts...)
+	m, api, web, _, collect := observedMesh(t)
 	release := make(chan struct{})
 	defer close(release)
 	hung := startInstance(t, api, "api-hung", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -462,11 +457,7 @@ func TestRetryBodyCutShort(t *testing.T) {
 	long := strings.Repeat("x", 4096)
 	for _, http1 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("http1=%v", http1), func(t *testing.T) {
-			m := meshtest.Dev(t)
-			meshtest.Intentions(t, m, allowWebToAPI)
-			var logs logtest.Buffer
-			opts, collect := observed(t, &logs)
-			api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web", opts...)
+			m, api, web, logs, collect := observedMesh(t)
 			broken := startInstance(t, api, "api-cut", cut)
 			ok := startInstance(t, api, "api-ok", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/long" {
