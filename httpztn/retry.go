@@ -69,16 +69,18 @@ type RetryPolicy struct {
 	// but the request's context.
 	PerTryTimeout time.Duration
 	// BufferBody, when above 0, holds back the response to a request that
-	// may be retried until its body has arrived whole, when it is at most
-	// BufferBody bytes long: an instance that dies or resets the stream
-	// after its response header but before the end of such a body is
-	// retried like one that failed before the header (reason
-	// "connection-error"), instead of handing the caller a body that breaks
-	// off, which a proxy can only pass on as a broken response. The wait
-	// for the body counts in PerTryTimeout. A longer body is not held
-	// back: it is returned at once when its Content-Length says so, and
-	// once its first BufferBody bytes have arrived otherwise. 0 returns
-	// each response as soon as its header arrives, as Envoy does.
+	// may be retried until its body has arrived whole, when its
+	// Content-Length says it is at most BufferBody bytes long: an instance
+	// that dies or resets the stream after its response header but before
+	// the end of such a body is retried like one that failed before the
+	// header (reason "connection-error"), instead of handing the caller a
+	// body that breaks off, which a proxy can only pass on as a broken
+	// response. The wait for the body counts in PerTryTimeout. A longer
+	// body, or one of unknown length (a stream, such as server-sent
+	// events), is returned as soon as its header arrives, as is every
+	// response when BufferBody is 0 (Envoy's behaviour). Go servers send a
+	// Content-Length with every small answer a handler writes without
+	// flushing.
 	BufferBody int
 }
 
@@ -159,37 +161,23 @@ type bodyError struct{ err error }
 func (e *bodyError) Error() string { return "response body cut short: " + e.err.Error() }
 func (e *bodyError) Unwrap() error { return e.err }
 
-// bufferBody reads resp's body whole into memory when it is at most limit
-// bytes long, and its first limit bytes otherwise; resp.Body then reads
-// what was held back and the rest. A body that breaks off before is an
-// error, and resp's body is closed.
+// bufferBody reads resp's body whole into memory when its Content-Length
+// says it is at most limit bytes; resp.Body then reads what was held back.
+// A body that breaks off before is an error, and resp's body is closed.
 func bufferBody(resp *http.Response, limit int) error {
 	switch {
 	case resp.StatusCode == http.StatusSwitchingProtocols, resp.StatusCode >= 500, // retried without its body
+		resp.ContentLength < 0, resp.ContentLength > int64(limit), // a stream, or too long to hold back
 		resp.Body == nil, resp.Body == http.NoBody:
 		return nil
 	}
-	if resp.ContentLength > int64(limit) { // too long to hold back
-		return nil
-	}
-	held, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
+	held, err := io.ReadAll(resp.Body) // net/http stops at Content-Length
+	_ = resp.Body.Close()
 	if err != nil {
-		_ = resp.Body.Close()
 		return &bodyError{err}
 	}
-	if len(held) <= limit { // the whole body
-		_ = resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(held))
-		return nil
-	}
-	resp.Body = &heldBody{Reader: io.MultiReader(bytes.NewReader(held), resp.Body), Closer: resp.Body}
+	resp.Body = io.NopCloser(bytes.NewReader(held))
 	return nil
-}
-
-// heldBody reads the bytes bufferBody held back, then the rest of the body.
-type heldBody struct {
-	io.Reader
-	io.Closer
 }
 
 // perTryTimeoutError is the error of an attempt that had no response

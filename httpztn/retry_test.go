@@ -1,6 +1,7 @@
 package httpztn_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -446,10 +447,12 @@ func TestTransportFollowsPicker(t *testing.T) {
 // An instance that sends its response header and then dies (the stream
 // reset, the connection closed) before the end of a small body: with
 // BufferBody the GET is retried on another instance and the caller reads
-// the other's whole body; a body longer than BufferBody is not held back.
-// Without BufferBody the caller gets the header and a body that breaks off.
+// the other's whole body; a body longer than BufferBody, or a stream of
+// unknown length, is not held back. Without BufferBody the caller gets the
+// header and a body that breaks off.
 func TestRetryBodyCutShort(t *testing.T) {
 	cut := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "20")
 		_, _ = io.WriteString(w, "partial ")
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler)
@@ -460,11 +463,16 @@ func TestRetryBodyCutShort(t *testing.T) {
 			m, api, web, logs, collect := observedMesh(t)
 			broken := startInstance(t, api, "api-cut", cut)
 			ok := startInstance(t, api, "api-ok", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == "/long" {
+				switch r.URL.Path {
+				case "/long":
 					_, _ = io.WriteString(w, long)
-					return
+				case "/stream": // an event, then nothing until the client leaves
+					_, _ = io.WriteString(w, "event\n")
+					w.(http.Flusher).Flush()
+					<-r.Context().Done()
+				default:
+					_, _ = io.WriteString(w, "ok")
 				}
-				_, _ = io.WriteString(w, "ok")
 			}))
 			catalog(m, "api", broken, ok)
 			var proto []httpztn.Option
@@ -495,6 +503,22 @@ func TestRetryBodyCutShort(t *testing.T) {
 					t.Fatalf("GET /long: %d, %d bytes", code, len(body))
 				}
 			}
+
+			// A stream's header and first event come at once.
+			catalog(m, "api", ok)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://api/stream", nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line, err := bufio.NewReader(resp.Body).ReadString('\n')
+			if err != nil || line != "event\n" {
+				t.Fatalf("stream: %q, %v", line, err)
+			}
+			cancel()
+			resp.Body.Close()
+			catalog(m, "api", broken, ok)
 
 			// Without BufferBody the header of the broken instance is the
 			// answer, and its body breaks off.
