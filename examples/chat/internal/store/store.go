@@ -229,18 +229,26 @@ func CheckEmail(email string) error {
 }
 
 // CheckUserQuery reports, as [ErrInvalid], a query a user find cannot
-// serve: a sort field other than id and email, or a limit or skip that is
-// negative or over [math.MaxInt32] (the gRPC API's int32).
+// serve: a sort field other than id and email, more than [MaxSortFields],
+// or a limit or skip that is negative or over [math.MaxInt32] (the gRPC
+// API's int32).
 func CheckUserQuery(q Query) error { return checkQuery(q, "id", "email") }
 
 // CheckMessageQuery reports, as [ErrInvalid], a query a message find cannot
-// serve: a sort field other than id, text, createdAt and userId, or a
-// limit or skip that is negative or over [math.MaxInt32].
+// serve: a sort field other than id, text, createdAt and userId, more
+// than [MaxSortFields], or a limit or skip that is negative or over
+// [math.MaxInt32].
 func CheckMessageQuery(q Query) error {
 	return checkQuery(q, "id", "text", "createdAt", "userId")
 }
 
+// MaxSortFields is the most fields a [Query] sorts by.
+const MaxSortFields = 4
+
 func checkQuery(q Query, fields ...string) error {
+	if len(q.Sort) > MaxSortFields {
+		return fmt.Errorf("store: %d sort fields, at most %d: %w", len(q.Sort), MaxSortFields, ErrInvalid)
+	}
 	if q.Limit < 0 || q.Skip < 0 || q.Limit > math.MaxInt32 || q.Skip > math.MaxInt32 {
 		return fmt.Errorf("store: limit %d or skip %d out of range 0 to %d: %w", q.Limit, q.Skip, math.MaxInt32, ErrInvalid)
 	}
