@@ -3,7 +3,6 @@ package storegrpc_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,12 +11,10 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ztnlabs/ztn/examples/chat/internal/store"
-	"github.com/ztnlabs/ztn/examples/chat/internal/storegrpc"
 	"github.com/ztnlabs/ztn/examples/chat/internal/storegrpc/storepb"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
 )
@@ -40,20 +37,7 @@ func (f *following) Follow(ctx context.Context, pos store.Position, fn func(stor
 // the connection.
 func rawServer(t testing.TB, st store.Store) (storepb.StoreClient, *grpc.ClientConn) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	storegrpc.Register(s, st)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(l) }()
-	t.Cleanup(func() { s.Stop(); <-done })
-	cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
+	_, cc := listen(t, st)
 	return storepb.NewStoreClient(cc), cc
 }
 

@@ -397,17 +397,8 @@ func signedByTestKey(tok string) bool {
 func forgedTokens(tb testing.TB, id int64) []string {
 	tb.Helper()
 	now := time.Now()
-	valid := jwt.RegisteredClaims{
-		Subject: fmt.Sprint(id), Issuer: tokenIssuer, Audience: jwt.ClaimStrings{tokenAudience},
-		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
-	}
-	sign := func(m jwt.SigningMethod, c jwt.RegisteredClaims, key any) string {
-		s, err := jwt.NewWithClaims(m, c).SignedString(key)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return s
-	}
+	valid := validClaims(id, now)
+	sign := func(m jwt.SigningMethod, c jwt.RegisteredClaims, key any) string { return signToken(tb, m, c, key) }
 	expired, noExp, noAud, future := valid, valid, valid, valid
 	expired.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
 	noExp.ExpiresAt = nil
@@ -435,4 +426,23 @@ func forgedTokens(tb testing.TB, id int64) []string {
 		good + "." + parts[2],
 		"not-a-jwt", "..", "", "Bearer ", "Bearer",
 	}
+}
+
+// validClaims are the claims of a token the server accepts for the user
+// id, issued at now and valid for an hour.
+func validClaims(id int64, now time.Time) jwt.RegisteredClaims {
+	return jwt.RegisteredClaims{
+		Subject: fmt.Sprint(id), Issuer: tokenIssuer, Audience: jwt.ClaimStrings{tokenAudience},
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
+	}
+}
+
+// signToken signs c with m under key.
+func signToken(tb testing.TB, m jwt.SigningMethod, c jwt.RegisteredClaims, key any) string {
+	tb.Helper()
+	s, err := jwt.NewWithClaims(m, c).SignedString(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
