@@ -318,7 +318,9 @@ func TestTokens(t *testing.T) {
 	sub := fmt.Sprint(id)
 	now := time.Now()
 	valid := validClaims(id, now)
-	sign := func(m jwt.SigningMethod, claims jwt.RegisteredClaims, key any) string { return signToken(t, m, claims, key) }
+	sign := func(m jwt.SigningMethod, claims jwt.RegisteredClaims, key any) string {
+		return signToken(t, m, claims, key)
+	}
 	if tok := sign(jwt.SigningMethodHS256, valid, testKey); c.must(200, "GET", "/messages", tok, nil) == nil {
 		t.Fatal("a well-made token is refused")
 	}
