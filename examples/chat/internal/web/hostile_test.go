@@ -63,7 +63,7 @@ func testHostile(t *testing.T, st store.Store) {
 		// Bodies: capped at maxBody, JSON only, one object, known keys once.
 		{"body over the cap", "POST", "/messages", json, `{"text":"` + strings.Repeat("a", maxBody) + `"}`, 413, "larger than 65536 bytes"},
 		{"10 MB body", "POST", "/users", json, strings.Repeat(" ", 10<<20), 413, "larger than 65536 bytes"},
-		{"form body", "POST", "/users", "application/x-www-form-urlencoded", "email=x@y.z&password=x", 415, "application/json"},
+		{"form body", "POST", "/users", "application/x-www-form-urlencoded", "email=x@y.z&password=x", 415, `"name":"UnsupportedMediaType"`},
 		{"text/plain JSON", "POST", "/messages", "text/plain", `{"text":"csrf?"}`, 415, "application/json"},
 		{"multipart", "POST", "/authentication", "multipart/form-data; boundary=x", "--x--", 415, "application/json"},
 		{"bad content type", "POST", "/messages", "application/json; charset", `{"text":"x"}`, 415, "Content-Type"},
@@ -99,6 +99,8 @@ func testHostile(t *testing.T, st store.Store) {
 		{"$skip over int32", "GET", "/messages?$skip=4294967296", "", "", 400, "$skip must be"},
 		{"largest $skip", "GET", "/messages?$skip=2147483647", "", "", 200, `"data":[]`},
 		{"$sort on password", "GET", "/users?$sort[password]=1", "", "", 400, "password"},
+		{"5 sort fields", "GET", "/messages?$sort[id]=1&$sort[id]=1&$sort[id]=1&$sort[id]=1&$sort[id]=1", "", "", 400, "at most 4"},
+		{"4 sort fields", "GET", "/messages?$sort[userId]=1&$sort[createdAt]=-1&$sort[text]=1&$sort[id]=1", "", "", 200, `"total":`},
 		{"$sort on unknown field", "GET", "/messages?$sort[nope]=1", "", "", 400, "nope"},
 		{"SQL in $sort", "GET", "/messages?$sort[id%3BDROP%20TABLE%20users]=1", "", "", 400, "DROP TABLE"},
 		{"SQL in userId", "GET", "/messages?userId=1%20OR%201=1", "", "", 400, "must be an id"},
