@@ -214,8 +214,12 @@ func CheckText(text string) error {
 	return nil
 }
 
-// MaxEmailLen is the longest email a store keeps, in bytes.
-const MaxEmailLen = 254
+// MaxEmailLen is the longest email a store keeps, and MaxAvatarLen the
+// longest avatar URL, in bytes.
+const (
+	MaxEmailLen  = 254
+	MaxAvatarLen = 2048
+)
 
 // CheckEmail reports, as [ErrInvalid], an email no store keeps: shorter
 // than 3 or longer than [MaxEmailLen] bytes, without an @, not UTF-8, or

@@ -17,7 +17,6 @@ import (
 // message over gRPC's 4 MB limit is ResourceExhausted before it gets here.
 const (
 	maxPage           = 1000 // records in one find; a larger limit is served as this
-	maxAvatarLen      = 2048 // bytes of an avatar URL
 	maxHashLen        = 128  // bytes of a password hash (bcrypt's are 60)
 	maxTraceParentLen = 55   // a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>
 )
@@ -53,8 +52,8 @@ func checkUserFields(email, hash, avatar *string) error {
 	if hash != nil && (len(*hash) > maxHashLen || strings.ContainsFunc(*hash, unicode.IsControl)) {
 		return invalid("password hash: at most %d bytes, no control characters", maxHashLen)
 	}
-	if avatar != nil && (len(*avatar) > maxAvatarLen || strings.ContainsFunc(*avatar, unicode.IsControl)) {
-		return invalid("avatar: at most %d bytes, no control characters", maxAvatarLen)
+	if avatar != nil && (len(*avatar) > store.MaxAvatarLen || strings.ContainsFunc(*avatar, unicode.IsControl)) {
+		return invalid("avatar: at most %d bytes, no control characters", store.MaxAvatarLen)
 	}
 	return nil
 }

@@ -86,6 +86,7 @@ func testHostile(t *testing.T, st store.Store) {
 		{"NUL in email", "POST", "/users", json, `{"email":"eve\u0000@example.com","password":"x"}`, 400, "not an email address"},
 		{"control character in email", "POST", "/users", json, `{"email":"eve\u0007@example.com","password":"x"}`, 400, "not an email address"},
 		{"newline in email", "POST", "/users", json, `{"email":"eve@example.com\nBcc: x@y.z","password":"x"}`, 400, "not an email address"},
+		{"huge avatar", "POST", "/users", json, `{"email":"big@example.com","password":"x","avatar":"https://` + strings.Repeat("a", 3000) + `"}`, 400, "at most 2048 bytes"},
 		{"unicode email", "POST", "/users", json, `{"email":"ännä@exämple.com","password":"pw-ännä"}`, 201, "ännä@exämple.com"},
 		{"SQL email", "POST", "/users", json, `{"email":"x'OR'1'='1@example.com","password":"pw"}`, 201, "x'OR'1'='1@example.com"},
 		{"SQL sign-in", "POST", "/authentication", json, `{"strategy":"local","email":"ann@example.com' --","password":"x"}`, 401, "Invalid login"},

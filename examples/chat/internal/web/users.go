@@ -37,8 +37,8 @@ func checkEmail(e string) error {
 
 func checkAvatar(a string) error {
 	if !strings.HasPrefix(a, "https://") && !strings.HasPrefix(a, "http://") || strings.ContainsAny(a, " \"<>") ||
-		strings.ContainsFunc(a, unicode.IsControl) {
-		return errorf(http.StatusBadRequest, "avatar must be an http(s) URL")
+		strings.ContainsFunc(a, unicode.IsControl) || len(a) > store.MaxAvatarLen {
+		return errorf(http.StatusBadRequest, "avatar must be an http(s) URL of at most %d bytes", store.MaxAvatarLen)
 	}
 	return nil
 }
