@@ -39,7 +39,7 @@ func curl(t *testing.T, bin string, args ...string) (int, string) {
 // a form post, as curl makes by default, is refused with a 415 saying to
 // send JSON.
 func TestCurl(t *testing.T) {
-	bin := testenv.Curl(t)
+	bin := testenv.Program(t, "curl", "curl")
 	base, _ := startDev(t)
 	const js = "Content-Type: application/json"
 
