@@ -20,35 +20,8 @@ import (
 // (over ztn to fortune) and /weather (the stub), and the program says
 // loudly what is not real.
 func TestDev(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	out := &logtest.Buffer{}
-	gateway := make(chan string, 1)
-	rc := roleConfig{out: out, logger: slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		addr: "127.0.0.1:0", listening: func(service string, a net.Addr) {
-			if service == svcGateway {
-				gateway <- "http://" + a.String()
-			}
-		}}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := runDev(ctx, rc); err != nil {
-			t.Errorf("runDev: %v", err)
-		}
-	})
-	defer func() {
-		cancel()
-		wg.Wait()
-		if t.Failed() {
-			t.Logf("output:\n%s", out)
-		}
-	}()
-	var base string
-	select {
-	case base = <-gateway:
-	case <-time.After(time.Minute):
-		t.Fatal("the gateway did not start")
-	}
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first: runs after the chat stops
+	base, out := startDev(t)
 	a := newAPI(t, base)
 	res, err := http.Get(base + "/")
 	if err != nil {
@@ -73,5 +46,41 @@ func TestDev(t *testing.T) {
 	}
 	if !strings.Contains(s, "the store is Postgres at") && !strings.Contains(s, "the store is IN MEMORY") {
 		t.Error("the output does not say which store it uses")
+	}
+}
+
+// startDev runs the whole chat in this process as `go run ./examples/chat`
+// does (runDev) until the test ends, and returns the gateway's URL and
+// the program's output (warnings of the log too).
+func startDev(t *testing.T) (string, *logtest.Buffer) {
+	t.Helper()
+	out := &logtest.Buffer{}
+	gateway := make(chan string, 1)
+	rc := roleConfig{out: out, logger: slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		addr: "127.0.0.1:0", listening: func(service string, a net.Addr) {
+			if service == svcGateway {
+				gateway <- "http://" + a.String()
+			}
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := runDev(ctx, rc); err != nil {
+			t.Errorf("runDev: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		if t.Failed() {
+			t.Logf("output:\n%s", out)
+		}
+	})
+	select {
+	case base := <-gateway:
+		return base, out
+	case <-time.After(time.Minute):
+		t.Fatal("the gateway did not start")
+		return "", nil
 	}
 }

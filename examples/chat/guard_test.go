@@ -17,6 +17,7 @@ import (
 	"github.com/ztnlabs/ztn/examples/chat/internal/storegrpc"
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/ztnet"
 )
 
 // TestBotPostsAsBotOnly: chat-store, on the dev mesh under config/'s intentions,
@@ -24,33 +25,12 @@ import (
 // user, and lets nobody else post as the bot; each refusal says why.
 func TestBotPostsAsBotOnly(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first: runs after the mesh closes
-	m := meshtest.Dev(t)
-	entries, err := intentions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Policy().Set(entries...); err != nil {
-		t.Fatal(err)
-	}
-	mem := store.NewMemory()
+	m, mem := meshtest.Dev(t), store.NewMemory()
 	ann, err := mem.CreateUser(t.Context(), store.NewUser{Email: "ann@example.com", PasswordHash: "$2a$hash"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := roleConfig{out: io.Discard, logger: slog.New(slog.DiscardHandler), addr: "127.0.0.1:0"}
-	storeSvc := meshtest.Service(t, m, svcStore)
-	addr := make(chan net.Addr, 1)
-	rc.listening = func(_ string, a net.Addr) { addr <- a }
-	ctx, stop := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer stop()
-	wg.Go(func() {
-		if err := serveStore(ctx, storeSvc, mem, rc); err != nil {
-			t.Errorf("serveStore: %v", err)
-		}
-	})
-	<-addr
+	startStore(t, m, mem)
 
 	client := func(name string) *storegrpc.Client {
 		cc, err := grpcztn.NewClient(meshtest.Service(t, m, name), svcStore)
@@ -111,4 +91,31 @@ func TestBotPostsAsBotOnly(t *testing.T) {
 	if n, _ := mem.CountMessages(t.Context()); n != 2 {
 		t.Errorf("%d messages stored, want the bot's and ann's", n)
 	}
+}
+
+// startStore serves st as chat-store (serveStore: the bot guard, gRPC over
+// ztn) on the dev mesh m, under config/'s intentions, until the test
+// ends, and returns its address.
+func startStore(t *testing.T, m *ztnet.Dev, st store.Store) string {
+	t.Helper()
+	entries, err := intentions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Policy().Set(entries...); err != nil {
+		t.Fatal(err)
+	}
+	rc := roleConfig{out: io.Discard, logger: slog.New(slog.DiscardHandler), addr: "127.0.0.1:0"}
+	storeSvc := meshtest.Service(t, m, svcStore)
+	addr := make(chan net.Addr, 1)
+	rc.listening = func(_ string, a net.Addr) { addr <- a }
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := serveStore(ctx, storeSvc, st, rc); err != nil {
+			t.Errorf("serveStore: %v", err)
+		}
+	})
+	t.Cleanup(func() { stop(); wg.Wait() })
+	return (<-addr).String()
 }

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -101,8 +102,27 @@ const help = "I know /fortune (a fortune cookie), /weather <city> (the weather n
 
 // Reply returns the bot's answer to a message's text, and false when the
 // text is no command. Each question to a getter is bounded by the bot's
-// timeout ([WithTimeout]); a failure is answered, never returned.
+// timeout ([WithTimeout]); a failure is answered, never returned. What
+// the getters say (a fortune, the weather API's words) is theirs, not
+// checked by anyone: the answer keeps no control character but newline
+// and tab, so that a NUL cannot make the store refuse it nor an escape
+// sequence reach a terminal.
 func (b *Bot) Reply(ctx context.Context, text string) (string, bool) {
+	reply, ok := b.reply(ctx, text)
+	return printable(reply), ok
+}
+
+// printable drops the control characters of s but newline and tab.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func (b *Bot) reply(ctx context.Context, text string) (string, bool) {
 	text = strings.TrimSpace(text)
 	if !strings.HasPrefix(text, "/") {
 		return "", false

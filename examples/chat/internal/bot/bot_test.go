@@ -186,6 +186,17 @@ func TestReply(t *testing.T) {
 			t.Errorf("Reply(%q) = %q, %t; want %q, %t", tc.text, got, ok, tc.want, tc.answers)
 		}
 	}
+	// What the getters say is not trusted: no control character but
+	// newline and tab reaches the store, which would refuse a NUL.
+	hostile := New(FortunerFunc(func(context.Context) (string, error) { return "a\x00b\x1b[2Jc\n\td\u0085", nil }),
+		WeathererFunc(func(context.Context, string) (Report, error) {
+			return Report{City: "Oslo\x00", Celsius: 1, Description: "snow\x07\x1b]0;pwned\x07"}, nil
+		}))
+	for text, want := range map[string]string{"/fortune": "🥠 ab[2Jc\n\td", "/weather Oslo": "Weather in Oslo: 1.0 °C, snow]0;pwned"} {
+		if got, _ := hostile.Reply(t.Context(), text); got != want || store.CheckText(got) != nil {
+			t.Errorf("Reply(%q) with hostile getters = %q, want %q", text, got, want)
+		}
+	}
 	long := New(FortunerFunc(func(context.Context) (string, error) { return strings.Repeat("ab", 300), nil }), nil)
 	if got, _ := long.Reply(t.Context(), "/fortune"); len([]rune(got)) != store.MaxTextLen {
 		t.Errorf("long fortune answered with %d characters, want %d", len([]rune(got)), store.MaxTextLen)

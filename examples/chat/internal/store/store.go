@@ -33,7 +33,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -193,20 +196,65 @@ func CutText(text string) string {
 	return string([]rune(text)[:MaxTextLen])
 }
 
+// CheckText reports, as [ErrInvalid], a message text no store keeps:
+// blank, longer than [MaxTextLen] characters, not UTF-8, or holding a NUL
+// (which Postgres's text cannot hold). Callers cut text with [CutText]
+// first.
+func CheckText(text string) error {
+	switch {
+	case strings.TrimSpace(text) == "":
+		return fmt.Errorf("store: a message must have a text: %w", ErrInvalid)
+	case !utf8.ValidString(text):
+		return fmt.Errorf("store: message text is not UTF-8: %w", ErrInvalid)
+	case utf8.RuneCountInString(text) > MaxTextLen:
+		return fmt.Errorf("store: message text is longer than %d characters: %w", MaxTextLen, ErrInvalid)
+	case strings.ContainsRune(text, 0):
+		return fmt.Errorf("store: message text holds a NUL character: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// MaxEmailLen is the longest email a store keeps, and MaxAvatarLen the
+// longest avatar URL, in bytes.
+const (
+	MaxEmailLen  = 254
+	MaxAvatarLen = 2048
+)
+
+// CheckEmail reports, as [ErrInvalid], an email no store keeps: shorter
+// than 3 or longer than [MaxEmailLen] bytes, without an @, not UTF-8, or
+// holding a space, a control character (NUL included) or one of <>".
+func CheckEmail(email string) error {
+	if len(email) < 3 || len(email) > MaxEmailLen || !strings.Contains(email, "@") || !utf8.ValidString(email) ||
+		strings.ContainsFunc(email, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`<>"`, r) }) {
+		return fmt.Errorf("store: %q is not an email address: %w", email, ErrInvalid)
+	}
+	return nil
+}
+
 // CheckUserQuery reports, as [ErrInvalid], a query a user find cannot
-// serve: a sort field other than id and email, or a negative limit or skip.
+// serve: a sort field other than id and email, more than [MaxSortFields],
+// or a limit or skip that is negative or over [math.MaxInt32] (the gRPC
+// API's int32).
 func CheckUserQuery(q Query) error { return checkQuery(q, "id", "email") }
 
 // CheckMessageQuery reports, as [ErrInvalid], a query a message find cannot
-// serve: a sort field other than id, text, createdAt and userId, or a
-// negative limit or skip.
+// serve: a sort field other than id, text, createdAt and userId, more
+// than [MaxSortFields], or a limit or skip that is negative or over
+// [math.MaxInt32].
 func CheckMessageQuery(q Query) error {
 	return checkQuery(q, "id", "text", "createdAt", "userId")
 }
 
+// MaxSortFields is the most fields a [Query] sorts by.
+const MaxSortFields = 4
+
 func checkQuery(q Query, fields ...string) error {
-	if q.Limit < 0 || q.Skip < 0 {
-		return fmt.Errorf("store: negative limit or skip: %w", ErrInvalid)
+	if len(q.Sort) > MaxSortFields {
+		return fmt.Errorf("store: %d sort fields, at most %d: %w", len(q.Sort), MaxSortFields, ErrInvalid)
+	}
+	if q.Limit < 0 || q.Skip < 0 || q.Limit > math.MaxInt32 || q.Skip > math.MaxInt32 {
+		return fmt.Errorf("store: limit %d or skip %d out of range 0 to %d: %w", q.Limit, q.Skip, math.MaxInt32, ErrInvalid)
 	}
 	for _, s := range q.Sort {
 		if !slices.Contains(fields, s.Field) {

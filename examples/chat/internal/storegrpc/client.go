@@ -82,6 +82,10 @@ func (c *Client) Credentials(ctx context.Context, email string) (store.User, str
 
 // FindUsers implements [store.Store.FindUsers].
 func (c *Client) FindUsers(ctx context.Context, q store.Query) (store.Page[store.User], error) {
+	// Checked here too: the wire's limit and skip are int32.
+	if err := store.CheckUserQuery(q); err != nil {
+		return store.Page[store.User]{}, fmt.Errorf("chat store: find users: %w", err)
+	}
 	r, err := c.c.FindUsers(ctx, queryToPB(q))
 	if err != nil {
 		return store.Page[store.User]{}, fromStatus(ctx, "find users", err)
@@ -132,6 +136,10 @@ func (c *Client) Message(ctx context.Context, id int64) (store.Message, error) {
 
 // FindMessages implements [store.Store.FindMessages].
 func (c *Client) FindMessages(ctx context.Context, q store.Query) (store.Page[store.Message], error) {
+	// Checked here too: the wire's limit and skip are int32.
+	if err := store.CheckMessageQuery(q); err != nil {
+		return store.Page[store.Message]{}, fmt.Errorf("chat store: find messages: %w", err)
+	}
 	r, err := c.c.FindMessages(ctx, queryToPB(q))
 	if err != nil {
 		return store.Page[store.Message]{}, fromStatus(ctx, "find messages", err)

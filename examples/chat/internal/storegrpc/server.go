@@ -4,6 +4,9 @@
 // interface, so an L7 intention can allow each caller just the methods it
 // needs; Follow is a server stream.
 //
+// The server checks every request's fields itself (check.go): a bad one
+// is InvalidArgument naming the field, whoever the caller.
+//
 // Errors keep their kind across the wire: [store.ErrNotFound] travels as
 // NotFound, [store.ErrConflict] as AlreadyExists, [store.ErrInvalid] as
 // InvalidArgument; a call the network or the mesh refuses (Unavailable,
@@ -71,6 +74,9 @@ func toStatus(err error) error {
 }
 
 func (s *server) CreateUser(ctx context.Context, r *storepb.CreateUserRequest) (*storepb.User, error) {
+	if err := checkUserFields(&r.Email, &r.PasswordHash, &r.Avatar); err != nil {
+		return nil, err
+	}
 	u, err := s.st.CreateUser(ctx, store.NewUser{Email: r.GetEmail(), PasswordHash: r.GetPasswordHash(), Avatar: r.GetAvatar()})
 	if err != nil {
 		return nil, toStatus(err)
@@ -79,6 +85,9 @@ func (s *server) CreateUser(ctx context.Context, r *storepb.CreateUserRequest) (
 }
 
 func (s *server) GetUser(ctx context.Context, r *storepb.GetUserRequest) (*storepb.User, error) {
+	if err := checkID("id", r.GetId()); err != nil {
+		return nil, err
+	}
 	u, err := s.st.User(ctx, r.GetId())
 	if err != nil {
 		return nil, toStatus(err)
@@ -87,6 +96,9 @@ func (s *server) GetUser(ctx context.Context, r *storepb.GetUserRequest) (*store
 }
 
 func (s *server) Credentials(ctx context.Context, r *storepb.CredentialsRequest) (*storepb.CredentialsResponse, error) {
+	if err := checkStatus(store.CheckEmail(r.GetEmail())); err != nil {
+		return nil, err
+	}
 	u, hash, err := s.st.Credentials(ctx, r.GetEmail())
 	if err != nil {
 		return nil, toStatus(err)
@@ -94,8 +106,12 @@ func (s *server) Credentials(ctx context.Context, r *storepb.CredentialsRequest)
 	return &storepb.CredentialsResponse{User: userToPB(u), PasswordHash: hash}, nil
 }
 
-func (s *server) FindUsers(ctx context.Context, q *storepb.Query) (*storepb.UserPage, error) {
-	p, err := s.st.FindUsers(ctx, queryFromPB(q))
+func (s *server) FindUsers(ctx context.Context, pq *storepb.Query) (*storepb.UserPage, error) {
+	q, err := pageQuery(pq)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.st.FindUsers(ctx, q)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -107,6 +123,12 @@ func (s *server) FindUsers(ctx context.Context, q *storepb.Query) (*storepb.User
 }
 
 func (s *server) PatchUser(ctx context.Context, r *storepb.PatchUserRequest) (*storepb.User, error) {
+	if err := checkID("id", r.GetId()); err != nil {
+		return nil, err
+	}
+	if err := checkUserFields(r.Email, r.PasswordHash, r.Avatar); err != nil {
+		return nil, err
+	}
 	u, err := s.st.PatchUser(ctx, r.GetId(), store.UserPatch{Email: r.Email, PasswordHash: r.PasswordHash, Avatar: r.Avatar})
 	if err != nil {
 		return nil, toStatus(err)
@@ -115,6 +137,9 @@ func (s *server) PatchUser(ctx context.Context, r *storepb.PatchUserRequest) (*s
 }
 
 func (s *server) RemoveUser(ctx context.Context, r *storepb.RemoveUserRequest) (*storepb.User, error) {
+	if err := checkID("id", r.GetId()); err != nil {
+		return nil, err
+	}
 	u, err := s.st.RemoveUser(ctx, r.GetId())
 	if err != nil {
 		return nil, toStatus(err)
@@ -123,6 +148,9 @@ func (s *server) RemoveUser(ctx context.Context, r *storepb.RemoveUserRequest) (
 }
 
 func (s *server) CreateMessage(ctx context.Context, r *storepb.CreateMessageRequest) (*storepb.Message, error) {
+	if err := checkCreateMessage(r); err != nil {
+		return nil, err
+	}
 	// The message keeps the trace of this RPC (its caller's, through
 	// otelgrpc), for whoever follows it; or the one the request names.
 	tp := traceParent(ctx)
@@ -138,6 +166,9 @@ func (s *server) CreateMessage(ctx context.Context, r *storepb.CreateMessageRequ
 }
 
 func (s *server) GetMessage(ctx context.Context, r *storepb.GetMessageRequest) (*storepb.Message, error) {
+	if err := checkID("id", r.GetId()); err != nil {
+		return nil, err
+	}
 	m, err := s.st.Message(ctx, r.GetId())
 	if err != nil {
 		return nil, toStatus(err)
@@ -145,8 +176,12 @@ func (s *server) GetMessage(ctx context.Context, r *storepb.GetMessageRequest) (
 	return messageToPB(m), nil
 }
 
-func (s *server) FindMessages(ctx context.Context, q *storepb.Query) (*storepb.MessagePage, error) {
-	p, err := s.st.FindMessages(ctx, queryFromPB(q))
+func (s *server) FindMessages(ctx context.Context, pq *storepb.Query) (*storepb.MessagePage, error) {
+	q, err := pageQuery(pq)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.st.FindMessages(ctx, q)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -166,6 +201,12 @@ func (s *server) CountMessages(ctx context.Context, _ *storepb.CountMessagesRequ
 }
 
 func (s *server) PatchMessage(ctx context.Context, r *storepb.PatchMessageRequest) (*storepb.Message, error) {
+	if err := checkID("id", r.GetId()); err != nil {
+		return nil, err
+	}
+	if err := checkStatus(store.CheckText(r.GetText())); err != nil {
+		return nil, err
+	}
 	m, err := s.st.PatchMessage(ctx, r.GetId(), r.GetText())
 	if err != nil {
 		return nil, toStatus(err)
@@ -174,6 +215,9 @@ func (s *server) PatchMessage(ctx context.Context, r *storepb.PatchMessageReques
 }
 
 func (s *server) RemoveMessage(ctx context.Context, r *storepb.RemoveMessageRequest) (*storepb.Message, error) {
+	if err := checkID("id", r.GetId()); err != nil {
+		return nil, err
+	}
 	m, err := s.st.RemoveMessage(ctx, r.GetId())
 	if err != nil {
 		return nil, toStatus(err)
@@ -191,6 +235,9 @@ func (s *server) GetPosition(ctx context.Context, _ *storepb.GetPositionRequest)
 
 func (s *server) Follow(r *storepb.FollowRequest, stream grpc.ServerStreamingServer[storepb.Event]) error {
 	pos := store.Position{UserID: r.GetAfter().GetUserId(), MessageID: r.GetAfter().GetMessageId()}
+	if pos.UserID < 0 || pos.MessageID < 0 {
+		return invalid("after %d/%d: positions are IDs, not negative", pos.UserID, pos.MessageID)
+	}
 	err := s.st.Follow(stream.Context(), pos, func(ev store.Event) error {
 		switch {
 		case ev.User != nil:

@@ -29,20 +29,29 @@ import (
 // a client of it and the server.
 func serve(t *testing.T, st store.Store, opts ...grpc.ServerOption) (*storegrpc.Client, *grpc.Server) {
 	t.Helper()
+	s, cc := listen(t, st, opts...)
+	return storegrpc.NewClient(cc), s
+}
+
+// listen serves st on a loopback port until the test ends and returns the
+// server and a connection to it.
+func listen(t testing.TB, st store.Store, opts ...grpc.ServerOption) (*grpc.Server, *grpc.ClientConn) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := grpc.NewServer(opts...)
 	storegrpc.Register(s, st)
-	go s.Serve(l)
-	t.Cleanup(s.Stop)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(l) }()
+	t.Cleanup(func() { s.Stop(); <-done })
 	cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	return storegrpc.NewClient(cc), s
+	return s, cc
 }
 
 // TestSuite: the store over gRPC behaves as the store itself.

@@ -151,9 +151,13 @@ func (s *Server) loginLocal(w http.ResponseWriter, r *http.Request, req authRequ
 		s.writeError(w, r, errorf(http.StatusUnauthorized, "Invalid login"))
 		return
 	}
-	u, hash, err := s.st.Credentials(r.Context(), req.Email)
+	// An email no store keeps (a NUL, say) is no user's: it is not asked for.
+	u, hash, err := store.User{}, "", store.CheckEmail(req.Email)
+	if err == nil {
+		u, hash, err = s.st.Credentials(r.Context(), req.Email)
+	}
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(req.Password))
 		s.writeError(w, r, errorf(http.StatusUnauthorized, "Invalid login"))
 		return

@@ -36,6 +36,8 @@ func feathersNames(code int) (name, class string) {
 		return "Conflict", "conflict"
 	case http.StatusRequestEntityTooLarge:
 		return "PayloadTooLarge", "payload-too-large"
+	case http.StatusUnsupportedMediaType:
+		return "UnsupportedMediaType", "unsupported-media-type"
 	case http.StatusServiceUnavailable:
 		return "Unavailable", "unavailable"
 	case http.StatusGatewayTimeout:

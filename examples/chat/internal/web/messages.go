@@ -1,36 +1,13 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/ztnlabs/ztn/examples/chat/internal/store"
 )
-
-// maxBody bounds a request body.
-const maxBody = 64 << 10
-
-// decodeBody reads one JSON object into v; unknown fields are a 400, as
-// feathers-chat's schemas reject additional properties.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", maxBody)
-		}
-		return errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errorf(http.StatusBadRequest, "invalid JSON body: more than one value")
-	}
-	return nil
-}
 
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -45,12 +22,16 @@ type messageData struct {
 }
 
 // messageText checks and cuts a message's text: not missing, not blank,
-// at most [store.MaxTextLen] characters.
+// no NUL, at most [store.MaxTextLen] characters.
 func messageText(d messageData) (string, error) {
 	if d.Text == nil || strings.TrimSpace(*d.Text) == "" {
 		return "", errorf(http.StatusBadRequest, "A message must have a text")
 	}
-	return store.CutText(*d.Text), nil
+	text := store.CutText(*d.Text)
+	if err := store.CheckText(text); err != nil {
+		return "", errorf(http.StatusBadRequest, "%v", err)
+	}
+	return text, nil
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {

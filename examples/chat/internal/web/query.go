@@ -1,6 +1,8 @@
 package web
 
 import (
+	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -33,17 +35,22 @@ func parseQuery(u *url.URL, filter string) (store.Query, error) {
 		}
 		switch {
 		case key == "$limit":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 0 {
+			// Any number of digits is a limit: above 50, however far, it
+			// is served as 50.
+			n, err := strconv.ParseUint(val, 10, 32)
+			if errors.Is(err, strconv.ErrRange) {
+				n, err = maxLimit, nil
+			}
+			if err != nil {
 				return q, errorf(http.StatusBadRequest, "$limit must be a number >= 0, not %q", val)
 			}
-			q.Limit = min(n, maxLimit)
+			q.Limit = int(min(n, maxLimit))
 		case key == "$skip":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 0 {
-				return q, errorf(http.StatusBadRequest, "$skip must be a number >= 0, not %q", val)
+			n, err := strconv.ParseUint(val, 10, 31)
+			if err != nil {
+				return q, errorf(http.StatusBadRequest, "$skip must be a number from 0 to %d, not %q", math.MaxInt32, val)
 			}
-			q.Skip = n
+			q.Skip = int(n)
 		case strings.HasPrefix(key, "$sort[") && strings.HasSuffix(key, "]"):
 			field := key[len("$sort[") : len(key)-1]
 			switch val {

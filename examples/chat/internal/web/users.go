@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -26,16 +27,18 @@ type userData struct {
 	Avatar   *string `json:"avatar"`
 }
 
+// checkEmail is [store.CheckEmail] as a 400.
 func checkEmail(e string) error {
-	if len(e) < 3 || len(e) > 254 || !strings.Contains(e, "@") || strings.ContainsAny(e, " \t\r\n<>\"") {
+	if store.CheckEmail(e) != nil {
 		return errorf(http.StatusBadRequest, "email %q is not an email address", e)
 	}
 	return nil
 }
 
 func checkAvatar(a string) error {
-	if !strings.HasPrefix(a, "https://") && !strings.HasPrefix(a, "http://") || strings.ContainsAny(a, " \"<>") {
-		return errorf(http.StatusBadRequest, "avatar must be an http(s) URL")
+	if !strings.HasPrefix(a, "https://") && !strings.HasPrefix(a, "http://") || strings.ContainsAny(a, " \"<>") ||
+		strings.ContainsFunc(a, unicode.IsControl) || len(a) > store.MaxAvatarLen {
+		return errorf(http.StatusBadRequest, "avatar must be an http(s) URL of at most %d bytes", store.MaxAvatarLen)
 	}
 	return nil
 }

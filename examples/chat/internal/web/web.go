@@ -17,10 +17,18 @@
 //	GET    /                the page
 //
 // A find answers {"total","limit","skip","data"}: 10 records unless
-// $limit says otherwise, never more than 50 ($limit=100 is served, and
-// answered, as 50). Message text must not be blank and is cut to
-// [store.MaxTextLen] characters. Passwords are stored as bcrypt hashes and never
-// returned. Errors are feathers' JSON bodies, e.g.
+// $limit says otherwise, never more than 50 ($limit=100, or any larger
+// number, is served, and answered, as 50); $skip goes up to 2^31-1 and a
+// find sorts by at most [store.MaxSortFields] fields. Message text must
+// not be blank nor hold a NUL and is cut to [store.MaxTextLen] characters;
+// emails are checked by [store.CheckEmail]. Passwords are stored as bcrypt
+// hashes and never returned.
+//
+// A body is one JSON object of at most 64 KiB (more is a 413), sent as
+// application/json or with no Content-Type (any other is a 415), whose
+// keys are the API's, spelled exactly and given once (400 otherwise).
+//
+// Errors are feathers' JSON bodies, e.g.
 // {"name":"NotAuthenticated","message":"Not authenticated","code":401,"className":"not-authenticated"};
 // a method a path does not have is a 405 (PUT anywhere), and is checked
 // before the token.

@@ -317,16 +317,9 @@ func TestTokens(t *testing.T) {
 	good, id := c.user("ann@example.com")
 	sub := fmt.Sprint(id)
 	now := time.Now()
-	valid := jwt.RegisteredClaims{
-		Subject: sub, Issuer: tokenIssuer, Audience: jwt.ClaimStrings{tokenAudience},
-		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
-	}
+	valid := validClaims(id, now)
 	sign := func(m jwt.SigningMethod, claims jwt.RegisteredClaims, key any) string {
-		s, err := jwt.NewWithClaims(m, claims).SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return signToken(t, m, claims, key)
 	}
 	if tok := sign(jwt.SigningMethodHS256, valid, testKey); c.must(200, "GET", "/messages", tok, nil) == nil {
 		t.Fatal("a well-made token is refused")

@@ -177,7 +177,8 @@ func (s *Store) Rotate() {
 }
 
 // wrap names the operation and marks connection failures as
-// [store.ErrUnavailable] and constraint violations as the store's errors.
+// [store.ErrUnavailable], constraint violations as the store's errors and
+// values Postgres refuses as [store.ErrInvalid].
 func wrap(op string, err error) error {
 	var pe *pgconn.PgError
 	var ce *pgconn.ConnectError
@@ -187,6 +188,9 @@ func wrap(op string, err error) error {
 		return fmt.Errorf("pgstore: %s: %w", op, store.ErrConflict)
 	case errors.As(err, &pe) && pe.Code == "23503":
 		return fmt.Errorf("pgstore: %s: %w", op, store.ErrNotFound)
+	case errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22"):
+		// Data exception: a value Postgres cannot hold (a NUL in text, say).
+		return fmt.Errorf("pgstore: %s: %w: %s", op, store.ErrInvalid, pe.Message)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("pgstore: %s: %w", op, err)
 	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, net.ErrClosed),

@@ -86,6 +86,7 @@ func TestPostgres(t *testing.T) {
 	})
 	t.Run("SchemaIdempotent", func(t *testing.T) { testSchema(t, pg) })
 	t.Run("Unavailable", func(t *testing.T) { testUnavailable(t, pg) })
+	t.Run("RefusedValues", func(t *testing.T) { testRefusedValues(t, pg) })
 	t.Run("Rotate", func(t *testing.T) { testRotate(t, pg) })
 	t.Run("Trace", func(t *testing.T) { testTrace(t, pg) })
 }
@@ -185,6 +186,46 @@ func testUnavailable(t *testing.T, pg *postgres) {
 	st.Close()
 	if _, err := st.CountMessages(t.Context()); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("closed store: %v, want ErrUnavailable", err)
+	}
+}
+
+// testRefusedValues: a value Postgres cannot hold (a NUL in text) is
+// ErrInvalid, not an unexplained failure, wherever it is sent; the store
+// goes on serving.
+func testRefusedValues(t *testing.T, pg *postgres) {
+	db := pg.database(t)
+	creds := pg.login(t)
+	st, err := pgstore.Open(t.Context(), pg.url(db), func(context.Context) (pgstore.Credentials, error) { return creds, nil },
+		pgstore.WithTLSConfig(pg.tls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.CreateUser(t.Context(), store.NewUser{Email: "ann@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nul := "a\x00b"
+	m, err := st.CreateMessage(t.Context(), store.NewMessage{Text: "kept", UserID: u.ID, CreatedAt: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range map[string]func() error{
+		"CreateUser":  func() error { _, err := st.CreateUser(t.Context(), store.NewUser{Email: nul}); return err },
+		"Credentials": func() error { _, _, err := st.Credentials(t.Context(), nul); return err },
+		"PatchUser":   func() error { _, err := st.PatchUser(t.Context(), u.ID, store.UserPatch{Avatar: &nul}); return err },
+		"CreateMessage": func() error {
+			_, err := st.CreateMessage(t.Context(), store.NewMessage{Text: nul, UserID: u.ID})
+			return err
+		},
+		"PatchMessage": func() error { _, err := st.PatchMessage(t.Context(), m.ID, nul); return err },
+	} {
+		if err := call(); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s with a NUL: %v, want ErrInvalid", name, err)
+		}
+	}
+	if got, err := st.Message(t.Context(), m.ID); err != nil || got.Text != "kept" {
+		t.Fatalf("after the refused values: %v, %v", got, err)
 	}
 }
 
