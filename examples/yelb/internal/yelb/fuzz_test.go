@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/ztnlabs/ztn/examples/internal/localdb"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
+	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
@@ -129,7 +128,9 @@ func newFuzzer(f *testing.F, ui bool) *fuzzer {
 		fz.rows = b.rowProbe(f)
 	}
 	fz.pageView = func(t testing.TB) int64 {
-		n, err := views.PageView(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		n, err := views.PageView(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +173,7 @@ func (b *backend) rowProbe(t testing.TB) func(testing.TB) map[string]int64 {
 	}
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return func(t testing.TB) map[string]int64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		rows, err := conn.Query(ctx, "SELECT rtrim(name), count FROM restaurants")
 		if err != nil {
@@ -258,7 +259,7 @@ func (fz *fuzzer) check(t *testing.T, method, target, query string) {
 	if query != "" {
 		target += "?" + query
 	}
-	raw := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: yelb\r\nConnection: close\r\n\r\n", method, target)
+	raw := yelbtest.RawRequest(method, target)
 	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
 	if err != nil {
 		req = nil
@@ -266,7 +267,8 @@ func (fz *fuzzer) check(t *testing.T, method, target, query string) {
 	want := fz.spec(req)
 
 	before, views := fz.rows(t), fz.pageView(t)
-	code, body, hdr := rawHTTP(t, fz.addr, method, raw)
+	a := yelbtest.Raw(t, fz.addr, method, raw)
+	code, body, hdr := a.Code, a.Body, a.Header
 	after, viewsAfter := fz.rows(t), fz.pageView(t)
 
 	what := fmt.Sprintf("%.200q", method+" "+target)
@@ -315,9 +317,8 @@ func (fz *fuzzer) check(t *testing.T, method, target, query string) {
 	}
 
 	// And the rows still answer as the spec says.
-	getvotes := "GET /api/getvotes HTTP/1.1\r\nHost: yelb\r\nConnection: close\r\n\r\n"
-	if code, body, _ := rawHTTP(t, fz.addr, http.MethodGet, getvotes); code != 200 || body != votesOf(after) {
-		t.Fatalf("after %s: getvotes = %d %q; want 200 %q", what, code, body, votesOf(after))
+	if a := yelbtest.Raw(t, fz.addr, http.MethodGet, yelbtest.RawRequest(http.MethodGet, "/api/getvotes")); a.Code != 200 || a.Body != votesOf(after) {
+		t.Fatalf("after %s: getvotes = %d %q; want 200 %q", what, a.Code, a.Body, votesOf(after))
 	}
 }
 
@@ -335,29 +336,4 @@ func votesOf(rows map[string]int64) string {
 		vs = append(vs, yelb.Vote{Name: r, Value: rows[r]})
 	}
 	return votesJSON(int(vs[0].Value), int(vs[1].Value), int(vs[2].Value), int(vs[3].Value))
-}
-
-// rawHTTP sends the bytes of one request on a new connection to addr and
-// reads the answer (a HEAD's has no body).
-func rawHTTP(t *testing.T, addr, method, raw string) (int, string, http.Header) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("%.200q: no answer: %v", raw, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%.200q: %v", raw, err)
-	}
-	return resp.StatusCode, string(b), resp.Header
 }
