@@ -30,10 +30,9 @@ import (
 // it, not only our Go client); openssl s_client refused by the app server's
 // ztn port without a client certificate.
 func TestMeshOutsidePeers(t *testing.T) {
-	for _, c := range []struct{ cmd, pkg string }{
-		{"curl", "curl"}, {"psql", "postgresql-client"}, {"redis-cli", "redis-tools"}, {"openssl", "openssl"},
-	} {
-		requireCommand(t, c.cmd, c.pkg)
+	p := programs{
+		curl: testenv.Program(t, "curl", "curl"), psql: testenv.Program(t, "psql", "postgresql-client"),
+		redisCLI: testenv.Program(t, "redis-cli", "redis-tools"), openssl: testenv.Program(t, "openssl", "openssl"),
 	}
 	f := newMeshFixture(t)
 	app := f.startAppServer(t, "appserver-1")
@@ -46,29 +45,29 @@ func TestMeshOutsidePeers(t *testing.T) {
 
 	t.Run("curl", func(t *testing.T) {
 		gw := f.gateway
-		curlExpect(t, 200, yelbtest.VotesJSON(0, 0, 0, 0), gw+"/api/getvotes")
-		curlExpect(t, 200, "1", gw+"/api/ihop")
-		curlExpect(t, 200, yelbtest.VotesJSON(0, 0, 1, 0), gw+"//api/getvotes")
-		curlExpect(t, 200, "1", gw+"/api/pageviews")
-		curlExpect(t, 200, `{"hostname":"appserver-1","pageviews":2}`, gw+"/api/getstats")
-		curlExpect(t, 200, "appserver-1", gw+"/api/hostname")
-		curlExpect(t, 404, "", gw+"/api/pizzahut")
-		curlExpect(t, 403, "", "-X", "POST", gw+"/api/ihop")
+		p.curlExpect(t, 200, yelbtest.VotesJSON(0, 0, 0, 0), gw+"/api/getvotes")
+		p.curlExpect(t, 200, "1", gw+"/api/ihop")
+		p.curlExpect(t, 200, yelbtest.VotesJSON(0, 0, 1, 0), gw+"//api/getvotes")
+		p.curlExpect(t, 200, "1", gw+"/api/pageviews")
+		p.curlExpect(t, 200, `{"hostname":"appserver-1","pageviews":2}`, gw+"/api/getstats")
+		p.curlExpect(t, 200, "appserver-1", gw+"/api/hostname")
+		p.curlExpect(t, 404, "", gw+"/api/pizzahut")
+		p.curlExpect(t, 403, "", "-X", "POST", gw+"/api/ihop")
 
 		// HTTPS, TLS 1.3, the gateway's certificate checked against the
 		// front end's CA.
 		tls13 := []string{"--cacert", frontCA, "--tlsv1.3"}
-		out := curlExpect(t, 200, "1", append(tls13, "-v", httpsBase+"/api/chipotle")...)
+		out := p.curlExpect(t, 200, "1", append(tls13, "-v", httpsBase+"/api/chipotle")...)
 		if !strings.Contains(out, "SSL connection using TLSv1.3") {
 			t.Errorf("curl over HTTPS did not say TLS 1.3:\n%s", out)
 		}
-		curlExpect(t, 200, yelbtest.VotesJSON(0, 0, 1, 1), append(tls13, httpsBase+"/api/getvotes")...)
-		curlExpect(t, 200, "3", append(tls13, httpsBase+"/api/pageviews")...)
-		curlExpect(t, 200, `{"hostname":"appserver-1","pageviews":4}`, append(tls13, httpsBase+"//api/getstats")...)
+		p.curlExpect(t, 200, yelbtest.VotesJSON(0, 0, 1, 1), append(tls13, httpsBase+"/api/getvotes")...)
+		p.curlExpect(t, 200, "3", append(tls13, httpsBase+"/api/pageviews")...)
+		p.curlExpect(t, 200, `{"hostname":"appserver-1","pageviews":4}`, append(tls13, httpsBase+"//api/getstats")...)
 
 		// Refused: TLS 1.2 at most (the gateway logs the handshake's
 		// failure), and a client that does not trust the front end's CA.
-		code, out := curl(t, "--cacert", frontCA, "--tls-max", "1.2", httpsBase+"/api/ihop")
+		code, out := p.curlRun(t, "--cacert", frontCA, "--tls-max", "1.2", httpsBase+"/api/ihop")
 		if code == 0 {
 			t.Errorf("curl --tls-max 1.2 succeeded:\n%s", out)
 		} else {
@@ -80,10 +79,10 @@ func TestMeshOutsidePeers(t *testing.T) {
 			}
 			return nil
 		})
-		if code, out := curl(t, httpsBase+"/api/ihop"); code != 60 {
+		if code, out := p.curlRun(t, httpsBase+"/api/ihop"); code != 60 {
 			t.Errorf("curl without the front end's CA: exit %d; want 60 (certificate not trusted):\n%s", code, out)
 		}
-		curlExpect(t, 200, yelbtest.VotesJSON(0, 0, 1, 1), gw+"/api/getvotes") // none of the refused ones voted
+		p.curlExpect(t, 200, yelbtest.VotesJSON(0, 0, 1, 1), gw+"/api/getvotes") // none of the refused ones voted
 	})
 
 	t.Run("stores", func(t *testing.T) {
@@ -104,7 +103,7 @@ func TestMeshOutsidePeers(t *testing.T) {
 			Name  string
 			Value int
 		}
-		body := curlExpect(t, 200, "", f.gateway+"/api/getvotes")
+		body := p.curlExpect(t, 200, "", f.gateway+"/api/getvotes")
 		if err := json.Unmarshal([]byte(body), &votes); err != nil {
 			t.Fatalf("getvotes %q: %v", body, err)
 		}
@@ -123,7 +122,7 @@ func TestMeshOutsidePeers(t *testing.T) {
 			{"a certificate of another CA", outCert, outKey, "unknown ca"},
 			{"another service's certificate of the same PKI", otherCert, otherKey, `certificate authentication failed for user "yelb-appserver"`},
 		} {
-			code, out := psql(t, f.pg.Addr, backCA, tc.cert, tc.key, rows)
+			code, out := p.psqlRun(t, f.pg.Addr, backCA, tc.cert, tc.key, rows)
 			switch {
 			case tc.refusal == "" && (code != 0 || out != strings.Join(want, "\n")+"\n"):
 				t.Errorf("psql with %s: exit %d, %q; want the rows %q", tc.name, code, out, want)
@@ -135,7 +134,7 @@ func TestMeshOutsidePeers(t *testing.T) {
 		}
 
 		// Redis: the page views the gateway counted, read with redis-cli.
-		n := curlExpect(t, 200, "", f.gateway+"/api/pageviews")
+		n := p.curlExpect(t, 200, "", f.gateway+"/api/pageviews")
 		for _, tc := range []struct {
 			name, cert, key string
 			admitted        bool
@@ -144,7 +143,7 @@ func TestMeshOutsidePeers(t *testing.T) {
 			{"no certificate", "", "", false},
 			{"a certificate of another CA", outCert, outKey, false},
 		} {
-			code, out := redisCLI(t, f.rd.Addr, backCA, tc.cert, tc.key, "GET", "pageviews")
+			code, out := p.redisCLIRun(t, f.rd.Addr, backCA, tc.cert, tc.key, "GET", "pageviews")
 			switch {
 			case tc.admitted && (code != 0 || out != n+"\n"):
 				t.Errorf("redis-cli with %s: exit %d, %q; want %s", tc.name, code, out, n)
@@ -186,7 +185,7 @@ func TestMeshOutsidePeers(t *testing.T) {
 				"alert bad certificate", "unknown authority"},
 			{"TLS 1.2", []string{"-tls1_2"}, "alert protocol version", "client offered only unsupported versions"},
 		} {
-			out := sClient(t, app.Addr, tc.args...)
+			out := p.sClient(t, app.Addr, tc.args...)
 			if strings.Contains(out, "HTTP/1.1 ") || !strings.Contains(out, tc.alert) {
 				t.Errorf("openssl s_client with %s: want the handshake refused (%q):\n%s", tc.name, tc.alert, out)
 			} else {
@@ -202,20 +201,8 @@ func TestMeshOutsidePeers(t *testing.T) {
 	})
 }
 
-// requireCommand skips the test when name is not on PATH (and fails it
-// under ZTN_REQUIRE_TOOLS, as testenv does).
-func requireCommand(t *testing.T, name, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err == nil {
-		return
-	}
-	msg := name + " not installed (Debian package " + pkg + "; scripts/deps.sh installs it)"
-	switch strings.ToLower(os.Getenv("ZTN_REQUIRE_TOOLS")) {
-	case "", "0", "false", "no":
-		t.Skip(msg)
-	}
-	t.Fatal(msg + " (ZTN_REQUIRE_TOOLS is set)")
-}
+// programs are the outside peers' paths.
+type programs struct{ curl, psql, redisCLI, openssl string }
 
 // run runs name with args, in an environment of PATH only (no user
 // settings: ~/.postgresql, REDISCLI_*, proxies), with stdin, and returns
@@ -243,16 +230,16 @@ func run(t *testing.T, stdin string, name string, args ...string) (int, string) 
 
 // curl runs curl -sS (silent, but errors) and returns its exit code and
 // output: the body, then a line with the status.
-func curl(t *testing.T, args ...string) (int, string) {
+func (p programs) curlRun(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	return run(t, "", "curl", append([]string{"-sS", "--path-as-is", "--max-time", "10", "-w", "\n%{http_code}"}, args...)...)
+	return run(t, "", p.curl, append([]string{"-sS", "--path-as-is", "--max-time", "10", "-w", "\n%{http_code}"}, args...)...)
 }
 
 // curlExpect runs curl and checks the status and, unless want is "", the
 // body; it returns the body (with -v, the whole output).
-func curlExpect(t *testing.T, code int, want string, args ...string) string {
+func (p programs) curlExpect(t *testing.T, code int, want string, args ...string) string {
 	t.Helper()
-	exit, out := curl(t, args...)
+	exit, out := p.curlRun(t, args...)
 	i := strings.LastIndexByte(out, '\n')
 	body, status := out[:max(i, 0)], out[i+1:]
 	verbose := false
@@ -274,31 +261,31 @@ func curlExpect(t *testing.T, code int, want string, args ...string) string {
 
 // psql runs sql as the app server's database user over TLS (the server's
 // certificate checked against ca), presenting cert and key.
-func psql(t *testing.T, addr, ca, cert, key, sql string) (int, string) {
+func (p programs) psqlRun(t *testing.T, addr, ca, cert, key, sql string) (int, string) {
 	t.Helper()
 	host, port, _ := strings.Cut(addr, ":")
 	conn := fmt.Sprintf("host=%s port=%s user=%s dbname=yelbdatabase connect_timeout=10 sslmode=verify-full sslrootcert=%s sslcert=%s sslkey=%s",
 		host, port, appName, ca, cert, key)
-	return run(t, "", "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql, conn)
+	return run(t, "", p.psql, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql, conn)
 }
 
 // redisCLI runs a command over TLS (the server's certificate checked
 // against ca), presenting cert and key unless they are "".
-func redisCLI(t *testing.T, addr, ca, cert, key string, command ...string) (int, string) {
+func (p programs) redisCLIRun(t *testing.T, addr, ca, cert, key string, command ...string) (int, string) {
 	t.Helper()
 	host, port, _ := strings.Cut(addr, ":")
 	args := []string{"-h", host, "-p", port, "--tls", "--cacert", ca}
 	if cert != "" {
 		args = append(args, "--cert", cert, "--key", key)
 	}
-	return run(t, "", "redis-cli", append(args, command...)...)
+	return run(t, "", p.redisCLI, append(args, command...)...)
 }
 
 // sClient opens a TLS connection to addr with openssl s_client, sends an
 // HTTP request and returns everything it printed.
-func sClient(t *testing.T, addr string, args ...string) string {
+func (p programs) sClient(t *testing.T, addr string, args ...string) string {
 	t.Helper()
-	_, out := run(t, "GET /api/hostname HTTP/1.1\r\nHost: yelb-appserver\r\n\r\n", "openssl",
+	_, out := run(t, "GET /api/hostname HTTP/1.1\r\nHost: yelb-appserver\r\n\r\n", p.openssl,
 		append([]string{"s_client", "-connect", addr, "-ign_eof", "-alpn", "http/1.1"}, args...)...)
 	return out
 }
