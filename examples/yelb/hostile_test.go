@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -23,7 +24,8 @@ import (
 // and paths the intentions do not allow. Each is refused with its status
 // and the reason in the log (the gateway's access record, found by the
 // request id of the answer, or the gateway's own line); none reaches a
-// store, and afterwards a normal vote works.
+// store, a well-behaved client meanwhile sees no failure, and afterwards a
+// normal vote works.
 func TestDevHostile(t *testing.T) {
 	logger, lines := logtest.Capture(t)
 	app := startDevT(t, devConfig{Hostnames: []string{"appserver-1"}, Logger: logger})
@@ -31,6 +33,24 @@ func TestDevHostile(t *testing.T) {
 	addr := strings.TrimSuffix(strings.TrimPrefix(app.URL, "http://"), "/")
 	const intention = "denied: L7 intention yelb-ui → yelb-appserver: no permission matched (default deny)"
 	big := func(n int) []string { return []string{"X-Big: " + strings.Repeat("a", n)} }
+	base := strings.TrimSuffix(app.URL, "/")
+	// A well-behaved client meanwhile, reading only.
+	ld := meshtest.StartLoad(2, func(ctx context.Context) error {
+		if err := get(ctx, base+"/api/getvotes"); err != nil {
+			return err
+		}
+		return get(ctx, base+"/")
+	})
+	waitOK := func() {
+		n := ld.OK.Load()
+		meshtest.Eventually(t, 10*time.Second, func() error {
+			if ld.OK.Load() <= n {
+				return fmt.Errorf("the well-behaved client has not been answered (%d failures: %v)", ld.Failed.Load(), ld.Errors())
+			}
+			return nil
+		})
+	}
+	waitOK()
 	for _, tc := range []struct {
 		method, target string
 		header         []string
@@ -102,14 +122,29 @@ func TestDevHostile(t *testing.T) {
 		}
 	}
 
+	// A request hidden in the body of another, on a connection kept open,
+	// is a body: the answers are those of the two requests sent, and the
+	// hidden one votes for nothing (checked below).
+	hidden := yelbtest.RawRequest("GET", "/api/chipotle")
+	raw := "GET /api/hostname HTTP/1.1\r\nHost: yelb\r\nContent-Length: " + strconv.Itoa(len(hidden)) + "\r\n\r\n" + hidden +
+		yelbtest.RawRequest("GET", "/api/hostname") // the last: Connection: close
+	if got := pipelined(t, addr, raw); strings.Join(got, " ") != "200 appserver-1 200 appserver-1" {
+		t.Errorf("GET /api/hostname with a request as its body, then another: answers %q; want two, 200 appserver-1", got)
+	}
+
 	// Over net/http's own bound the server answers 431 before the gateway
 	// sees the request (it logs nothing), and closes the connection.
 	if code := oversized(t, addr, maxHeaderBytes+8<<10); code != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("a header of %d KiB = %d; want 431", (maxHeaderBytes+8<<10)>>10, code)
 	}
 
+	waitOK()
+	ld.Stop()
+	if n := ld.Failed.Load(); n != 0 || ld.OK.Load() == 0 {
+		t.Errorf("a well-behaved client meanwhile: %d requests failed, %d succeeded: %v", n, ld.OK.Load(), ld.Errors())
+	}
+
 	// Nothing reached a store; the app works as before.
-	base := strings.TrimSuffix(app.URL, "/")
 	yelbtest.Expect(t, base, "/api/getvotes", 200, yelbtest.VotesJSON(0, 0, 0, 0))
 	yelbtest.Expect(t, base, "/api/pageviews", 200, "1")
 	yelbtest.Expect(t, base, "/api/ihop", 200, "1")
@@ -142,4 +177,31 @@ func oversized(t *testing.T, addr string, n int) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// pipelined sends raw, requests one after the other on one connection,
+// and returns the status and body of every answer until the server closes
+// the connection.
+func pipelined(t *testing.T, addr, raw string) []string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var answers []string
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return answers
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answers = append(answers, strconv.Itoa(resp.StatusCode), string(b))
+	}
 }
