@@ -127,8 +127,9 @@ func TestDevHostile(t *testing.T) {
 	hidden := yelbtest.RawRequest("GET", "/api/chipotle")
 	raw := "GET /api/hostname HTTP/1.1\r\nHost: yelb\r\nContent-Length: " + strconv.Itoa(len(hidden)) + "\r\n\r\n" + hidden +
 		yelbtest.RawRequest("GET", "/api/hostname") // the last: Connection: close
-	if got := pipelined(t, addr, raw); strings.Join(got, " ") != "200 appserver-1 200 appserver-1" {
-		t.Errorf("GET /api/hostname with a request as its body, then another: answers %q; want two, 200 appserver-1", got)
+	got := yelbtest.Pipelined(t, addr, raw)
+	if len(got) != 2 || got[0].Code != 200 || got[0].Body != "appserver-1" || got[1].Code != 200 || got[1].Body != "appserver-1" {
+		t.Errorf("GET /api/hostname with a request as its body, then another: answers %+v; want two, 200 appserver-1", got)
 	}
 
 	// Over net/http's own bound the server answers 431 before the gateway
@@ -176,31 +177,4 @@ func oversized(t *testing.T, addr string, n int) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// pipelined sends raw, requests one after the other on one connection,
-// and returns the status and body of every answer until the server closes
-// the connection.
-func pipelined(t *testing.T, addr, raw string) []string {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
-	var answers []string
-	for {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			return answers
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		answers = append(answers, strconv.Itoa(resp.StatusCode), string(b))
-	}
 }

@@ -147,17 +147,8 @@ func OddPaths(t testing.TB, base string) {
 // addr, and reads the answer (a HEAD's has no body: method says which).
 func Raw(t testing.TB, addr, method, raw string) Answer {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := send(t, addr, raw)
 	defer c.Close()
-	// Below the 10s after which go test -fuzz calls an input a hang
-	// without saying more.
-	_ = c.SetDeadline(time.Now().Add(8 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
 	if err != nil {
 		t.Fatalf("%.200q: no answer: %v", raw, err)
@@ -168,6 +159,43 @@ func Raw(t testing.TB, addr, method, raw string) Answer {
 		t.Fatalf("%.200q: %v", raw, err)
 	}
 	return Answer{resp.StatusCode, string(b), resp.Header}
+}
+
+// Pipelined sends raw, requests one after the other as the test wrote
+// them, on one new connection to addr, and returns every answer until the
+// server closes the connection.
+func Pipelined(t testing.TB, addr, raw string) []Answer {
+	t.Helper()
+	c := send(t, addr, raw)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	var answers []Answer
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return answers
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answers = append(answers, Answer{resp.StatusCode, string(b), resp.Header})
+	}
+}
+
+// send writes raw on a new connection to addr, and returns the connection.
+func send(t testing.TB, addr, raw string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Below the 10s after which go test -fuzz calls an input a hang
+	// without saying more.
+	_ = c.SetDeadline(time.Now().Add(8 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c
 }
 
 // RawRequest is the request line and headers of method target, as Raw sends
