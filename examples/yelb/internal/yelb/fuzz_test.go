@@ -66,8 +66,9 @@ func fuzzSeeds(f *testing.F) {
 		f.Add(m, "//api/getstats", "")
 	}
 	for _, q := range []string{"x=1", "name=ihop&name=chipotle", "a;b", "%zz", "a=%00", "../../admin", strings.Repeat("q", 4<<10)} {
-		f.Add("GET", "/api/ihop", q)
-		f.Add("GET", "/api/pizzahut", q)
+		for _, p := range []string{"/api/ihop", "/api/pizzahut", "/api/getvotes", "/api/hostname", "/"} {
+			f.Add("GET", p, q)
+		}
 	}
 }
 
