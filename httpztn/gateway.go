@@ -116,10 +116,11 @@ func (rt *Route) matches(r *http.Request) bool {
 //
 // Refusals: the public client gets a generic answer, its status text and a
 // request id ("forbidden (request id 7f3a09c2d4e1b5a8)"): 404 when no route
-// matches, 400 for a refused path, 403 when the mesh refused the gateway
-// (at the connection, or a request the service's httpztn authorization
-// denied), 502 when the service could not be reached or failed, 503 when it
-// has no instance. The details (addresses, identities, intentions) go only
+// matches, 400 for a refused path, 405 for CONNECT (the gateway opens no
+// tunnels, and a CONNECT's path is not sent on), 403 when the mesh refused
+// the gateway (at the connection, or a request the service's httpztn
+// authorization denied), 502 when the service could not be reached or
+// failed, 503 when it has no instance. The details (addresses, identities, intentions) go only
 // to the access record with the same request id. Each request gets one
 // access record on the gateway Service's logger ("ztn gateway request":
 // client, host, method, path, service, status, bytes, duration, and for a
@@ -205,6 +206,13 @@ func NewGateway(svc *ztnet.Service, routes ...Route) (*Gateway, error) {
 // route, recording in rec (when not nil) where it went and why the gateway
 // refused it.
 func (g *Gateway) route(w http.ResponseWriter, r *http.Request, rec *gatewayRecord) {
+	if r.Method == http.MethodConnect {
+		// A tunnel, whose path would not be sent on: routed by it, the
+		// request would reach the service outside the route's prefix.
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE")
+		refuse(w, rec, http.StatusMethodNotAllowed, "CONNECT: the gateway opens no tunnels")
+		return
+	}
 	p, err := httppath.Clean(r.URL.EscapedPath())
 	if err != nil {
 		refuse(w, rec, http.StatusBadRequest, err.Error())

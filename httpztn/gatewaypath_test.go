@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/ztnlabs/ztn/httpztn"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/internal/ztnhook"
+	"github.com/ztnlabs/ztn/ztnet"
 )
 
 // rawRequest sends one HTTP/1.1 request over c with target written as it is
@@ -185,5 +187,44 @@ func TestAuthorizeRefusesUncleanPaths(t *testing.T) {
 		if strings.HasPrefix(p, "/admin") {
 			t.Errorf("the handler served %s", p)
 		}
+	}
+}
+
+// CONNECT asks for a tunnel, and its path is not sent on (a CONNECT over
+// HTTP/2 has none): routed by its path, it would reach the service outside
+// the route's prefix. The gateway refuses it (405, the reason in its
+// record); the back end sees nothing.
+func TestGatewayRefusesConnect(t *testing.T) {
+	m := meshtest.Dev(t)
+	logger, lines := logtest.Capture(t)
+	api, gwSvc := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "gateway", ztnet.WithLogger(logger))
+	meshtest.Intentions(t, m, `[{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"gateway","Action":"allow"}]}]`)
+	rec := &pathRecorder{}
+	serveHTTP(t, api, rec)
+	gw, err := httpztn.NewGateway(gwSvc, httpztn.Route{PathPrefix: "/api", Service: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	pub := httptest.NewServer(gw)
+	defer pub.Close()
+	c, err := net.Dial("tcp", pub.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	code, body := rawRequest(t, c, http.MethodConnect, "shop.example.com", "/api/items")
+	if code != http.StatusMethodNotAllowed || !strings.HasPrefix(body, "method not allowed (request id ") {
+		t.Errorf("CONNECT /api/items: %d %q; want 405", code, body)
+	}
+	if seen := rec.take(); len(seen) != 0 {
+		t.Errorf("CONNECT /api/items: the back end served %q", seen)
+	}
+	if logtest.Count(lines(), "ztn gateway request", "method=CONNECT", "status=405", "CONNECT") == 0 {
+		t.Errorf("no record of the refused CONNECT:\n%s", strings.Join(lines(), "\n"))
+	}
+	// The connection still serves what the route allows.
+	if code, body := rawRequest(t, c, http.MethodGet, "shop.example.com", "/api/items"); code != 200 || body != "saw /api/items" {
+		t.Errorf("GET /api/items after a CONNECT: %d %q", code, body)
 	}
 }

@@ -137,7 +137,7 @@ func startDev(ctx context.Context, cfg devConfig) (app *devApp, err error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, err := servePublic(ctx, cfg.Addr, gw, nil)
+	pub, err := servePublic(ctx, cfg.Addr, gw, nil, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

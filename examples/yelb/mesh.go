@@ -259,7 +259,7 @@ func runMesh(ctx context.Context, out io.Writer, cfg meshConfig) error {
 			defer wc.Close()
 			scheme, getCert = "https", wc.GetCertificate
 		}
-		if srv, err = servePublic(sctx, addr, gw, getCert); err != nil {
+		if srv, err = servePublic(sctx, addr, gw, getCert, cfg.Logger); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "yelb: gateway %s: open %s://%s/\n", ms.svc.ID(), scheme, srv.Addr())

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"sync"
 	"syscall"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
-	"github.com/ztnlabs/ztn/internal/test/proctest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -289,21 +287,7 @@ func (f *meshFixture) refusals(t *testing.T) {
 // certificate for 127.0.0.1 signed by the front end's PKI with a role for
 // web names, which a browser trusting that CA accepts.
 func (f *meshFixture) https(t *testing.T) {
-	m := f.front.mount
-	if _, err := f.root.Logical().Write(m+"/roles/yelb-web", map[string]any{
-		"allow_ip_sans": true, "allow_any_name": false, "allow_localhost": false, "allowed_domains": []string{},
-		"require_cn": false, "server_flag": true, "client_flag": false, "key_type": "ec", "key_bits": 256,
-		"no_store": true, "ttl": "1h", "use_csr_sans": true,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.root.Sys().PutPolicy("yelb-web", `path "`+m+`/sign/yelb-web" { capabilities = ["create", "update"] }`); err != nil {
-		t.Fatal(err)
-	}
-	p := proctest.Start(t, "gateway-https", f.bin, f.envToken(f.front, f.token(t, f.front, gatewayName, "yelb-web")),
-		"-mode", "gateway", "-addr", "127.0.0.1:0", "-https-role", "yelb-web")
-	open := regexp.MustCompile(`^yelb: gateway \S+: open (https://\S+)/$`)
-	base := open.FindStringSubmatch(p.WaitLine(t, open, time.Minute))[1]
+	base, _ := f.startHTTPSGateway(t)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(f.rootPEM(t, f.front))
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}

@@ -213,3 +213,25 @@ func (f *meshFixture) waitAnswers(t *testing.T, path string) {
 		return get(context.Background(), f.gateway+path)
 	})
 }
+
+// startHTTPSGateway gives the front end's PKI a role for web names and
+// starts a gateway with -https-role; it returns the gateway's URL (without
+// the final slash).
+func (f *meshFixture) startHTTPSGateway(t *testing.T) (string, *proctest.Process) {
+	t.Helper()
+	m := f.front.mount
+	if _, err := f.root.Logical().Write(m+"/roles/yelb-web", map[string]any{
+		"allow_ip_sans": true, "allow_any_name": false, "allow_localhost": false, "allowed_domains": []string{},
+		"require_cn": false, "server_flag": true, "client_flag": false, "key_type": "ec", "key_bits": 256,
+		"no_store": true, "ttl": "1h", "use_csr_sans": true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.root.Sys().PutPolicy("yelb-web", `path "`+m+`/sign/yelb-web" { capabilities = ["create", "update"] }`); err != nil {
+		t.Fatal(err)
+	}
+	p := proctest.Start(t, "gateway-https", f.bin, f.envToken(f.front, f.token(t, f.front, gatewayName, "yelb-web")),
+		"-mode", "gateway", "-addr", "127.0.0.1:0", "-https-role", "yelb-web")
+	open := regexp.MustCompile(`^yelb: gateway \S+: open (https://\S+)/$`)
+	return open.FindStringSubmatch(p.WaitLine(t, open, time.Minute))[1], p
+}

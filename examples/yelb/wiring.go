@@ -68,8 +68,9 @@ func serveMesh(ctx context.Context, svc *ztnet.Service, addr string, h http.Hand
 
 // servePublic serves h on addr: the gateway's public side, in plain HTTP,
 // or in HTTPS (TLS 1.3) with the certificate getCert returns when it is
-// not nil.
-func servePublic(ctx context.Context, addr string, h http.Handler, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) (*server, error) {
+// not nil. Oversized headers are refused (see limitHeaders), and slow
+// clients cut off.
+func servePublic(ctx context.Context, addr string, h http.Handler, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), logger *slog.Logger) (*server, error) {
 	l, err := new(net.ListenConfig).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("yelb: gateway: %w", err)
@@ -77,7 +78,14 @@ func servePublic(ctx context.Context, addr string, h http.Handler, getCert func(
 	if getCert != nil {
 		l = tls.NewListener(l, &tls.Config{MinVersion: tls.VersionTLS13, GetCertificate: getCert, NextProtos: []string{"http/1.1"}})
 	}
-	return serve(gatewayName, l, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}), nil
+	return serve(gatewayName, l, &http.Server{
+		Handler:           limitHeaders(h, logger),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}), nil
 }
 
 func serve(name string, l net.Listener, srv *http.Server) *server {

@@ -37,7 +37,7 @@ func newMemoryApp(t *testing.T, hostname string) *yelb.AppServer {
 	return app
 }
 
-func newUI(t *testing.T, api http.Handler) http.Handler {
+func newUI(t testing.TB, api http.Handler) http.Handler {
 	t.Helper()
 	ui, err := yelb.NewUI(api)
 	if err != nil {

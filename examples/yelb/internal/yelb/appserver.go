@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -26,7 +27,8 @@ import (
 // Every answer, errors included, carries one "Access-Control-Allow-Origin:
 // *". A path may start with several slashes (the original UI asks for
 // //api/...). Only pageviews and getstats count page views. An unknown
-// /api/<x> is 404 (never a vote); a method other than GET (or a CORS
+// /api/<x> is 404 (never a vote), and so is a path with an encoded slash
+// ("/api%2Fihop" is one segment, not /api/ihop); a method other than GET (or a CORS
 // preflight's OPTIONS) is 405. When the vote store fails, getvotes and the
 // votes answer 500 while pageviews, hostname and getstats work, and the
 // reverse when the page-view counter fails; each recovers with its store,
@@ -64,9 +66,14 @@ func NewAppServer(votes VoteStore, views PageViewCounter, hostname string, opts 
 // Hostname returns the name the server answers /api/hostname with.
 func (s *AppServer) Hostname() string { return s.hostname }
 
-// apiName returns x for a path /api/x, //api/x, ...
-func apiName(path string) (string, bool) {
-	name, ok := strings.CutPrefix(strings.TrimLeft(path, "/"), "api/")
+// apiName returns x for a path /api/x, //api/x, ... An encoded slash
+// ("/api%2Fihop") is part of a segment, not a separator: such a path is no
+// API path.
+func apiName(u *url.URL) (string, bool) {
+	if encodedSlash(u) {
+		return "", false
+	}
+	name, ok := strings.CutPrefix(strings.TrimLeft(u.Path, "/"), "api/")
 	if !ok || name == "" || strings.Contains(name, "/") {
 		return "", false
 	}
@@ -78,7 +85,7 @@ func (s *AppServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Cache-Control", "no-store") // every GET but hostname changes something
-	name, ok := apiName(r.URL.Path)
+	name, ok := apiName(r.URL)
 	if !ok || !(IsRestaurant(name) || name == "getvotes" || name == "pageviews" || name == "hostname" || name == "getstats") {
 		writeText(w, http.StatusNotFound, "not found")
 		return

@@ -25,7 +25,7 @@ type backend struct {
 	redis *testenv.RedisServer
 }
 
-func newBackend(t *testing.T) *backend {
+func newBackend(t testing.TB) *backend {
 	t.Helper()
 	ca := testenv.NewTestCA(t, "yelb test CA")
 	return &backend{
@@ -37,7 +37,7 @@ func newBackend(t *testing.T) *backend {
 
 // stores connects to the backend with a certificate for cn from clientCA
 // (none if nil), logging in to Postgres as dbUser.
-func (b *backend) stores(t *testing.T, clientCA *testenv.TestCA, cn string) (*yelb.Postgres, *yelb.Redis) {
+func (b *backend) stores(t testing.TB, clientCA *testenv.TestCA, cn string) (*yelb.Postgres, *yelb.Redis) {
 	t.Helper()
 	cfg := testenv.ClientTLS(t, b.ca, clientCA, cn)
 	pg, err := yelb.NewPostgres(b.pg.Addr, dbUser, cfg)

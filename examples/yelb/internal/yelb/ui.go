@@ -27,7 +27,8 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // of the votes, the page views and the app server's host name) and hands
 // /api/... to the app server, as the original's nginx does. Paths that start
 // with several slashes (the page asks for //api/...) are the same as with
-// one.
+// one; a path with an encoded slash ("/api%2Fihop") is not found, never
+// forwarded decoded.
 type UI struct {
 	api    http.Handler
 	logger *slog.Logger
@@ -47,6 +48,15 @@ func NewUI(api http.Handler, opts ...Option) (*UI, error) {
 // ServeHTTP implements [http.Handler].
 func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimLeft(r.URL.Path, "/")
+	if encodedSlash(r.URL) {
+		// Decoded, "/api%2Fihop" would be forwarded as /api/ihop; the
+		// app server's answer to what it is, an unknown path.
+		if p == "api" || strings.HasPrefix(p, "api/") {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		}
+		writeText(w, http.StatusNotFound, "not found")
+		return
+	}
 	if p == "api" || strings.HasPrefix(p, "api/") {
 		r2 := r.Clone(r.Context())
 		r2.URL.Path, r2.URL.RawPath = "/"+p, ""
@@ -115,4 +125,11 @@ func NewAPIProxy(target *url.URL, transport http.RoundTripper, opts ...Option) (
 			writeText(w, http.StatusBadGateway, "app server unavailable")
 		},
 	}, nil
+}
+
+// encodedSlash reports whether u's path, as sent, has an encoded slash
+// ("%2F", "%2f"): a character of a segment, which a decoded path would turn
+// into a separator.
+func encodedSlash(u *url.URL) bool {
+	return strings.Contains(strings.ToLower(u.RawPath), "%2f")
 }

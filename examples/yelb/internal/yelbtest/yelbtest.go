@@ -4,8 +4,10 @@
 package yelbtest
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -138,4 +140,72 @@ func OddPaths(t testing.TB, base string) {
 	for _, p := range []string{"/api//ihop", "/api/ihop%2F", "/api"} {
 		Expect(t, base, p, 404, "")
 	}
+}
+
+// Raw sends raw, the bytes of one request as the test wrote them (no
+// client library to normalize its path or headers), on a new connection to
+// addr, and reads the answer (a HEAD's has no body: method says which).
+func Raw(t testing.TB, addr, method, raw string) Answer {
+	t.Helper()
+	c := send(t, addr, raw)
+	defer c.Close()
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("%.200q: no answer: %v", raw, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%.200q: %v", raw, err)
+	}
+	return Answer{resp.StatusCode, string(b), resp.Header}
+}
+
+// Pipelined sends raw, requests one after the other as the test wrote
+// them, on one new connection to addr, and returns every answer until the
+// server closes the connection.
+func Pipelined(t testing.TB, addr, raw string) []Answer {
+	t.Helper()
+	c := send(t, addr, raw)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	var answers []Answer
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return answers
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answers = append(answers, Answer{resp.StatusCode, string(b), resp.Header})
+	}
+}
+
+// send writes raw on a new connection to addr, and returns the connection.
+func send(t testing.TB, addr, raw string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Below the 10s after which go test -fuzz calls an input a hang
+	// without saying more.
+	_ = c.SetDeadline(time.Now().Add(8 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c
+}
+
+// RawRequest is the request line and headers of method target, as Raw sends
+// it, with extra header lines ("Name: value").
+func RawRequest(method, target string, header ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: yelb\r\nConnection: close\r\n", method, target)
+	for _, h := range header {
+		b.WriteString(h + "\r\n")
+	}
+	b.WriteString("\r\n")
+	return b.String()
 }
