@@ -120,8 +120,9 @@ func (rt *Route) matches(r *http.Request) bool {
 // tunnels, and a CONNECT's path is not sent on), 403 when the mesh refused
 // the gateway (at the connection, or a request the service's httpztn
 // authorization denied), 502 when the service could not be reached or
-// failed, 503 when it has no instance. The details (addresses, identities, intentions) go only
-// to the access record with the same request id. Each request gets one
+// failed, 503 when it has no instance. The details (addresses,
+// identities, intentions) go only to the access record with the same
+// request id. Each request gets one
 // access record on the gateway Service's logger ("ztn gateway request":
 // client, host, method, path, service, status, bytes, duration, and for a
 // refusal request_id and reason), at Debug when the service answered, at
