@@ -122,11 +122,11 @@ func (rt *Route) matches(r *http.Request) bool {
 // authorization denied), 502 when the service could not be reached or
 // failed, 503 when it has no instance. The details (addresses,
 // identities, intentions) go only to the access record with the same
-// request id. Each request gets one
-// access record on the gateway Service's logger ("ztn gateway request":
-// client, host, method, path, service, status, bytes, duration, and for a
-// refusal request_id and reason), at Debug when the service answered, at
-// Warn when the gateway refused.
+// request id. Each request gets one access record on the gateway
+// Service's logger ("ztn gateway request": client, host, method, path,
+// service, status, bytes, duration, and for a refusal request_id and
+// reason), at Debug when the service answered, at Warn when the gateway
+// refused.
 //
 // The public http.Server is the caller's: give it timeouts, since anyone
 // can connect to it (for example ReadHeaderTimeout 10 s, ReadTimeout 30 s,
