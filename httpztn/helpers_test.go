@@ -3,13 +3,9 @@ package httpztn_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,6 +13,7 @@ import (
 
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/httpztn"
+	"github.com/ztnlabs/ztn/internal/test/certstest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -72,33 +69,16 @@ func do(t testing.TB, c *http.Client, method, url string, hdr ...string) (int, s
 // by ca, as PEM files for curl, and returns the TLS certificate too.
 func svidFiles(t testing.TB, ca *certs.DevCA, name string) (certFile, keyFile string, cert tls.Certificate) {
 	t.Helper()
-	src, err := ca.Source(context.Background(), "dc1", name, time.Hour, certs.WithLogger(discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = src.Close() })
+	src := certstest.DevSource(t, ca, name)
 	svid, err := src.GetX509SVID()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	var chain []byte
 	cert = tls.Certificate{PrivateKey: svid.PrivateKey, Leaf: svid.Certificates[0]}
 	for _, c := range svid.Certificates {
-		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 		cert.Certificate = append(cert.Certificate, c.Raw)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(svid.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, chain, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile = certstest.SVIDFiles(t, src, t.TempDir(), name)
 	return certFile, keyFile, cert
 }
 

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,25 +79,9 @@ func TestGRPCurl(t *testing.T) {
 }
 
 // svidFiles writes an SVID of name from ca to files, as an outside tool
-// takes it, and returns grpcurl's flags naming them. The key is a test
-// key in the test's temporary directory.
+// takes it, and returns grpcurl's flags naming them.
 func svidFiles(t *testing.T, ca *certs.DevCA, name string) []string {
 	t.Helper()
-	src, err := ca.Source(t.Context(), "dc1", name, time.Hour, certs.WithLogger(meshtest.Discard()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	svid, err := src.GetX509SVID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	for file, data := range map[string][]byte{certFile: certstest.CertsPEM(svid.Certificates...), keyFile: certstest.KeyPEM(t, svid.PrivateKey, true)} {
-		if err := os.WriteFile(file, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	certFile, keyFile := certstest.SVIDFiles(t, certstest.DevSource(t, ca, name), t.TempDir(), name)
 	return []string{"-cert", certFile, "-key", keyFile}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
+	"github.com/ztnlabs/ztn/internal/test/certstest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
@@ -89,9 +90,9 @@ func TestMeshOutsidePeers(t *testing.T) {
 		ctx := meshtest.Context(t, time.Minute)
 		// The app server's certificate, as its process gets it from Vault.
 		ms := f.backService(ctx, t, appName)
-		appCert, appKey := svidFiles(t, ms, dir, "appserver")
+		appCert, appKey := certstest.SVIDFiles(t, ms.src, dir, "appserver")
 		// One of the back end's PKI for another service.
-		otherCert, otherKey := svidFiles(t, f.backService(ctx, t, "intruder-b"), dir, "intruder-b")
+		otherCert, otherKey := certstest.SVIDFiles(t, f.backService(ctx, t, "intruder-b").src, dir, "intruder-b")
 		// One of another CA, for the right user.
 		outsider := testenv.NewTestCA(t, "outsider CA")
 		certPEM, keyPEM, _ := outsider.Issue(t, appName, false)
@@ -303,22 +304,6 @@ func (f *meshFixture) backService(ctx context.Context, t *testing.T, name string
 	}
 	t.Cleanup(func() { _ = ms.close() })
 	return ms
-}
-
-// svidFiles writes ms's current certificate chain and key (which the
-// programs read from files only) into dir, the key readable by its owner
-// only, and returns their paths.
-func svidFiles(t *testing.T, ms *meshService, dir, name string) (cert, key string) {
-	t.Helper()
-	svid, err := ms.src.GetX509SVID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := svid.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writeFile(t, dir, name+".crt", certPEM), writeFile(t, dir, name+".key", keyPEM)
 }
 
 // writeFile writes b to dir/name, readable by its owner only.
