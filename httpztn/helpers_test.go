@@ -69,7 +69,7 @@ func do(t testing.TB, c *http.Client, method, url string, hdr ...string) (int, s
 // by ca, as PEM files for curl, and returns the TLS certificate too.
 func svidFiles(t testing.TB, ca *certs.DevCA, name string) (certFile, keyFile string, cert tls.Certificate) {
 	t.Helper()
-	src := certstest.DevSource(t, ca, name)
+	src := meshtest.DevSource(t, ca, name)
 	svid, err := src.GetX509SVID()
 	if err != nil {
 		t.Fatal(err)

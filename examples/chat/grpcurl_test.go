@@ -82,6 +82,6 @@ func TestGRPCurl(t *testing.T) {
 // takes it, and returns grpcurl's flags naming them.
 func svidFiles(t *testing.T, ca *certs.DevCA, name string) []string {
 	t.Helper()
-	certFile, keyFile := certstest.SVIDFiles(t, certstest.DevSource(t, ca, name), t.TempDir(), name)
+	certFile, keyFile := certstest.SVIDFiles(t, meshtest.DevSource(t, ca, name), t.TempDir(), name)
 	return []string{"-cert", certFile, "-key", keyFile}
 }

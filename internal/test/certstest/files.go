@@ -1,17 +1,12 @@
 package certstest
 
 import (
-	"context"
 	"crypto"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-
-	"github.com/ztnlabs/ztn/certs"
 )
 
 // SVIDFiles writes src's current SVID as the files an outside program
@@ -34,16 +29,4 @@ func SVIDFiles(t testing.TB, src x509svid.Source, dir, name string) (certFile, k
 		}
 	}
 	return certFile, keyFile
-}
-
-// DevSource is a one-hour SVID source of service name in datacenter dc1,
-// issued by ca, closed when the test ends.
-func DevSource(t testing.TB, ca *certs.DevCA, name string) certs.Source {
-	t.Helper()
-	src, err := ca.Source(context.Background(), "dc1", name, time.Hour, certs.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = src.Close() })
-	return src
 }

@@ -12,6 +12,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/ztnet"
 	"github.com/ztnlabs/ztn/ztnet/ztntest"
 )
@@ -94,4 +95,16 @@ func Eventually(t testing.TB, d time.Duration, cond func() error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// DevSource is a one-hour SVID source of service name in datacenter dc1,
+// issued by ca, closed when the test ends.
+func DevSource(t testing.TB, ca *certs.DevCA, name string) certs.Source {
+	t.Helper()
+	src, err := ca.Source(context.Background(), "dc1", name, time.Hour, certs.WithLogger(Discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = src.Close() })
+	return src
 }
