@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 t=${FUZZTIME:-30s}
 m=${FUZZMINIMIZETIME:-10s}
 for pkg in $(go list ./...); do
-  for f in $(go test -list 'Fuzz.*' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+  # A package whose tests do not build fails here, instead of being skipped.
+  list=$(go test -list 'Fuzz.*' "$pkg")
+  for f in $(grep '^Fuzz' <<<"$list" || true); do
     echo "== $pkg $f"
     go test -run '^$' -fuzz "^$f\$" -fuzztime "$t" -fuzzminimizetime "$m" "$pkg"
   done
