@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -150,6 +151,23 @@ func TestMesh(t *testing.T) {
 	after := fetches() - before
 	t.Logf("%d fetches since the kill, none failed; served per instance: %v", after, served())
 
+	// An outside peer: openssl s_client with the consumer's Vault
+	// certificate gets a fortune; without a certificate, or with the
+	// consumer's name from another CA, it gets none.
+	peer := newOpensslPeer(t, ctx, vsrv.HTTPAddr(), token("consumer"))
+	if got, msgs := peer.fetch(t, servers[0].Addr, peer.cert, peer.key); got == "" {
+		t.Errorf("openssl with the consumer's certificate got no fortune:\n%s", msgs)
+	} else {
+		t.Logf("openssl with the consumer's certificate got: %q", got)
+	}
+	for _, c := range []struct{ what, cert, key string }{
+		{"no certificate", "", ""}, {"another CA's certificate", peer.otherCert, peer.otherKey},
+	} {
+		if got, msgs := peer.fetch(t, servers[0].Addr, c.cert, c.key); got != "" || !strings.Contains(msgs, "alert") {
+			t.Errorf("openssl with %s: got %q, want a TLS alert and no fortune:\n%s", c.what, got, msgs)
+		}
+	}
+
 	// Deny: the consumer is refused within 1s, with the reason.
 	setIntention(t, cc, consul.IntentionActionDeny)
 	t0 := time.Now()
@@ -162,6 +180,10 @@ func TestMesh(t *testing.T) {
 	}
 	if err := consumer.Wait(5 * time.Second); err == nil {
 		t.Error("the refused consumer exited 0")
+	}
+	// The outside peer is refused too, at the handshake.
+	if got, msgs := peer.fetch(t, servers[0].Addr, peer.cert, peer.key); got != "" || !strings.Contains(msgs, "alert") {
+		t.Errorf("openssl with the consumer's certificate after the deny: got %q, want a TLS alert and no fortune:\n%s", got, msgs)
 	}
 
 	// The live servers stop on SIGTERM and deregister.
