@@ -116,8 +116,8 @@ func replay(req, out *http.Request) (*http.Request, error) {
 }
 
 // send makes one attempt of req on the instance's pool, bounded by perTry
-// (when not zero) until the response header arrives, or until buffer bytes
-// of its body or all of it have, when buffer is above 0 (see
+// (when not zero) until the response header arrives and, when buffer is
+// above 0, until a body of at most buffer bytes has arrived whole (see
 // RetryPolicy.BufferBody).
 func (it *instanceTransport) send(req *http.Request, perTry time.Duration, buffer int) (*http.Response, error) {
 	if perTry <= 0 && buffer <= 0 {
