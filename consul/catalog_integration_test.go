@@ -22,7 +22,7 @@ import (
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/discovery"
-	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -87,7 +87,7 @@ func service(t testing.TB, name string, opts ...ztnet.Option) *ztnet.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := meshtest.Context(t, 10*time.Second)
+	ctx := poll.Context(t, 10*time.Second)
 	src, err := ca.Source(ctx, "dc1", name, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestCatalogDialMakesNoRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	apiSvc := service(t, "api", ztnet.WithAuthorizer(policy), ztnet.WithRegistrar(reg))
-	ctx := meshtest.Context(t, 30*time.Second)
+	ctx := poll.Context(t, 30*time.Second)
 	for i, addr := range []string{"127.0.0.1:0", "127.0.0.1:0", ":0"} {
 		l, err := apiSvc.Listen(ctx, "tcp", addr)
 		if err != nil {
@@ -192,7 +192,7 @@ func TestCatalogDialMakesNoRequests(t *testing.T) {
 	}
 	web := service(t, "web", ztnet.WithResolver(res))
 
-	meshtest.Eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		in, err := res.Resolve(ctx, "api")
 		if err != nil || len(in) != 3 {
 			return fmt.Errorf("resolve: %v, %v", in, err)
@@ -232,7 +232,7 @@ func TestCatalogDialSkipsAndEjectsDeadInstance(t *testing.T) {
 	if err := policy.Set(); err != nil {
 		t.Fatal(err)
 	}
-	ctx := meshtest.Context(t, 30*time.Second)
+	ctx := poll.Context(t, 30*time.Second)
 	apiSvc := service(t, "api", ztnet.WithAuthorizer(policy), ztnet.WithRegistrar(d))
 	for i := range 2 {
 		l, err := apiSvc.Listen(ctx, "tcp", "127.0.0.1:0")
@@ -255,7 +255,7 @@ func TestCatalogDialSkipsAndEjectsDeadInstance(t *testing.T) {
 	defer dereg(ctx)
 
 	web := service(t, "web", ztnet.WithResolver(d))
-	meshtest.Eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		in, err := d.Resolve(ctx, "api")
 		if err != nil || len(in) != 3 {
 			return fmt.Errorf("resolve: %v, %v", in, err)
@@ -285,7 +285,7 @@ func TestCatalogAgentOutage(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, _ := apiClient(t, srv.Addr)
 	allow(t, client, "api", map[string]string{"web": "allow", "intruder": "deny"})
-	ctx := meshtest.Context(t, 60*time.Second)
+	ctx := poll.Context(t, 60*time.Second)
 
 	// A short TTL: the heartbeat (every TTL/3) registers the instance again
 	// soon after the agent comes back without it.
@@ -304,7 +304,7 @@ func TestCatalogAgentOutage(t *testing.T) {
 	web := service(t, "web", ztnet.WithResolver(res))
 	intruder := service(t, "intruder", ztnet.WithResolver(res))
 
-	meshtest.Eventually(t, 5*time.Second, func() error { _, err := call(ctx, web, "api"); return err })
+	poll.Eventually(t, 5*time.Second, func() error { _, err := call(ctx, web, "api"); return err })
 	if _, err := call(ctx, intruder, "api"); !isDenied(err) {
 		t.Fatalf("intruder before the outage: %v", err)
 	}
@@ -318,7 +318,7 @@ func TestCatalogAgentOutage(t *testing.T) {
 	}
 
 	srv.Kill()
-	meshtest.Eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if res.Staleness("api") == 0 || az.Staleness() == 0 {
 			return fmt.Errorf("staleness: discovery %s, authz %s", res.Staleness("api"), az.Staleness())
 		}
@@ -344,17 +344,17 @@ func TestCatalogAgentOutage(t *testing.T) {
 
 	srv.Start() // empty state
 	allow(t, client, "api", map[string]string{"web": "allow", "intruder": "allow"})
-	meshtest.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		_, err := call(ctx, intruder, "api")
 		return err
 	})
-	meshtest.Eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if res.Staleness("api") != 0 || az.Staleness() != 0 || az.Err() != nil {
 			return fmt.Errorf("staleness after the outage: discovery %s, authz %s (%v)", res.Staleness("api"), az.Staleness(), az.Err())
 		}
 		return nil
 	})
-	meshtest.Eventually(t, 5*time.Second, func() error { _, err := call(ctx, web, "api"); return err })
+	poll.Eventually(t, 5*time.Second, func() error { _, err := call(ctx, web, "api"); return err })
 }
 
 func isDenied(err error) bool {
@@ -374,7 +374,7 @@ func TestCatalogClusterLeaderLoss(t *testing.T) {
 	follower := cluster.Members[(leader+1)%3]
 	client, _ := apiClient(t, follower.Addr)
 	allow(t, client, "api", map[string]string{"web": "allow"})
-	ctx := meshtest.Context(t, 60*time.Second)
+	ctx := poll.Context(t, 60*time.Second)
 
 	d := newCatalog(t, client)
 	az := newIntentions(t, client, "api")
@@ -390,7 +390,7 @@ func TestCatalogClusterLeaderLoss(t *testing.T) {
 		serve(l, fmt.Sprintf("api-%d", i))
 	}
 	web := service(t, "web", ztnet.WithResolver(d))
-	meshtest.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		in, err := d.Resolve(ctx, "api")
 		if err != nil || len(in) != 2 {
 			return fmt.Errorf("resolve: %v, %v", in, err)
@@ -440,7 +440,7 @@ func TestCatalogClusterLeaderLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve(l3, "api-2")
-	meshtest.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		in, err := d.Resolve(ctx, "api")
 		if err != nil || len(in) != 3 {
 			return fmt.Errorf("resolve after failover: %v, %v", in, err)
@@ -448,7 +448,7 @@ func TestCatalogClusterLeaderLoss(t *testing.T) {
 		return nil
 	})
 	allow(t, client, "api", map[string]string{"web": "allow", "other": "deny"})
-	meshtest.Eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, func() error {
 		if len(az.Intentions()) != 2 {
 			return fmt.Errorf("intentions after failover: %v", az.Intentions())
 		}

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
@@ -29,7 +30,7 @@ func TestCatalogRegisterResolve(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, rec := newClient(t, srv.Addr, "")
 	d := newCatalog(t, testConfig(client), WithCheckTTL(3*time.Second), WithDeregisterAfter(90*time.Second))
-	ctx := timeoutCtx(t, 20*time.Second)
+	ctx := poll.Context(t, 20*time.Second)
 
 	dereg1, err := d.Register(ctx, discovery.Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001",
 		Tags: []string{"v1"}, Meta: map[string]string{"zone": "a"}})
@@ -91,7 +92,7 @@ func TestCatalogRegisterResolve(t *testing.T) {
 	if err := dereg1(ctx); err != nil {
 		t.Fatalf("second deregister: %v", err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		got, err := resolveIDs(ctx, d, "api")
 		if err != nil || strings.Contains(got, "api-1@") || got == "" {
 			return fmt.Errorf("resolve after deregistering api-1: %q, %v", got, err)
@@ -101,7 +102,7 @@ func TestCatalogRegisterResolve(t *testing.T) {
 	if err := dereg2(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if got, err := resolveIDs(ctx, d, "api"); err != nil || got != "" {
 			return fmt.Errorf("resolve after deregistering all: %q, %v", got, err)
 		}
@@ -126,7 +127,7 @@ func TestCatalogHealthProbe(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, _ := newClient(t, srv.Addr, "")
 	d := newCatalog(t, testConfig(client), WithCheckTTL(time.Second))
-	ctx := timeoutCtx(t, 20*time.Second)
+	ctx := poll.Context(t, 20*time.Second)
 	var broken atomic.Bool
 	dereg, err := d.Register(ctx, discovery.Registration{Service: "api", ID: "api-1", Address: "127.0.0.1:7001",
 		Healthy: func() error {
@@ -143,7 +144,7 @@ func TestCatalogHealthProbe(t *testing.T) {
 		t.Fatalf("Resolve = %q, %v", got, err)
 	}
 	broken.Store(true)
-	eventually(t, 3*time.Second, func() error {
+	poll.Eventually(t, 3*time.Second, func() error {
 		if got, _ := resolveIDs(ctx, d, "api"); got != "" {
 			return fmt.Errorf("unhealthy instance still resolved: %q", got)
 		}
@@ -157,7 +158,7 @@ func TestCatalogHealthProbe(t *testing.T) {
 		t.Fatalf("check while unhealthy: %+v", c)
 	}
 	broken.Store(false)
-	eventually(t, 3*time.Second, func() error {
+	poll.Eventually(t, 3*time.Second, func() error {
 		if got, _ := resolveIDs(ctx, d, "api"); got != "api-1@127.0.0.1:7001" {
 			return fmt.Errorf("recovered instance not resolved: %q", got)
 		}
@@ -171,7 +172,7 @@ func TestCatalogHealthProbe(t *testing.T) {
 func TestCatalogCheckLapsesWhenProcessDies(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, _ := newClient(t, srv.Addr, "")
-	ctx := timeoutCtx(t, 150*time.Second)
+	ctx := poll.Context(t, 150*time.Second)
 	dying, err := NewCatalog(testConfig(client), WithCheckTTL(time.Second), WithLogger(quietLogger))
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +187,7 @@ func TestCatalogCheckLapsesWhenProcessDies(t *testing.T) {
 	}
 	observer := newCatalog(t, testConfig(client))
 	t0 := time.Now()
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if got, _ := resolveIDs(ctx, observer, "api"); got != "" {
 			return fmt.Errorf("dead instance still passing: %q", got)
 		}
@@ -197,7 +198,7 @@ func TestCatalogCheckLapsesWhenProcessDies(t *testing.T) {
 		t.Log("set ZTN_LONG_TESTS=1 to wait for Consul to remove the instance (about 90s)")
 		return
 	}
-	eventually(t, 130*time.Second, func() error {
+	poll.Eventually(t, 130*time.Second, func() error {
 		svcs, err := client.Agent().Services()
 		if err != nil {
 			return err
@@ -215,14 +216,14 @@ func TestCatalogIdleWatchStops(t *testing.T) {
 	srv := testenv.Consul(t)
 	client, _ := newClient(t, srv.Addr, "")
 	d := newCatalog(t, testConfig(client), WithIdleTimeout(200*time.Millisecond))
-	ctx := timeoutCtx(t, 10*time.Second)
+	ctx := poll.Context(t, 10*time.Second)
 	if _, err := d.Resolve(ctx, "api"); err != nil {
 		t.Fatal(err)
 	}
 	if got := d.watching(); !slices.Equal(got, []string{"api"}) {
 		t.Fatalf("watching %v", got)
 	}
-	eventually(t, 2*time.Second, func() error {
+	poll.Eventually(t, 2*time.Second, func() error {
 		if got := d.watching(); len(got) != 0 {
 			return fmt.Errorf("still watching %v", got)
 		}
@@ -244,7 +245,7 @@ func TestCatalogChanged(t *testing.T) {
 	client, _ := newClient(t, srv.Addr, "")
 	d := newCatalog(t, testConfig(client), WithIdleTimeout(300*time.Millisecond))
 	reg := newCatalog(t, testConfig(client))
-	ctx := timeoutCtx(t, 20*time.Second)
+	ctx := poll.Context(t, 20*time.Second)
 	wait := func(ch <-chan struct{}, what string) time.Duration {
 		t.Helper()
 		t0 := time.Now()
@@ -308,7 +309,7 @@ func TestCatalogChanged(t *testing.T) {
 func TestCatalogACLErrors(t *testing.T) {
 	srv := testenv.Consul(t, testenv.ConsulACL(""))
 	admin, _ := newClient(t, srv.Addr, srv.Token)
-	ctx := timeoutCtx(t, 20*time.Second)
+	ctx := poll.Context(t, 20*time.Second)
 	pol, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{Name: "api-read", Rules: `service "api" { policy = "read" }`}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -368,7 +369,7 @@ func TestCatalogServerErrors(t *testing.T) {
 	cfg.MinBackoff, cfg.MaxBackoff = time.Millisecond, 2*time.Millisecond
 	cfg.RateEvery, cfg.RateBurst = 100*time.Millisecond, 2
 	d := newCatalog(t, cfg, WithMeterProvider(mp), WithLogger(logger))
-	ctx := timeoutCtx(t, 30*time.Second)
+	ctx := poll.Context(t, 30*time.Second)
 
 	proxy.Fail(http.StatusInternalServerError)
 	_, err := d.Resolve(ctx, "api")
@@ -392,7 +393,7 @@ func TestCatalogServerErrors(t *testing.T) {
 	}
 	defer dereg(ctx)
 	proxy.Heal()
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if got, err := resolveIDs(ctx, d, "api"); got != "api-1@127.0.0.1:7001" {
 			return fmt.Errorf("Resolve = %q, %v", got, err)
 		}
@@ -406,7 +407,7 @@ func TestCatalogServerErrors(t *testing.T) {
 	}
 
 	proxy.Fail(http.StatusServiceUnavailable)
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if s := d.Staleness("api"); s < 200*time.Millisecond {
 			return fmt.Errorf("staleness %s", s)
 		}
@@ -422,7 +423,7 @@ func TestCatalogServerErrors(t *testing.T) {
 		t.Fatalf("no staleness log:\n%s", logs)
 	}
 	proxy.Heal()
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if s := d.Staleness("api"); s != 0 {
 			return fmt.Errorf("staleness %s after recovery", s)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
@@ -45,7 +46,7 @@ var (
 
 func runDifferential(t *testing.T, client *api.Client, defaultAllow bool, seed uint64) {
 	const sets = 50
-	ctx := timeoutCtx(t, 120*time.Second)
+	ctx := poll.Context(t, 120*time.Second)
 	for _, d := range diffDestinations {
 		writeEntry(t, client, `{"Kind":"service-defaults","Name":"`+d+`","Protocol":"http"}`)
 	}
@@ -199,7 +200,7 @@ func waitInSync(t *testing.T, ctx context.Context, client *api.Client, a *Intent
 	if err := want.Set(entries...); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if got := a.Intentions(); !reflect.DeepEqual(got, want.Intentions()) {
 			return fmt.Errorf("%s: authorizer has %d intentions, Consul %d", dest, len(got), len(want.Intentions()))
 		}

@@ -115,28 +115,6 @@ func newCatalog(t testing.TB, cfg Config, opts ...CatalogOption) *Catalog {
 	return c
 }
 
-func timeoutCtx(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// eventually polls cond every 10ms until it returns nil or d passes.
-func eventually(t testing.TB, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // writeEntry writes a config entry given as JSON.
 func writeEntry(t testing.TB, c *api.Client, js string) {
 	t.Helper()

@@ -14,6 +14,7 @@ import (
 	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 
 	"github.com/hashicorp/consul/api"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -154,7 +155,7 @@ func TestIntentionsDeniesBeforeFirstSync(t *testing.T) {
 	addr := l.Addr().String()
 	_ = l.Close()
 	c := newIntentions(t, testConfig(consulClient(t, addr, "")), "api", WithDefaultAllow())
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if c.Err() == nil {
 			return errors.New("no error yet")
 		}
@@ -188,7 +189,7 @@ func TestIntentionsDeniesBeforeFirstSync(t *testing.T) {
 func TestIntentionsSync(t *testing.T) {
 	srv := testenv.Consul(t)
 	client := consulClient(t, srv.Addr, "")
-	ctx := timeoutCtx(t, 20*time.Second)
+	ctx := poll.Context(t, 20*time.Second)
 	writeEntry(t, client, `{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"web","Action":"allow"},{"Name":"*","Action":"deny"}]}`)
 	c := newIntentions(t, testConfig(client), "api", WithDefaultAllow())
 	if err := c.WaitSynced(ctx); err != nil {
@@ -238,7 +239,7 @@ func TestIntentionsSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if len(c.Intentions()) != 0 {
 			return fmt.Errorf("intentions left: %v", c.Intentions())
 		}
@@ -284,7 +285,7 @@ func TestIntentionsServerErrors(t *testing.T) {
 	c := newIntentions(t, testConfig(consulClient(t, proxy.Addr, "")), "api",
 		WithMeterProvider(mp), WithMaxStaleness(700*time.Millisecond),
 		WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	ctx := timeoutCtx(t, 20*time.Second)
+	ctx := poll.Context(t, 20*time.Second)
 	if err := c.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +299,7 @@ func TestIntentionsServerErrors(t *testing.T) {
 	ch := c.Changed()
 	t0 := time.Now()
 	proxy.Fail(http.StatusInternalServerError)
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if c.Staleness() < 200*time.Millisecond {
 			return fmt.Errorf("staleness %s", c.Staleness())
 		}
@@ -344,7 +345,7 @@ func TestIntentionsServerErrors(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Changed not closed on recovery")
 	}
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if d := c.Authorize(l4req("web", "api")); !d.Allowed {
 			return fmt.Errorf("web after recovery: %v", d)
 		}
@@ -372,7 +373,7 @@ func gauge(rm metricdata.ResourceMetrics, name string) (float64, bool) {
 func TestIntentionsACL(t *testing.T) {
 	srv := testenv.Consul(t, testenv.ConsulACL(""))
 	admin := consulClient(t, srv.Addr, srv.Token)
-	ctx := timeoutCtx(t, 20*time.Second)
+	ctx := poll.Context(t, 20*time.Second)
 	writeEntry(t, admin, `{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"web","Action":"allow"}]}`)
 	writeEntry(t, admin, `{"Kind":"service-intentions","Name":"*","Sources":[{"Name":"ops","Action":"allow"},{"Name":"evil","Action":"deny"}]}`)
 	token := func(rules string) string {
@@ -388,7 +389,7 @@ func TestIntentionsACL(t *testing.T) {
 	}
 
 	none := newIntentions(t, testConfig(consulClient(t, srv.Addr, token(`service "db" { policy = "read" }`))), "api")
-	eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if err := none.Err(); err == nil || !strings.Contains(err.Error(), `lacks intentions:read on "api"`) {
 			return fmt.Errorf("Err() = %v", err)
 		}
@@ -424,7 +425,7 @@ func TestIntentionsACL(t *testing.T) {
 func TestIntentionsUnenforceableIntentions(t *testing.T) {
 	srv := testenv.Consul(t)
 	client := consulClient(t, srv.Addr, "")
-	ctx := timeoutCtx(t, 20*time.Second)
+	ctx := poll.Context(t, 20*time.Second)
 	writeEntry(t, client, `{"Kind":"jwt-provider","Name":"okta","JSONWebKeySet":{"Local":{"JWKS":"eyJrZXlzIjpbXX0="}}}`)
 	for _, svc := range []string{"api", "db"} {
 		writeEntry(t, client, `{"Kind":"service-defaults","Name":"`+svc+`","Protocol":"http"}`)
@@ -485,7 +486,7 @@ func TestIntentionsUnenforceableIntentions(t *testing.T) {
 func TestIntentionsPeerSources(t *testing.T) {
 	srv := testenv.Consul(t)
 	client := consulClient(t, srv.Addr, "")
-	ctx := timeoutCtx(t, 20*time.Second)
+	ctx := poll.Context(t, 20*time.Second)
 	// Consul takes intentions for a peer whether or not the peering exists
 	// yet (making one needs TLS on gRPC, which the test agent has not).
 	writeEntry(t, client, `{"Kind":"service-intentions","Name":"api","Sources":[

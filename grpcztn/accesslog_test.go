@@ -10,6 +10,7 @@ import (
 
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -26,10 +27,10 @@ func TestAccessRecords(t *testing.T) {
 			api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 			healthServer(t, api)
 			hc := client(t, web, "api")
-			if _, err := hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
+			if _, err := hc.Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
 				t.Fatal(err)
 			}
-			s, err := hc.Watch(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+			s, err := hc.Watch(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 			if err == nil {
 				_, err = s.Recv()
 			}

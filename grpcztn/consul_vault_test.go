@@ -14,6 +14,7 @@ import (
 
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -50,12 +51,12 @@ func TestConsulVaultL7(t *testing.T) {
 	serveHealth(t, api2)
 
 	blue := func() context.Context {
-		return metadata.AppendToOutgoingContext(meshtest.Context(t, 5*time.Second), "x-tenant", "blue")
+		return metadata.AppendToOutgoingContext(poll.Context(t, 5*time.Second), "x-tenant", "blue")
 	}
 	green := func() context.Context {
-		return metadata.AppendToOutgoingContext(meshtest.Context(t, 5*time.Second), "x-tenant", "green")
+		return metadata.AppendToOutgoingContext(poll.Context(t, 5*time.Second), "x-tenant", "green")
 	}
-	plain := func() context.Context { return meshtest.Context(t, 5*time.Second) }
+	plain := func() context.Context { return poll.Context(t, 5*time.Second) }
 	check := func(hc healthpb.HealthClient, ctx context.Context) error {
 		_, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
 		return err
@@ -82,7 +83,7 @@ func TestConsulVaultL7(t *testing.T) {
 
 	// A change in Consul decides the next RPCs on the open connection.
 	setIntentions("green")
-	meshtest.WaitFor(t, 10*time.Second, func() bool { return check(hc, green()) == nil })
+	poll.WaitFor(t, 10*time.Second, func() bool { return check(hc, green()) == nil })
 	wantStatus(t, check(hc, blue()), codes.PermissionDenied, "no permission matched (default deny)")
 	if n := accepts.Load(); n != 1 {
 		t.Errorf("api accepted %d connections, want 1: the change must not need a new one", n)

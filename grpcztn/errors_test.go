@@ -19,6 +19,7 @@ import (
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -60,12 +61,12 @@ func TestConnectionDenialIsPermissionDenied(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	_, err := hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	_, err := hc.Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	wantDenied(err)
 	if got := <-userSaw; got != codes.PermissionDenied {
 		t.Fatalf("the user's client interceptor saw %v, want PermissionDenied", got)
 	}
-	ws, err := hc.Watch(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	ws, err := hc.Watch(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	if err == nil {
 		_, err = ws.Recv()
 	}
@@ -76,7 +77,7 @@ func TestConnectionDenialIsPermissionDenied(t *testing.T) {
 	// (gRPC's backoff: 1 s, then 1.6 s ...), not one per RPC.
 	rpcs := 0
 	for time.Since(start) < 2*time.Second {
-		_, err := hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+		_, err := hc.Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 		wantDenied(err)
 		rpcs++
 	}
@@ -99,7 +100,7 @@ func TestWrongServerIdentityIsRejectedError(t *testing.T) {
 	web := meshtest.Service(t, m, "web", ztnet.WithResolver(discovery.NewStatic(map[string][]discovery.Instance{
 		"api": {{ID: "api-1", Address: addr}},
 	})))
-	_, err := client(t, web, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	_, err := client(t, web, "api").Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	wantStatus(t, err, codes.Unavailable, `not service \"api\"`)
 	var rejected *ztnet.RejectedError
 	if !errors.As(err, &rejected) || !strings.Contains(rejected.Reason, `svc/db, not service "api"`) {
@@ -167,7 +168,7 @@ func TestRPCErrorsReachable(t *testing.T) {
 
 	// Refused per RPC on an admitted connection: PermissionDenied, but no
 	// connection-level DeniedError.
-	_, err = hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	_, err = hc.Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	wantStatus(t, err, codes.PermissionDenied, "no permission matched")
 	var denied *ztnet.DeniedError
 	if errors.As(err, &denied) {
@@ -186,7 +187,7 @@ func TestCredentialsWrongAuthorityIsRejectedError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	c, err := ztnhook.Of(web).DialAddress(meshtest.Context(t, 5*time.Second), "api", l.Addr().String())
+	c, err := ztnhook.Of(web).DialAddress(poll.Context(t, 5*time.Second), "api", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,10 +245,10 @@ func TestErrorsDoNotStutter(t *testing.T) {
 	api, web, intruder := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web"), meshtest.Service(t, m, "intruder")
 	healthServer(t, api)
 	var msgs []string
-	_, err := client(t, intruder, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	_, err := client(t, intruder, "api").Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	wantStatus(t, err, codes.PermissionDenied, "grpcztn: ztnet: dial api")
 	msgs = append(msgs, status.Convert(err).Message())
-	s, err := client(t, web, "api").Watch(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	s, err := client(t, web, "api").Watch(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	if err == nil {
 		_, err = s.Recv()
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -35,7 +36,7 @@ func TestHealthCheckAndPeer(t *testing.T) {
 	ids := make(chan ztn.ServiceID, 1)
 	healthServer(t, api, grpc.ChainUnaryInterceptor(peerRecorder(ids)))
 
-	resp, err := client(t, web, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	resp, err := client(t, web, "api").Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestL7PerRPC(t *testing.T) {
 			healthServer(t, api)
 			hc := client(t, web, "api")
 			blue := func() context.Context {
-				return metadata.AppendToOutgoingContext(meshtest.Context(t, 5*time.Second), "x-tenant", "blue")
+				return metadata.AppendToOutgoingContext(poll.Context(t, 5*time.Second), "x-tenant", "blue")
 			}
 
 			// Permission 2 allows (header and method match).
@@ -87,7 +88,7 @@ func TestL7PerRPC(t *testing.T) {
 			wantStatus(t, err, codes.PermissionDenied, ") denies")
 			// No permission matches: the default decides, and the lower
 			// precedence *→api deny is not consulted.
-			_, err = hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+			_, err = hc.Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 			if defaultAllow {
 				if err != nil {
 					t.Fatalf("no permission matched under default allow: %v", err)
@@ -96,7 +97,7 @@ func TestL7PerRPC(t *testing.T) {
 				wantStatus(t, err, codes.PermissionDenied, "grpcztn: spiffe://ztn.test/ns/default/dc/dc1/svc/web denied: L7 intention web → api: no permission matched (default deny)")
 			}
 			// batch matches *→api deny: refused at connection level.
-			_, err = client(t, batch, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+			_, err = client(t, batch, "api").Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 			wantStatus(t, err, codes.PermissionDenied, "denied: intention * → api denies")
 		})
 	}
@@ -118,7 +119,7 @@ func TestL7OnlyIntentionAdmittedOnlyByGRPCListener(t *testing.T) {
 	  {"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathPrefix":"/grpc.health.v1.Health/"}}]}]}]`)
 	api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 	healthServer(t, api)
-	if _, err := client(t, web, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
+	if _, err := client(t, web, "api").Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatalf("grpcztn listener: %v", err)
 	}
 	plain, err := api.Listen(context.Background(), "tcp", "127.0.0.1:0")
@@ -131,7 +132,7 @@ func TestL7OnlyIntentionAdmittedOnlyByGRPCListener(t *testing.T) {
 			c.Close()
 		}
 	}()
-	_, err = ztnhook.Of(web).DialAddress(meshtest.Context(t, 5*time.Second), "api", plain.Addr().String())
+	_, err = ztnhook.Of(web).DialAddress(poll.Context(t, 5*time.Second), "api", plain.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), "has L7 permissions only, connection-level check denies") {
 		t.Fatalf("plain ztnet listener: err = %v, want an L7-only denial", err)
 	}
@@ -147,7 +148,7 @@ func TestRoundRobinAndInstanceChanges(t *testing.T) {
 	hc := client(t, web, "api")
 	check := func() {
 		t.Helper()
-		if _, err := hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
+		if _, err := hc.Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,7 +185,7 @@ func TestDeniedClientGetsReason(t *testing.T) {
 	meshtest.Intentions(t, m, allowWebToAPI)
 	api, intruder := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "intruder")
 	healthServer(t, api)
-	_, err := client(t, intruder, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	_, err := client(t, intruder, "api").Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	wantStatus(t, err, codes.PermissionDenied, "intruder denied: no intention matches (default deny)")
 }
 
@@ -224,7 +225,7 @@ func TestPlainGRPCClientInterop(t *testing.T) {
 	// grpc-go with its own TLS and a mesh certificate for web: served
 	// (ALPN "h2", authorized in the handshake).
 	hc := plainTLSClient(t, addr, svidCert(t, m.CA(), "web"), roots)
-	if _, err := hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
+	if _, err := hc.Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatalf("plain grpc-go client with a mesh cert: %v", err)
 	}
 
@@ -235,7 +236,7 @@ func TestPlainGRPCClientInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	hc = plainTLSClient(t, addr, svidCert(t, other, "web"), roots)
-	_, err = hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+	_, err = hc.Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("plain grpc-go client with a foreign cert: err = %v, want Unavailable", err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -96,7 +97,7 @@ func TestUserInterceptorsRunAfterAuthorization(t *testing.T) {
 			serveWith(t, api, tc.server(api, &s))
 			hc := client(t, web, "api")
 			blue := func() context.Context {
-				return metadata.AppendToOutgoingContext(meshtest.Context(t, 5*time.Second), "x-tenant", "blue")
+				return metadata.AppendToOutgoingContext(poll.Context(t, 5*time.Second), "x-tenant", "blue")
 			}
 			watch := func(ctx context.Context) error {
 				ctx, cancel := context.WithCancel(ctx)
@@ -109,9 +110,9 @@ func TestUserInterceptorsRunAfterAuthorization(t *testing.T) {
 			}
 
 			// Refused per RPC: the user's interceptors never see them.
-			_, err := hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+			_, err := hc.Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 			wantStatus(t, err, codes.PermissionDenied, "no permission matched")
-			wantStatus(t, watch(meshtest.Context(t, 5*time.Second)), codes.PermissionDenied, "no permission matched")
+			wantStatus(t, watch(poll.Context(t, 5*time.Second)), codes.PermissionDenied, "no permission matched")
 			if got := s.get(); len(got) != 0 {
 				t.Fatalf("refused RPCs reached the user's interceptors: %q", got)
 			}
@@ -161,8 +162,8 @@ func TestSingleInterceptorOptionsRefused(t *testing.T) {
 				// user's interceptor.
 				serveWith(t, api, srv)
 				hc := client(t, web, "api")
-				_, _ = hc.Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
-				if ws, err := hc.Watch(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err == nil {
+				_, _ = hc.Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+				if ws, err := hc.Watch(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err == nil {
 					_, _ = ws.Recv()
 				}
 				t.Fatalf("NewServer accepted grpc.%s; the user's interceptor saw %q", tc.name, s.get())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // Header conditions on Host and on :authority both read the RPC's
@@ -33,7 +34,7 @@ func TestHostAndAuthorityHeaderConditions(t *testing.T) {
 		  {"Action":"allow","HTTP":{"PathPrefix":"/"}}]}]}]`)
 		api, web := meshtest.Service(t, m, "api"), meshtest.Service(t, m, "web")
 		healthServer(t, api)
-		_, err := client(t, web, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+		_, err := client(t, web, "api").Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
 		if tc.code == codes.OK {
 			if err != nil {
 				t.Errorf("deny on %s: %v, want allowed", tc.header, err)

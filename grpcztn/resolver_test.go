@@ -12,6 +12,7 @@ import (
 	"github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/grpcztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -46,7 +47,7 @@ func TestResolverPushesNewInstances(t *testing.T) {
 
 func testFirstRPCAfterServerStarts(t *testing.T, api, web *ztnet.Service) {
 	t.Helper()
-	ctx := meshtest.Context(t, 10*time.Second)
+	ctx := poll.Context(t, 10*time.Second)
 	cc, err := grpcztn.NewClient(web, "api")
 	if err != nil {
 		t.Fatal(err)

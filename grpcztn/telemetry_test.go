@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/stats"
 
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -41,7 +42,7 @@ func TestTelemetryOffInstallsNoHandler(t *testing.T) {
 			api, web := meshtest.Service(t, m, "api", tc.Opts...), meshtest.Service(t, m, "web", tc.Opts...)
 			server, cl := spanSeer{make(chan bool, 1)}, spanSeer{make(chan bool, 1)}
 			healthServer(t, api, grpc.StatsHandler(server))
-			if _, err := client(t, web, "api", grpc.WithStatsHandler(cl)).Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
+			if _, err := client(t, web, "api", grpc.WithStatsHandler(cl)).Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
 				t.Fatal(err)
 			}
 			if got := <-server.saw; got != tc.Instrumented {
@@ -65,7 +66,7 @@ func TestRPCSpansCarryIDsAndPropagate(t *testing.T) {
 	api := meshtest.Service(t, m, "api", ztnet.WithTracerProvider(apiRec))
 	web := meshtest.Service(t, m, "web", ztnet.WithTracerProvider(webRec))
 	healthServer(t, api)
-	if _, err := client(t, web, "api").Check(meshtest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
+	if _, err := client(t, web, "api").Check(poll.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	meshtest.CheckRequestSpans(t, webRec, apiRec, web, api)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -88,7 +89,7 @@ func TestConsulVaultL7(t *testing.T) {
 		t.Fatal("before the change: blue must be allowed, green denied")
 	}
 	setIntentions("green")
-	meshtest.WaitFor(t, 10*time.Second, func() bool { return want("green", 200) })
+	poll.WaitFor(t, 10*time.Second, func() bool { return want("green", 200) })
 	if !want("blue", 403) {
 		t.Fatal("after the change: blue still allowed")
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -78,7 +79,7 @@ func TestGatewayPublicErrorsAreGeneric(t *testing.T) {
 			}
 		}
 		var rec map[string]any
-		meshtest.Eventually(t, 5*time.Second, func() error {
+		poll.Eventually(t, 5*time.Second, func() error {
 			for _, r := range logs.Records(t, "ztn gateway request") {
 				if r["request_id"] == sub[2] {
 					rec = r

@@ -20,6 +20,7 @@ import (
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/internal/ztnhook"
 	"github.com/ztnlabs/ztn/ztnet"
@@ -310,7 +311,7 @@ func TestGateway(t *testing.T) {
 	// One access record per public request: Debug when a service answered,
 	// Warn with the reason when the gateway did.
 	var recs []map[string]any
-	meshtest.Eventually(t, 5*time.Second, func() error {
+	poll.Eventually(t, 5*time.Second, func() error {
 		if recs = logs.Records(t, "ztn gateway request"); len(recs) != 6 {
 			return fmt.Errorf("%d gateway access records, want 6:\n%s", len(recs), logs.String())
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -226,10 +227,10 @@ func TestRetryKillUnderLoad(t *testing.T) {
 		}
 		return err
 	})
-	meshtest.WaitFor(t, 5*time.Second, func() bool { return a.hits.Load() > 20 && b.hits.Load() > 20 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return a.hits.Load() > 20 && b.hits.Load() > 20 })
 	a.stop()
 	before := b.hits.Load()
-	meshtest.WaitFor(t, 5*time.Second, func() bool { return b.hits.Load() > before+100 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return b.hits.Load() > before+100 })
 	load.Stop()
 	if n := load.Failed.Load(); n != 0 {
 		t.Fatalf("%d of %d requests failed: %v", n, n+load.OK.Load(), load.Errors())

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ztnlabs/ztn/authz"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 func TestProtocolsNegotiated(t *testing.T) {
@@ -35,7 +36,7 @@ func TestProtocolsNegotiated(t *testing.T) {
 		{[]DialOption{WithProtocols("http/1.1", "h2")}, "h2"}, // server preference
 		{[]DialOption{WithProtocols("spdy/3", "http/1.1")}, "http/1.1"},
 	} {
-		c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api", tc.opts...)
+		c, err := web.Dial(poll.Context(t, 5*time.Second), "api", tc.opts...)
 		if err != nil {
 			t.Fatalf("%v: %v", tc.opts, err)
 		}
@@ -49,7 +50,7 @@ func TestProtocolsNegotiated(t *testing.T) {
 		c.Close()
 	}
 	// DialAddress takes the same options.
-	c, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", l.Addr().String(), WithProtocols("h2"))
+	c, err := web.dialAddress(poll.Context(t, 5*time.Second), "api", l.Addr().String(), WithProtocols("h2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestProtocolsRefusedByPlainListener(t *testing.T) {
 	api := m.service(t, "api")
 	web := m.service(t, "web")
 	serve(t, listen(t, api), echo)
-	_, err := web.Dial(ctxTimeout(t, 5*time.Second), "api", WithProtocols("h2"))
+	_, err := web.Dial(poll.Context(t, 5*time.Second), "api", WithProtocols("h2"))
 	if err == nil || !strings.Contains(err.Error(), "application protocol") {
 		t.Fatalf("Dial h2 to a plain listener: err = %v, want no application protocol", err)
 	}
@@ -107,7 +108,7 @@ func TestL7OnlyIntentionNeedsL7Listener(t *testing.T) {
 
 	plain := listen(t, api)
 	serve(t, plain, echo)
-	_, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", plain.Addr().String())
+	_, err := web.dialAddress(poll.Context(t, 5*time.Second), "api", plain.Addr().String())
 	var denied *DeniedError
 	if !errors.As(err, &denied) || !strings.Contains(denied.Reason, "L7 permissions only") {
 		t.Fatalf("plain listener: err = %v, want a denial for L7 permissions only", err)
@@ -119,7 +120,7 @@ func TestL7OnlyIntentionNeedsL7Listener(t *testing.T) {
 	}
 	accepted := make(chan *Conn, 1)
 	serve(t, l7, func(c net.Conn) { accepted <- c.(*Conn); echo(c) })
-	c, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", l7.Addr().String(), WithProtocols("h2"))
+	c, err := web.dialAddress(poll.Context(t, 5*time.Second), "api", l7.Addr().String(), WithProtocols("h2"))
 	if err != nil {
 		t.Fatalf("L7 listener: %v", err)
 	}
@@ -162,14 +163,14 @@ func TestProtocolsRefusedByServerWithoutALPN(t *testing.T) {
 	noALPN.NextProtos = nil
 	addr := tlsServer(t, noALPN, func(tc *tls.Conn) { _, _ = tc.Read(make([]byte, 1)) })
 
-	_, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", addr, WithProtocols("h2"))
+	_, err := web.dialAddress(poll.Context(t, 5*time.Second), "api", addr, WithProtocols("h2"))
 	if err == nil || !strings.Contains(err.Error(), "no application protocol") {
 		t.Fatalf("Dial h2 to a server without ALPN: err = %v, want no application protocol", err)
 	}
 	// Without WithProtocols the same server is a plain TLS server: Dial
 	// succeeds (it cannot learn a verdict; a refusal would show at the
 	// first read).
-	c, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", addr)
+	c, err := web.dialAddress(poll.Context(t, 5*time.Second), "api", addr)
 	if err != nil {
 		t.Fatalf("Dial without protocols to a server without ALPN: %v", err)
 	}

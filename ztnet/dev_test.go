@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // Service options given to NewDev are the defaults of every Service of the
@@ -17,7 +19,7 @@ func TestDevServiceDefaults(t *testing.T) {
 	api := m.service(t, "api")
 	web := m.service(t, "web", WithLogger(slog.New(own)))
 	serve(t, listen(t, api), echo)
-	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,13 +62,13 @@ func TestLogLevels(t *testing.T) {
 	m.allow(t, "web->api")
 	api, web, intruder := m.service(t, "api"), m.service(t, "web"), m.service(t, "intruder")
 	serve(t, listen(t, api), echo)
-	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
 	roundTrip(t, c, "hi")
 	c.Close()
-	if _, err := intruder.Dial(ctxTimeout(t, 5*time.Second), "api"); err == nil {
+	if _, err := intruder.Dial(poll.Context(t, 5*time.Second), "api"); err == nil {
 		t.Fatal("intruder was admitted")
 	}
 	m.logs.waitFor(t, "ztn connection", func(r logRecord) bool { return r.attrs["side"] == "server" })

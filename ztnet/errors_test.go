@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // Every error the docs promise is reachable with errors.As / errors.Is from
@@ -50,29 +52,32 @@ func TestDialErrorTypes(t *testing.T) {
 		err  func() error
 		ok   func(error) bool
 	}{
-		{"Dial wrong identity (one instance)", func() error { _, err := web.Dial(ctxTimeout(t, 5*time.Second), "billing"); return err },
+		{"Dial wrong identity (one instance)", func() error { _, err := web.Dial(poll.Context(t, 5*time.Second), "billing"); return err },
 			func(err error) bool {
 				return errors.As(err, &rejected) && !strings.Contains(err.Error(), "instances failed")
 			}},
-		{"Dial wrong identity (two instances)", func() error { _, err := web.Dial(ctxTimeout(t, 5*time.Second), "billing2"); return err },
+		{"Dial wrong identity (two instances)", func() error { _, err := web.Dial(poll.Context(t, 5*time.Second), "billing2"); return err },
 			func(err error) bool {
 				return errors.As(err, &rejected) && strings.HasPrefix(err.Error(), "ztnet: dial billing2: 2 instances failed: ")
 			}},
-		{"Dial without a usable certificate", func() error { _, err := noCert.Dial(ctxTimeout(t, 5*time.Second), "api"); return err },
+		{"Dial without a usable certificate", func() error { _, err := noCert.Dial(poll.Context(t, 5*time.Second), "api"); return err },
 			func(err error) bool {
 				return strings.HasPrefix(err.Error(), "ztnet: dial api: no usable certificate: ")
 			}},
 		{"DialAddress wrong identity", func() error {
-			_, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "billing", apiAddr)
+			_, err := web.dialAddress(poll.Context(t, 5*time.Second), "billing", apiAddr)
 			return err
 		}, func(err error) bool { return errors.As(err, &rejected) }},
-		{"Dial denied", func() error { _, err := intruder.Dial(ctxTimeout(t, 5*time.Second), "api"); return err },
+		{"Dial denied", func() error { _, err := intruder.Dial(poll.Context(t, 5*time.Second), "api"); return err },
 			func(err error) bool { return errors.As(err, &denied) }},
-		{"DialAddress denied", func() error { _, err := intruder.dialAddress(ctxTimeout(t, 5*time.Second), "api", apiAddr); return err },
+		{"DialAddress denied", func() error {
+			_, err := intruder.dialAddress(poll.Context(t, 5*time.Second), "api", apiAddr)
+			return err
+		},
 			func(err error) bool { return errors.As(err, &denied) }},
-		{"Dial no instance", func() error { _, err := web.Dial(ctxTimeout(t, 5*time.Second), "nothing"); return err },
+		{"Dial no instance", func() error { _, err := web.Dial(poll.Context(t, 5*time.Second), "nothing"); return err },
 			func(err error) bool { return errors.Is(err, ErrNoInstance) }},
-		{"Dial deadline", func() error { _, err := web.Dial(ctxTimeout(t, 200*time.Millisecond), "stalled"); return err },
+		{"Dial deadline", func() error { _, err := web.Dial(poll.Context(t, 200*time.Millisecond), "stalled"); return err },
 			func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }},
 		{"DialAddress canceled", func() error {
 			ctx, cancel := context.WithCancel(context.Background())

@@ -20,6 +20,7 @@ import (
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // Two meshes with independent CAs whose services federate each other: the
@@ -96,7 +97,7 @@ func (f *federation) partnerService(t testing.TB, name string, opts ...Option) *
 // domain (client is the partner's).
 func dialLocal(t testing.TB, client *Service, service, addr string) (*Conn, error) {
 	t.Helper()
-	return client.dialAddress(ctxTimeout(t, 5*time.Second), service, addr, WithServerTrustDomain(localTrustDomain))
+	return client.dialAddress(poll.Context(t, 5*time.Second), service, addr, WithServerTrustDomain(localTrustDomain))
 }
 
 // noConn closes c if a dial that should have failed returned one (so that
@@ -147,7 +148,7 @@ func TestFederatedPeerDoesNotInheritLocalIntentions(t *testing.T) {
 	} {
 		t.Run(policy, func(t *testing.T) {
 			f.local.intentions(t, policy)
-			c, err := localWeb.Dial(ctxTimeout(t, 5*time.Second), "api")
+			c, err := localWeb.Dial(poll.Context(t, 5*time.Second), "api")
 			if err != nil {
 				t.Fatalf("local web: %v", err)
 			}
@@ -203,7 +204,7 @@ func TestFederatedPeerAllowedByPeerIntention(t *testing.T) {
 
 	err = noConn(dialLocal(t, partnerDB, "api", l.Addr().String()))
 	wantDenied(t, err, `no intention for peer "partner.test" matches (default deny)`)
-	err = noConn(localWeb.Dial(ctxTimeout(t, 5*time.Second), "api"))
+	err = noConn(localWeb.Dial(poll.Context(t, 5*time.Second), "api"))
 	wantDenied(t, err, "intention * → api denies (precedence 8)")
 
 	// The peer's intention goes, the local web's stays: the open
@@ -262,7 +263,7 @@ func TestFederatedPeerL7(t *testing.T) {
 		{"Name":"web","Permissions":[{"Action":"allow","HTTP":{"PathPrefix":"/"}}]}]}`)
 	err = noConn(dialLocal(t, partnerWeb, "api", l.Addr().String()))
 	wantDenied(t, err, `no intention for peer "partner.test" matches (default deny)`)
-	c, err := localWeb.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c, err := localWeb.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +336,7 @@ func TestDialFederatedServer(t *testing.T) {
 	f.partner.intentions(t, `{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"web","Peer":"ztn.test","Action":"allow"}]}`)
 	f.local.allow(t, "web->api")
 	web := f.localService(t, "web")
-	ctx := ctxTimeout(t, 10*time.Second)
+	ctx := poll.Context(t, 10*time.Second)
 
 	// Default: the server must be in the local trust domain.
 	err := noConn(web.dialAddress(ctx, "api", pl.Addr().String()))
@@ -436,7 +437,7 @@ func TestFederatedCACannotImpersonateLocalService(t *testing.T) {
 		}
 		serve(t, l, func(c net.Conn) { _ = c.(*tls.Conn).Handshake(); _, _ = c.Write([]byte{0}); echo(c) })
 		for _, opts := range [][]DialOption{nil, {WithServerTrustDomain(localTrustDomain)}} {
-			err := noConn(web.dialAddress(ctxTimeout(t, 5*time.Second), "api", l.Addr().String(), opts...))
+			err := noConn(web.dialAddress(poll.Context(t, 5*time.Second), "api", l.Addr().String(), opts...))
 			var rejected *RejectedError
 			if !errors.As(err, &rejected) {
 				t.Fatalf("%s posing as the local api: %v; want a RejectedError", id, err)
@@ -474,7 +475,7 @@ func TestFederatedPeerPolicyFile(t *testing.T) {
 	c.Close()
 	err = noConn(dialLocal(t, partnerWeb, "api", l.Addr().String()))
 	wantDenied(t, err, "intention partner.test:web → api denies (precedence 9)")
-	err = noConn(localCron.Dial(ctxTimeout(t, 5*time.Second), "api"))
+	err = noConn(localCron.Dial(poll.Context(t, 5*time.Second), "api"))
 	wantDenied(t, err, "no intention matches (default deny)")
 }
 
@@ -533,7 +534,7 @@ func TestWithRemoteService(t *testing.T) {
 	pl := listen(t, partnerAPI)
 	serve(t, pl, echo)
 	f.partner.intentions(t, `{"Kind":"service-intentions","Name":"api","Sources":[{"Name":"web","Peer":"ztn.test","Action":"allow"}]}`)
-	ctx := ctxTimeout(t, 10*time.Second)
+	ctx := poll.Context(t, 10*time.Second)
 
 	web := f.localService(t, "web", WithRemoteService("api", partnerTrustDomain))
 	c, err := web.dialAddress(ctx, "api", pl.Addr().String())

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // logRecorder is a slog.Handler that keeps every record, so tests can assert
@@ -224,19 +225,13 @@ func roundTrip(t testing.TB, c net.Conn, msg string) {
 // closes, returning the connection's TLS state.
 func callOnce(t testing.TB, s *Service, service, msg string) tls.ConnectionState {
 	t.Helper()
-	c, err := s.Dial(ctxTimeout(t, 5*time.Second), service)
+	c, err := s.Dial(poll.Context(t, 5*time.Second), service)
 	if err != nil {
 		t.Fatalf("dial %s: %v", service, err)
 	}
 	defer c.Close()
 	roundTrip(t, c, msg)
 	return c.ConnectionState()
-}
-
-func ctxTimeout(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func (m *testMesh) mustResolve(t testing.TB, service string) []discovery.Instance {

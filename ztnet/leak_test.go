@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"go.uber.org/goleak"
 )
 
@@ -32,19 +33,19 @@ func TestNoLeaksAfterClose(t *testing.T) {
 	func() {
 		m := newTestMesh(t, WithDevCertTTL(time.Second))
 		m.allow(t, "web->api")
-		api, err := m.Service(ctxTimeout(t, 5*time.Second), "api")
+		api, err := m.Service(poll.Context(t, 5*time.Second), "api")
 		if err != nil {
 			t.Fatal(err)
 		}
-		web, err := m.Service(ctxTimeout(t, 5*time.Second), "web")
+		web, err := m.Service(poll.Context(t, 5*time.Second), "web")
 		if err != nil {
 			t.Fatal(err)
 		}
-		intruder, err := m.Service(ctxTimeout(t, 5*time.Second), "intruder")
+		intruder, err := m.Service(poll.Context(t, 5*time.Second), "intruder")
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := api.Listen(ctxTimeout(t, 5*time.Second), "tcp", "127.0.0.1:0")
+		l, err := api.Listen(poll.Context(t, 5*time.Second), "tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,14 +62,14 @@ func TestNoLeaksAfterClose(t *testing.T) {
 		}()
 		var open []net.Conn
 		for range 5 {
-			c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+			c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 			if err != nil {
 				t.Fatal(err)
 			}
 			roundTrip(t, c, "x")
 			open = append(open, c) // left open: Service.Close must close them
 		}
-		if _, err := intruder.Dial(ctxTimeout(t, 5*time.Second), "api"); err == nil {
+		if _, err := intruder.Dial(poll.Context(t, 5*time.Second), "api"); err == nil {
 			t.Fatal("intruder admitted")
 		}
 		silent, err := net.Dial("tcp", l.Addr().String()) // handshake in progress at Close

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // sumOf returns the value of the counter name at the point whose attributes
@@ -54,14 +55,14 @@ func TestMetricsCountHandshakesAndDecisions(t *testing.T) {
 	serve(t, listen(t, api), echo)
 
 	for range 2 {
-		c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+		c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 		if err != nil {
 			t.Fatal(err)
 		}
 		roundTrip(t, c, "m")
 		c.Close()
 	}
-	if _, err := intruder.Dial(ctxTimeout(t, 5*time.Second), "api"); err == nil {
+	if _, err := intruder.Dial(poll.Context(t, 5*time.Second), "api"); err == nil {
 		t.Fatal("intruder admitted")
 	}
 	m.logs.waitFor(t, "ztn connection refused", func(logRecord) bool { return true })
@@ -107,7 +108,7 @@ func TestExpiredCertificateFailsClosed(t *testing.T) {
 	m.allow(t, "web->api", "api->web")
 	api := m.service(t, "api")
 	serve(t, listen(t, api), echo)
-	src, err := certs.NewRotator(ctxTimeout(t, 5*time.Second),
+	src, err := certs.NewRotator(poll.Context(t, 5*time.Second),
 		&expiringIssuer{Issuer: m.CA().Issuer("dc1", "web", 1500*time.Millisecond)},
 		certs.WithBackoff(50*time.Millisecond, 200*time.Millisecond), certs.WithLogger(discardLogger))
 	if err != nil {
@@ -115,7 +116,7 @@ func TestExpiredCertificateFailsClosed(t *testing.T) {
 	}
 	web := m.service(t, "web", withOwnedSource(src))
 	serve(t, listen(t, web), echo)
-	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,12 +124,12 @@ func TestExpiredCertificateFailsClosed(t *testing.T) {
 	c.Close()
 
 	time.Sleep(1600 * time.Millisecond)
-	_, err = web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	_, err = web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err == nil || !strings.Contains(err.Error(), "no usable certificate") || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("dial with an expired certificate: %v", err)
 	}
 	// And a listener with an expired certificate serves nobody.
-	if _, err := api.Dial(ctxTimeout(t, 5*time.Second), "web"); err == nil {
+	if _, err := api.Dial(poll.Context(t, 5*time.Second), "web"); err == nil {
 		t.Fatal("a server with an expired certificate was reachable")
 	}
 	m.logs.waitFor(t, "ztn connection refused", func(r logRecord) bool {

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ztnlabs/ztn/certs"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // TestResumptionIsDefaultAndReauthorized checks that Dial resumes sessions
@@ -32,13 +33,13 @@ func TestResumptionIsDefaultAndReauthorized(t *testing.T) {
 	web := m.service(t, "web")
 	serve(t, listen(t, api), echo)
 
-	c1, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c1, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
 	roundTrip(t, c1, "1")
 	c1.Close()
-	c2, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c2, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestResumptionIsDefaultAndReauthorized(t *testing.T) {
 	c2.Close()
 
 	m.allow(t, "other->api")
-	_, err = web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	_, err = web.Dial(poll.Context(t, 5*time.Second), "api")
 	var denied *DeniedError
 	if !errors.As(err, &denied) || !strings.Contains(err.Error(), "no intention matches") {
 		t.Fatalf("dial after deny: %v", err)
@@ -69,7 +70,7 @@ func TestResumptionBypassClosedForPlainTLSClients(t *testing.T) {
 	api := m.service(t, "api")
 	l := listen(t, api)
 	serve(t, l, echo)
-	webSrc, err := m.CA().Source(ctxTimeout(t, 5*time.Second), "dc1", "web", time.Hour, certs.WithLogger(discardLogger))
+	webSrc, err := m.CA().Source(poll.Context(t, 5*time.Second), "dc1", "web", time.Hour, certs.WithLogger(discardLogger))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func TestResumptionKeyExchange(t *testing.T) {
 				resumed bool
 				curve   tls.CurveID
 			}{{false, tls.X25519MLKEM768}, {true, tc.resume}, {true, tc.resume}} {
-				c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+				c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 				if err != nil {
 					t.Fatal(err)
 				}

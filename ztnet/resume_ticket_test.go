@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"testing"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // sessionState returns a real session state, taken from a resumed
@@ -40,7 +42,7 @@ func testSessionBytes(t testing.TB) []byte {
 		return wrap(cs, ss)
 	}
 	serve(t, listen(t, api), echo)
-	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}

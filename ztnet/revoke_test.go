@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -50,7 +51,7 @@ func TestRevocationClosesEveryDeniedConnection(t *testing.T) {
 			svc   *Service
 			conns *[]*Conn
 		}{{web, &webConns}, {other, &otherConns}} {
-			c, err := d.svc.Dial(ctxTimeout(t, 5*time.Second), "api")
+			c, err := d.svc.Dial(poll.Context(t, 5*time.Second), "api")
 			if err != nil {
 				t.Fatal(err)
 			}

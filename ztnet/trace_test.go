@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -37,14 +38,14 @@ func TestDialAndAcceptSpans(t *testing.T) {
 	intruder := m.service(t, "intruder", WithTracerProvider(tp))
 	serve(t, listen(t, api), echo)
 
-	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
 	roundTrip(t, c, "hi")
 	c.Close()
 	var denied *DeniedError
-	if _, err := intruder.Dial(ctxTimeout(t, 5*time.Second), "api"); !errors.As(err, &denied) {
+	if _, err := intruder.Dial(poll.Context(t, 5*time.Second), "api"); !errors.As(err, &denied) {
 		t.Fatalf("intruder Dial: %v, want denied", err)
 	}
 

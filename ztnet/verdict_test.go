@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // hostileServer serves the api Service's own TLS configuration (so a ztn
@@ -38,7 +40,7 @@ func TestVerdictLongReasonFromServer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := hostileServer(t, api, tc.verdict)
-			_, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", addr)
+			_, err := web.dialAddress(poll.Context(t, 5*time.Second), "api", addr)
 			var denied *DeniedError
 			if !errors.As(err, &denied) {
 				t.Fatalf("DialAddress = %v, want a *DeniedError", err)
@@ -50,7 +52,7 @@ func TestVerdictLongReasonFromServer(t *testing.T) {
 	}
 	t.Run("garbage", func(t *testing.T) {
 		addr := hostileServer(t, api, []byte{0x42, 0x43})
-		_, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", addr)
+		_, err := web.dialAddress(poll.Context(t, 5*time.Second), "api", addr)
 		if err == nil || !strings.Contains(err.Error(), "no valid authorization verdict") {
 			t.Fatalf("DialAddress = %v, want an invalid-verdict error", err)
 		}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // recordingRelay forwards TCP between clients and target and keeps a copy of
@@ -80,7 +82,7 @@ func TestPayloadNeverCrossesInPlaintext(t *testing.T) {
 	fortune := m.service(t, "fortune")
 	web := m.service(t, "web")
 	const secret = "You will be audited by a very thorough zero-trust relay."
-	l, err := fortune.Listen(ctxTimeout(t, 5*time.Second), "tcp", "127.0.0.1:0")
+	l, err := fortune.Listen(poll.Context(t, 5*time.Second), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func TestPayloadNeverCrossesInPlaintext(t *testing.T) {
 	m.Catalog().Set("fortune", instanceAt("relay", relay.l.Addr().String()))
 
 	for range 3 {
-		c, err := web.Dial(ctxTimeout(t, 5*time.Second), "fortune")
+		c, err := web.Dial(poll.Context(t, 5*time.Second), "fortune")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/ztnlabs/ztn"
 	"github.com/ztnlabs/ztn/authz"
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/zerotest"
 )
 
@@ -72,7 +73,7 @@ func TestHandshakeTimeoutZeroIsDefault(t *testing.T) {
 	api := m.service(t, "api", WithHandshakeTimeout(0))
 	web := m.service(t, "web", WithHandshakeTimeout(0))
 	serve(t, listen(t, api), echo)
-	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatalf("Dial with WithHandshakeTimeout(0) on both ends: %v", err)
 	}
@@ -100,11 +101,11 @@ func TestMaxConcurrentHandshakes(t *testing.T) {
 		silent = append(silent, c)
 	}
 	time.Sleep(100 * time.Millisecond) // both accepted and handshaking
-	if _, err := web.Dial(ctxTimeout(t, 300*time.Millisecond), "api"); err == nil {
+	if _, err := web.Dial(poll.Context(t, 300*time.Millisecond), "api"); err == nil {
 		t.Fatal("a third handshake ran while two silent clients held both slots")
 	}
 	silent[0].Close() // its handshake fails at once and frees a slot
-	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatalf("Dial after a slot was freed: %v", err)
 	}
@@ -127,10 +128,10 @@ func TestClosedServiceAndDev(t *testing.T) {
 	if err := web.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := web.Dial(ctxTimeout(t, 5*time.Second), "api"); !errors.Is(err, net.ErrClosed) {
+	if _, err := web.Dial(poll.Context(t, 5*time.Second), "api"); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Dial after Close: %v, want net.ErrClosed", err)
 	}
-	if _, err := web.dialAddress(ctxTimeout(t, 5*time.Second), "api", "127.0.0.1:1"); !errors.Is(err, net.ErrClosed) {
+	if _, err := web.dialAddress(poll.Context(t, 5*time.Second), "api", "127.0.0.1:1"); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("DialAddress after Close: %v, want net.ErrClosed", err)
 	}
 	if _, err := web.Listen(context.Background(), "tcp", "127.0.0.1:0"); !errors.Is(err, net.ErrClosed) {

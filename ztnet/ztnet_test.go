@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 func TestDialListenEcho(t *testing.T) {
@@ -23,7 +25,7 @@ func TestDialListenEcho(t *testing.T) {
 		echo(c)
 	})
 
-	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func TestDialDeniedFailsInDialWithReason(t *testing.T) {
 	intruder := m.service(t, "intruder")
 	serve(t, listen(t, api), echo)
 
-	_, err := intruder.Dial(ctxTimeout(t, 5*time.Second), "api")
+	_, err := intruder.Dial(poll.Context(t, 5*time.Second), "api")
 	var denied *DeniedError
 	if !errors.As(err, &denied) {
 		t.Fatalf("Dial err = %v, want a DeniedError", err)
@@ -95,7 +97,7 @@ func TestDialBalancesAndFailsOver(t *testing.T) {
 		serve(t, l, func(c net.Conn) { io.WriteString(c, name) })
 	}
 	fetch := func() string {
-		c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+		c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +124,7 @@ func TestDialBalancesAndFailsOver(t *testing.T) {
 	for _, l := range listeners {
 		l.Close()
 	}
-	_, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	_, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err == nil || !strings.Contains(err.Error(), "dial api") || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("all down: err = %v", err)
 	}
@@ -142,7 +144,7 @@ func TestSlowClientDoesNotBlockOthers(t *testing.T) {
 	}
 	defer silent.Close()
 	start := time.Now()
-	c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,12 +171,12 @@ func TestPolicyChangeClosesOpenConnections(t *testing.T) {
 	other := m.service(t, "other")
 	serve(t, listen(t, api), echo)
 
-	cw, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+	cw, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cw.Close()
-	co, err := other.Dial(ctxTimeout(t, 5*time.Second), "api")
+	co, err := other.Dial(poll.Context(t, 5*time.Second), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +218,7 @@ func TestCertificateRotationDuringTraffic(t *testing.T) {
 	deadline := time.Now().Add(4500 * time.Millisecond)
 	n := 0
 	for time.Now().Before(deadline) {
-		c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+		c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 		if err != nil {
 			t.Fatalf("dial %d during rotation: %v", n, err)
 		}
@@ -252,7 +254,7 @@ func TestRootRotationDuringTraffic(t *testing.T) {
 			}
 			rotated = true
 		}
-		c, err := web.Dial(ctxTimeout(t, 5*time.Second), "api")
+		c, err := web.Dial(poll.Context(t, 5*time.Second), "api")
 		if err != nil {
 			t.Fatalf("dial %d across a root rotation: %v", n, err)
 		}

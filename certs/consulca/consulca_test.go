@@ -31,7 +31,7 @@ import (
 	"github.com/ztnlabs/ztn/internal/certsx"
 	"github.com/ztnlabs/ztn/internal/test/certstest"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
-	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
@@ -426,11 +426,11 @@ func TestConsulCAMalformedDuringRotation(t *testing.T) {
 			nlogs := logtest.Count(logs(), "SVID renewal failed", tc.want)
 			tamper.set(tc.leaf, tc.root)
 			r.RenewSoon(0)
-			meshtest.WaitFor(t, 10*time.Second, func() bool {
+			poll.WaitFor(t, 10*time.Second, func() bool {
 				return logtest.Count(logs(), "SVID renewal failed", tc.want) > nlogs
 			})
 			if tc.root != nil {
-				meshtest.WaitFor(t, 10*time.Second, func() bool {
+				poll.WaitFor(t, 10*time.Second, func() bool {
 					return logtest.Count(logs(), "watching the issuer's trust bundles failed", tc.want) > 0
 				})
 			}
@@ -449,7 +449,7 @@ func TestConsulCAMalformedDuringRotation(t *testing.T) {
 			tamper.set(nil, nil)
 			// Healed: the next renewal gets the agent's leaf again (the same
 			// one: the agent renews it at 60-90% of its 72h life).
-			meshtest.WaitFor(t, 10*time.Second, func() bool {
+			poll.WaitFor(t, 10*time.Second, func() bool {
 				rot, _ := certstest.Metrics(t, reader)
 				return rot["success"] > after["success"]
 			})

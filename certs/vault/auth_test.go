@@ -28,6 +28,7 @@ import (
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/internal/test/certstest"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // renewNow forces an issuance and waits for it.
@@ -75,7 +76,7 @@ func TestVaultAuthTokenFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(second), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*maxTTL, "a second login", func() bool { return k.logins.Load() >= 2 })
+	poll.WaitFor(t, 2*maxTTL, func() bool { return k.logins.Load() >= 2 })
 	if k.client.Token() != second {
 		t.Fatal("the client does not use the new token")
 	}
@@ -147,7 +148,7 @@ func TestVaultAuthAppRole(t *testing.T) {
 	cfg.Auth = AppRole(rid, sid, "")
 	logger, logs := newLogTap(t)
 	r, k := newVaultKeeper(t, cfg, certs.WithLogger(logger))
-	eventually(t, 6*time.Second, "a second AppRole login", func() bool { return k.logins.Load() >= 2 })
+	poll.WaitFor(t, 6*time.Second, func() bool { return k.logins.Load() >= 2 })
 	if logtest.Count(logs(), "token renewed", "approle") == 0 {
 		t.Error("the token was never renewed")
 	}
@@ -205,7 +206,7 @@ func TestVaultAuthJWT(t *testing.T) {
 	cfg := e.config(t, "web")
 	cfg.Auth = JWT("web", jwt, "")
 	r, k := newVaultKeeper(t, cfg)
-	eventually(t, 5*time.Second, "a second JWT login", func() bool { return k.logins.Load() >= 2 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return k.logins.Load() >= 2 })
 	if minted.Load() < 2 {
 		t.Errorf("%d JWTs minted for %d logins", minted.Load(), k.logins.Load())
 	}
@@ -317,7 +318,7 @@ func TestVaultAuthKubernetes(t *testing.T) {
 	if err := os.WriteFile(path, []byte(second), 0o600); err != nil { // the kubelet rotates it
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "a second Kubernetes login", func() bool { return k.logins.Load() >= 2 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return k.logins.Load() >= 2 })
 	renewNow(t, r)
 	mu.Lock()
 	got := slices.Clone(reviewed)
@@ -346,15 +347,15 @@ func TestVaultAuthTokenEnds(t *testing.T) {
 	cfg.Auth = Token(e.serviceToken(t, "web", map[string]any{"ttl": "2s", "renewable": false}))
 	logger, logs := newLogTap(t)
 	r, k := newVaultKeeper(t, cfg, certs.WithLogger(logger), certs.WithMeterProvider(mp))
-	eventually(t, 5*time.Second, "the end of the token", func() bool {
+	poll.WaitFor(t, 5*time.Second, func() bool {
 		return logtest.Count(logs(), "the token cannot be renewed any more") == 1
 	})
-	eventually(t, 5*time.Second, "a renewal rejected by Vault", func() bool {
+	poll.WaitFor(t, 5*time.Second, func() bool {
 		r.RenewSoon(0) // until the token has expired
 		time.Sleep(100 * time.Millisecond)
 		return logtest.Count(logs(), "SVID renewal failed", "Vault rejects the token") > 0
 	})
-	eventually(t, 5*time.Second, "a failed login", func() bool {
+	poll.WaitFor(t, 5*time.Second, func() bool {
 		return logtest.Count(logs(), "login failed", "Vault rejects the token") > 0
 	})
 	if n := k.logins.Load(); n > 2 {

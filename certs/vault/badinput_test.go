@@ -23,6 +23,7 @@ import (
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/internal/test/certstest"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // TestVaultBadInput: each misconfiguration fails New with an error that
@@ -264,7 +265,7 @@ func TestVaultMalformedResponses(t *testing.T) {
 			proxy.set(m.mode)
 			already := logtest.Count(logs(), "SVID renewal failed", m.want, "expires_in=")
 			r.RenewSoon(0)
-			eventually(t, 5*time.Second, "a failed renewal", func() bool {
+			poll.WaitFor(t, 5*time.Second, func() bool {
 				return logtest.Count(logs(), "SVID renewal failed") == i+1
 			})
 			if n := logtest.Count(logs(), "SVID renewal failed", m.want, "expires_in=") - already; n != 1 {

@@ -187,15 +187,3 @@ func (h *logTap) WithAttrs(as []slog.Attr) slog.Handler {
 func (h *logTap) WithGroup(g string) slog.Handler {
 	return &logTap{next: h.next.WithGroup(g), mu: h.mu, recs: h.recs}
 }
-
-// eventually polls cond every 20ms until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -22,7 +22,7 @@ import (
 	"github.com/ztnlabs/ztn/internal/notify"
 	"github.com/ztnlabs/ztn/internal/test/certstest"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
-	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
@@ -272,7 +272,7 @@ func TestWorkloadAPI(t *testing.T) {
 				before, _ := certstest.Metrics(t, reader)
 				n := logtest.Count(logs(), "WARN", tc.want)
 				tamper.set(tc.edit)
-				meshtest.WaitFor(t, 10*time.Second, func() bool { return logtest.Count(logs(), "WARN", tc.want) > n })
+				poll.WaitFor(t, 10*time.Second, func() bool { return logtest.Count(logs(), "WARN", tc.want) > n })
 				after, _ := certstest.Metrics(t, reader)
 				if after["failure"] <= before["failure"] {
 					t.Error("no failure counted")
@@ -305,7 +305,7 @@ func TestWorkloadAPI(t *testing.T) {
 		w := newTestWorkloadAPI(t, Config{Address: spire.WorkloadAPIAddr, Service: "rot"}, certs.WithLogger(logger))
 		first, _ := w.GetX509SVID()
 		var second *x509.Certificate
-		meshtest.WaitFor(t, 20*time.Second, func() bool {
+		poll.WaitFor(t, 20*time.Second, func() bool {
 			svid, err := w.GetX509SVID()
 			if err == nil && !svid.Certificates[0].Equal(first.Certificates[0]) {
 				second = svid.Certificates[0]
@@ -321,7 +321,7 @@ func TestWorkloadAPI(t *testing.T) {
 		}
 
 		spire.StopAgent()
-		meshtest.WaitFor(t, 20*time.Second, func() bool {
+		poll.WaitFor(t, 20*time.Second, func() bool {
 			_, err := w.GetX509SVID()
 			return err != nil
 		})
@@ -330,7 +330,7 @@ func TestWorkloadAPI(t *testing.T) {
 			t.Fatalf("error %v", err)
 		}
 		t.Logf("error: %v", err)
-		meshtest.WaitFor(t, 5*time.Second, func() bool { return logtest.Count(logs(), "ERROR", "has expired") > 0 })
+		poll.WaitFor(t, 5*time.Second, func() bool { return logtest.Count(logs(), "ERROR", "has expired") > 0 })
 		if logtest.Count(logs(), "WARN", "Failed to watch the Workload API") == 0 {
 			t.Error("the lost agent is not logged")
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/ztnlabs/ztn/examples/internal/fortune"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet/ztnenv"
 )
@@ -186,8 +187,8 @@ func startChatMesh(t *testing.T) *chatMesh {
 	}
 	// Ready when the bot has its user (store, Vault's login, intentions all work).
 	// and the gateway finds chat-web in Consul's catalog.
-	meshtest.WaitFor(t, time.Minute, func() bool { return strings.Contains(m.out.String(), "chat-bot: answering as") })
-	meshtest.WaitFor(t, time.Minute, func() bool {
+	poll.WaitFor(t, time.Minute, func() bool { return strings.Contains(m.out.String(), "chat-bot: answering as") })
+	poll.WaitFor(t, time.Minute, func() bool {
 		res, err := http.Get(m.gateway + "/")
 		if err != nil {
 			return false

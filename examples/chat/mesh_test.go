@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // TestMesh runs the chat in mesh mode on a real Consul, Vault and Postgres
@@ -157,7 +157,7 @@ func testDeny(t *testing.T, m *chatMesh, a *api, ann string) {
 	// next ones say why.
 	var code int
 	var raw string
-	meshtest.WaitFor(t, 10*time.Second, func() bool {
+	poll.WaitFor(t, 10*time.Second, func() bool {
 		code, raw, _ = a.call("POST", "/messages", ann, map[string]any{"text": "while denied"})
 		if code != http.StatusCreated && code != http.StatusServiceUnavailable {
 			t.Errorf("posting while web → store is being denied: %d %s, want 503 (or 201 before the change arrives)", code, raw)
@@ -173,7 +173,7 @@ func testDeny(t *testing.T, m *chatMesh, a *api, ann string) {
 		t.Errorf("%s messages stored before the deny, %s of them after", before, after)
 	}
 	m.writeConfig()
-	meshtest.WaitFor(t, 30*time.Second, func() bool {
+	poll.WaitFor(t, 30*time.Second, func() bool {
 		code, _, _ = a.call("POST", "/messages", ann, map[string]any{"text": "allowed again"})
 		return code == http.StatusCreated
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
 	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // Hostile requests through the whole app as `go run ./examples/yelb` runs
@@ -43,7 +44,7 @@ func TestDevHostile(t *testing.T) {
 	})
 	waitOK := func() {
 		n := ld.OK.Load()
-		meshtest.Eventually(t, 10*time.Second, func() error {
+		poll.Eventually(t, 10*time.Second, func() error {
 			if ld.OK.Load() <= n {
 				return fmt.Errorf("the well-behaved client has not been answered (%d failures: %v)", ld.Failed.Load(), ld.Errors())
 			}
@@ -107,7 +108,7 @@ func TestDevHostile(t *testing.T) {
 			t.Errorf("%s: the answer %q names the mesh's services", what, a.Body)
 		}
 		// The access record may follow the answer by a moment.
-		meshtest.Eventually(t, 5*time.Second, func() error {
+		poll.Eventually(t, 5*time.Second, func() error {
 			if n := logtest.Count(lines()[logged:], append(record, tc.reason)...); n != 1 {
 				return fmt.Errorf("%s = %d %q: %d log records with %q and %q; want 1", what, a.Code, a.Body, n, record, tc.reason)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -118,7 +119,7 @@ func TestMesh(t *testing.T) {
 
 	t.Run("kill", func(t *testing.T) {
 		app2 := f.startAppServer(top, "appserver-2")
-		meshtest.Eventually(t, 30*time.Second, func() error {
+		poll.Eventually(t, 30*time.Second, func() error {
 			if h, err := getBody(context.Background(), gw+"/api/hostname"); err != nil || h != "appserver-2" {
 				return fmt.Errorf("hostname %q, %v; want appserver-2 among the answers", h, err)
 			}
@@ -195,7 +196,7 @@ func atoi(t *testing.T, s string) int {
 // Redis refuse a certificate of the other trust domain's CA, or none, and
 // Postgres one of its own CA for another user.
 func (f *meshFixture) refusals(t *testing.T) {
-	ctx := meshtest.Context(t, time.Minute)
+	ctx := poll.Context(t, time.Minute)
 	logger := slog.New(slog.DiscardHandler)
 	svc := func(d, other *domain, name string) *meshService {
 		t.Helper()

@@ -15,6 +15,7 @@ import (
 	"github.com/ztnlabs/ztn/certs/vault"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/proctest"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
@@ -53,7 +54,7 @@ func newMeshFixture(t *testing.T) *meshFixture {
 	t.Helper()
 	f := &meshFixture{consul: testenv.Consul(t), vault: testenv.Vault(t)}
 	requireStores(t)
-	ctx := meshtest.Context(t, 2*time.Minute)
+	ctx := poll.Context(t, 2*time.Minute)
 	cfg := vaultapi.DefaultConfig()
 	cfg.Address = f.vault.HTTPAddr()
 	root, err := vaultapi.NewClient(cfg)
@@ -209,7 +210,7 @@ func (f *meshFixture) startFront(t *testing.T) (ui, gw *proctest.Process) {
 // waitAnswers waits until GET path through the gateway answers 200.
 func (f *meshFixture) waitAnswers(t *testing.T, path string) {
 	t.Helper()
-	meshtest.Eventually(t, 30*time.Second, func() error {
+	poll.Eventually(t, 30*time.Second, func() error {
 		return get(context.Background(), f.gateway+path)
 	})
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
 	"github.com/ztnlabs/ztn/internal/test/certstest"
-	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
@@ -74,7 +74,7 @@ func TestMeshOutsidePeers(t *testing.T) {
 		} else {
 			t.Logf("curl --tls-max 1.2: exit %d: %s", code, lastLine(out))
 		}
-		meshtest.Eventually(t, 10*time.Second, func() error {
+		poll.Eventually(t, 10*time.Second, func() error {
 			if !strings.Contains(httpsGW.Output(), "TLS handshake error") {
 				return errors.New("the HTTPS gateway did not log the refused handshake")
 			}
@@ -87,7 +87,7 @@ func TestMeshOutsidePeers(t *testing.T) {
 	})
 
 	t.Run("stores", func(t *testing.T) {
-		ctx := meshtest.Context(t, time.Minute)
+		ctx := poll.Context(t, time.Minute)
 		// The app server's certificate, as its process gets it from Vault.
 		ms := f.backService(ctx, t, appName)
 		appCert, appKey := certstest.SVIDFiles(t, ms.src, dir, "appserver")
@@ -167,7 +167,7 @@ func TestMeshOutsidePeers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, err := forged.Issuer("dc1", uiName, time.Hour).Issue(meshtest.Context(t, 10*time.Second))
+		id, err := forged.Issuer("dc1", uiName, time.Hour).Issue(poll.Context(t, 10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +192,7 @@ func TestMeshOutsidePeers(t *testing.T) {
 			} else {
 				t.Logf("openssl s_client with %s: refused: %s", tc.name, grepLine(out, tc.alert))
 			}
-			meshtest.Eventually(t, 10*time.Second, func() error {
+			poll.Eventually(t, 10*time.Second, func() error {
 				if !strings.Contains(grepLine(app.Output(), tc.logs), "ztn connection refused") {
 					return fmt.Errorf("no refusal with %q in the app server's log", tc.logs)
 				}

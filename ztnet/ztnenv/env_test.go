@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ztnlabs/ztn/internal/test/logtest"
-	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -183,7 +183,7 @@ func TestEnvDev(t *testing.T) {
 		recs[0]["ignored"] != "CONSUL_HTTP_ADDR,VAULT_ADDR,ZTN_PKI_MOUNT,ZTN_PKI_ROLE" {
 		t.Errorf("warning: %v", recs)
 	}
-	ctx := meshtest.Context(t, 10*time.Second)
+	ctx := poll.Context(t, 10*time.Second)
 	api, err := e.Service(ctx, "api")
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +247,7 @@ func TestEnvMeshUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	ctx := meshtest.Context(t, 20*time.Second)
+	ctx := poll.Context(t, 20*time.Second)
 	for range 2 {
 		_, err = e.Service(ctx, "api")
 		if err == nil || !strings.Contains(err.Error(), "ztnenv: service api: identity from Vault (VAULT_ADDR=http://127.0.0.1:1, ZTN_PKI_MOUNT=pki, role api)") {

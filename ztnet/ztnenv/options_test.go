@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -28,7 +29,7 @@ func TestWithServiceOptions(t *testing.T) {
 	if err := e.Dev().Policy().Set(); err != nil { // default deny; the verdict is traced too
 		t.Fatal(err)
 	}
-	ctx := meshtest.Context(t, 10*time.Second)
+	ctx := poll.Context(t, 10*time.Second)
 	api, err := e.Service(ctx, "api")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +51,7 @@ func TestWithServiceOptions(t *testing.T) {
 	if _, err := e.Dial(ctx, "api"); err == nil {
 		t.Fatal("dial allowed under default deny")
 	}
-	meshtest.WaitFor(t, 5*time.Second, func() bool {
+	poll.WaitFor(t, 5*time.Second, func() bool {
 		var dial, accept bool
 		for _, s := range rec.Ended() {
 			dial = dial || s.SpanKind().String() == "client"

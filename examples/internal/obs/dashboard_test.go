@@ -15,6 +15,7 @@ import (
 	ztnconsul "github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/httpztn"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 )
 
@@ -248,7 +249,7 @@ func TestDashboardQueriesReadExportedMetrics(t *testing.T) {
 		want[n] = append(want[n], "a variable's label_values()")
 	}
 	var missing []string
-	meshtest.Eventually(t, 15*time.Second, func() error {
+	poll.Eventually(t, 15*time.Second, func() error {
 		exported := map[string]bool{}
 		for _, a := range targets {
 			for n := range exportedNames(t, a) {

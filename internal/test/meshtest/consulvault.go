@@ -17,6 +17,7 @@ import (
 	"github.com/ztnlabs/ztn/certs/vault"
 	ztnconsul "github.com/ztnlabs/ztn/consul"
 	"github.com/ztnlabs/ztn/discovery"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -86,7 +87,7 @@ func ConsulAuthz(t testing.TB, cc *consul.Client, dest string, opts ...ztnconsul
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Close() })
-	if err := a.WaitSynced(Context(t, 10*time.Second)); err != nil {
+	if err := a.WaitSynced(poll.Context(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	return a

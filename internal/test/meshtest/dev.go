@@ -2,7 +2,6 @@ package meshtest
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -60,41 +59,6 @@ func Intentions(t testing.TB, m *ztnet.Dev, js string) {
 // tracer and meter providers, which turn the adapters' instrumentation off.
 func NoTelemetry() []ztnet.Option {
 	return []ztnet.Option{ztnet.WithTracerProvider(tracenoop.NewTracerProvider()), ztnet.WithMeterProvider(metricnoop.NewMeterProvider())}
-}
-
-// Context returns a context that ends after d or when the test ends.
-func Context(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// WaitFor polls cond every 20 ms until it holds, failing the test after d.
-func WaitFor(t testing.TB, d time.Duration, cond func() bool) {
-	t.Helper()
-	Eventually(t, d, func() error {
-		if !cond() {
-			return errors.New("condition not met")
-		}
-		return nil
-	})
-}
-
-// Eventually polls cond every 20 ms until it returns nil, failing the test
-// with cond's last error after d.
-func Eventually(t testing.TB, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // DevSource is a one-hour SVID source of service name in datacenter dc1,

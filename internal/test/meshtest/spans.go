@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
 )
 
@@ -59,7 +60,7 @@ func (r *Recorder) requestSpan(kind trace.SpanKind) sdktrace.ReadOnlySpan {
 func CheckRequestSpans(t testing.TB, client, server *Recorder, source, destination *ztnet.Service) {
 	t.Helper()
 	var cs, ss sdktrace.ReadOnlySpan
-	WaitFor(t, 5*time.Second, func() bool {
+	poll.WaitFor(t, 5*time.Second, func() bool {
 		cs, ss = client.requestSpan(trace.SpanKindClient), server.requestSpan(trace.SpanKindServer)
 		return cs != nil && ss != nil
 	})

@@ -16,7 +16,7 @@ import (
 
 	"github.com/ztnlabs/ztn/examples/chat/internal/store"
 	"github.com/ztnlabs/ztn/examples/chat/internal/storegrpc/storepb"
-	"github.com/ztnlabs/ztn/internal/test/meshtest"
+	"github.com/ztnlabs/ztn/internal/test/poll"
 )
 
 // following is a store that counts the Follow calls running in it, to
@@ -197,12 +197,12 @@ func TestHostileCalls(t *testing.T) {
 	}
 
 	// A stream cancelled mid-way ends on the server too.
-	meshtest.WaitFor(t, 5*time.Second, func() bool { return mem.running.Load() == 1 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return mem.running.Load() == 1 })
 	stopFollow()
 	if _, err := stream.Recv(); status.Code(err) != codes.Canceled {
 		t.Fatalf("Recv after cancel: %v, want Canceled", err)
 	}
-	meshtest.WaitFor(t, 5*time.Second, func() bool { return mem.running.Load() == 0 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return mem.running.Load() == 0 })
 }
 
 // sendRaw calls a Store method with body as the request's bytes, as a
