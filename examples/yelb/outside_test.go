@@ -26,23 +26,24 @@ import (
 // process, on a real Consul, Vault, Postgres and Redis): curl doing the
 // spec's calls through the gateway, in plain HTTP and in HTTPS with the
 // Vault-issued certificate (TLS 1.3; TLS 1.2 refused); psql and redis-cli
-// refused without a client certificate or with one of another CA, and
-// admitted with the app server's Vault-issued one (so the servers enforce
-// it, not only our Go client); openssl s_client refused by the app server's
+// refused without a client certificate, with one of another CA, with
+// another back-end service's or the app server's own of the back end's
+// mesh PKI, and admitted with the app server's one of the databases' PKI
+// (so the servers enforce it, not only our Go client); openssl s_client refused by the app server's
 // ztn port without a client certificate.
 func TestMeshOutsidePeers(t *testing.T) {
 	p := programs{
 		curl: testenv.Program(t, "curl", "curl"), psql: testenv.Program(t, "psql", "postgresql-client"),
 		redisCLI: testenv.Program(t, "redis-cli", "redis-tools"), openssl: testenv.Program(t, "openssl", "openssl"),
 	}
-	f := newMeshFixture(t)
+	f := newMeshFixture(t, 0)
 	app := f.startAppServer(t, "appserver-1")
 	f.startFront(t)
 	f.waitAnswers(t, "/api/hostname")
 	httpsBase, httpsGW := f.startHTTPSGateway(t)
 	dir := t.TempDir()
 	frontCA := writeFile(t, dir, "front-ca.pem", f.rootPEM(t, f.front))
-	backCA := writeFile(t, dir, "back-ca.pem", f.rootPEM(t, f.back))
+	dbCA := writeFile(t, dir, "db-ca.pem", f.rootPEM(t, f.db))
 
 	t.Run("curl", func(t *testing.T) {
 		gw := f.gateway
@@ -88,10 +89,12 @@ func TestMeshOutsidePeers(t *testing.T) {
 
 	t.Run("stores", func(t *testing.T) {
 		ctx := meshtest.Context(t, time.Minute)
-		// The app server's certificate, as its process gets it from Vault.
-		ms := f.backService(ctx, t, appName)
-		appCert, appKey := certstest.SVIDFiles(t, ms.src, dir, "appserver")
-		// One of the back end's PKI for another service.
+		// The app server's certificate for the databases, as its process
+		// gets it from Vault.
+		appCert, appKey := certstest.SVIDFiles(t, f.dbIdentity(ctx, t), dir, "appserver")
+		// Its certificate of the back end's mesh PKI, and one of that PKI
+		// for another service.
+		meshCert, meshKey := certstest.SVIDFiles(t, f.backService(ctx, t, appName).src, dir, "appserver-mesh")
 		otherCert, otherKey := certstest.SVIDFiles(t, f.backService(ctx, t, "intruder-b").src, dir, "intruder-b")
 		// One of another CA, for the right user.
 		outsider := testenv.NewTestCA(t, "outsider CA")
@@ -121,9 +124,10 @@ func TestMeshOutsidePeers(t *testing.T) {
 			{"the app server's Vault certificate", appCert, appKey, ""},
 			{"no certificate", none, none, "certificate"},
 			{"a certificate of another CA", outCert, outKey, "unknown ca"},
-			{"another service's certificate of the same PKI", otherCert, otherKey, `certificate authentication failed for user "yelb-appserver"`},
+			{"another back-end service's certificate", otherCert, otherKey, "unknown ca"},
+			{"the app server's mesh certificate", meshCert, meshKey, "unknown ca"},
 		} {
-			code, out := p.psqlRun(t, f.pg.Addr, backCA, tc.cert, tc.key, rows)
+			code, out := p.psqlRun(t, f.pg.Addr, dbCA, tc.cert, tc.key, rows)
 			switch {
 			case tc.refusal == "" && (code != 0 || out != strings.Join(want, "\n")+"\n"):
 				t.Errorf("psql with %s: exit %d, %q; want the rows %q", tc.name, code, out, want)
@@ -143,8 +147,10 @@ func TestMeshOutsidePeers(t *testing.T) {
 			{"the app server's Vault certificate", appCert, appKey, true},
 			{"no certificate", "", "", false},
 			{"a certificate of another CA", outCert, outKey, false},
+			{"another back-end service's certificate", otherCert, otherKey, false},
+			{"the app server's mesh certificate", meshCert, meshKey, false},
 		} {
-			code, out := p.redisCLIRun(t, f.rd.Addr, backCA, tc.cert, tc.key, "GET", "pageviews")
+			code, out := p.redisCLIRun(t, f.rd.Addr, dbCA, tc.cert, tc.key, "GET", "pageviews")
 			switch {
 			case tc.admitted && (code != 0 || out != n+"\n"):
 				t.Errorf("redis-cli with %s: exit %d, %q; want %s", tc.name, code, out, n)
