@@ -29,7 +29,8 @@ import (
 // refused without a client certificate, with one of another CA, with
 // another back-end service's or the app server's own of the back end's
 // mesh PKI, and admitted with the app server's one of the databases' PKI
-// (so the servers enforce it, not only our Go client); openssl s_client refused by the app server's
+// (so the servers enforce it, not only our Go client; Redis logs each
+// refusal's reason); openssl s_client refused by the app server's
 // ztn port without a client certificate.
 func TestMeshOutsidePeers(t *testing.T) {
 	p := programs{
@@ -138,19 +139,31 @@ func TestMeshOutsidePeers(t *testing.T) {
 			}
 		}
 
-		// Redis: the page views the gateway counted, read with redis-cli.
+		// Redis: the page views the gateway counted, read with redis-cli;
+		// each refusal's reason in Redis's log.
 		n := p.curlExpect(t, 200, "", f.gateway+"/api/pageviews")
+		const verify = "Error accepting a client connection: error:0A000086:SSL routines::certificate verify failed"
 		for _, tc := range []struct {
 			name, cert, key string
 			admitted        bool
+			logs            string
 		}{
-			{"the app server's Vault certificate", appCert, appKey, true},
-			{"no certificate", "", "", false},
-			{"a certificate of another CA", outCert, outKey, false},
-			{"another back-end service's certificate", otherCert, otherKey, false},
-			{"the app server's mesh certificate", meshCert, meshKey, false},
+			{"the app server's Vault certificate", appCert, appKey, true, ""},
+			{"no certificate", "", "", false, "Error accepting a client connection: error:0A0000C7:SSL routines::peer did not return a certificate"},
+			{"a certificate of another CA", outCert, outKey, false, verify},
+			{"another back-end service's certificate", otherCert, otherKey, false, verify},
+			{"the app server's mesh certificate", meshCert, meshKey, false, verify},
 		} {
+			logged := len(readLog(t, f.rd.LogPath))
 			code, out := p.redisCLIRun(t, f.rd.Addr, dbCA, tc.cert, tc.key, "GET", "pageviews")
+			if tc.logs != "" {
+				meshtest.Eventually(t, 10*time.Second, func() error {
+					if !strings.Contains(readLog(t, f.rd.LogPath)[logged:], tc.logs) {
+						return fmt.Errorf("redis-cli with %s: no %q in Redis's log", tc.name, tc.logs)
+					}
+					return nil
+				})
+			}
 			switch {
 			case tc.admitted && (code != 0 || out != n+"\n"):
 				t.Errorf("redis-cli with %s: exit %d, %q; want %s", tc.name, code, out, n)
@@ -320,6 +333,16 @@ func writeFile(t *testing.T, dir, name string, b []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// readLog is the log file at path.
+func readLog(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func lastLine(s string) string {
