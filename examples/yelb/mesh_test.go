@@ -19,6 +19,7 @@ import (
 
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/ztnet"
 )
@@ -113,6 +114,8 @@ func TestMesh(t *testing.T) {
 	})
 
 	t.Run("db-rotation", func(t *testing.T) { f.dbRotation(t) })
+
+	t.Run("in-process", func(t *testing.T) { f.inProcessAppServer(t) })
 
 	t.Run("refusals", func(t *testing.T) { f.refusals(t) })
 
@@ -348,6 +351,52 @@ func (f *meshFixture) dbRotation(t *testing.T) {
 		t.Error("no connection of yelb-appserver in pg_stat_ssl after the restart")
 	}
 	t.Logf("the app server's certificates for Postgres: %v before, %v after the restart", keys(before), keys(after))
+}
+
+// inProcessAppServer runs an app server in this process (runMesh), until
+// it answers page views through the gateway (Redis with its identity of the
+// databases' PKI), then stops it: runMesh returns, and TestMain's leak check
+// finds none of its goroutines (its two rotating identities closed).
+func (f *meshFixture) inProcessAppServer(t *testing.T) {
+	env := map[string]string{}
+	for _, kv := range f.envToken(f.back, f.token(t, f.back, appName, f.db.pki.Policies[appName])) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &logtest.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runMesh(ctx, out, meshConfig{Mode: "appserver", Addr: "127.0.0.1:0", Hostname: "appserver-3",
+			Postgres: f.pg.Addr, Redis: f.rd.Addr, Peer: f.front.peerFlag(), DBPKI: f.db.td.Name() + "@" + f.db.mount,
+			Getenv: func(k string) string { return env[k] }})
+	}()
+	meshtest.Eventually(t, 30*time.Second, func() error {
+		select {
+		case err := <-done:
+			t.Fatalf("runMesh: %v\n%s", err, out.String())
+		default:
+		}
+		b, err := getBody(context.Background(), f.gateway+"/api/getstats")
+		if err != nil || !strings.Contains(b, `"hostname":"appserver-3"`) {
+			return fmt.Errorf("getstats %q, %v; want an answer of appserver-3", b, err)
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("runMesh after its context ended: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("runMesh did not return after its context ended")
+	}
+	if got := out.String(); !strings.Contains(got, "yelb: appserver stopped") {
+		t.Errorf("runMesh printed %q; want it stopped", got)
+	}
+	httpClient.CloseIdleConnections()
 }
 
 func keys(m map[string]bool) []string {
