@@ -23,9 +23,5 @@ func newDBIdentity(ctx context.Context, env meshEnv, dbPKI string, logger *slog.
 	if err != nil {
 		return nil, fmt.Errorf("yelb: -db-pki %q: %w", dbPKI, err)
 	}
-	src, err := vaultIdentity(ctx, env, td, mount, appName, appName, logger.With("identity", "databases"))
-	if err != nil {
-		return nil, fmt.Errorf("yelb: the databases' identity: %w", err)
-	}
-	return src, nil
+	return vaultIdentity(ctx, env, td, mount, appName, appName, logger.With("identity", "databases"))
 }

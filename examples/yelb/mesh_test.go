@@ -201,7 +201,8 @@ func atoi(t *testing.T, s string) int {
 // the gateway, a service of the app server's own trust domain; Postgres and
 // Redis admit the app server's certificate of the databases' PKI and refuse
 // a certificate of the other trust domain's CA, none, another back-end
-// service's, and the app server's own mesh certificate.
+// service's, and the app server's own mesh certificate; only the app
+// server's token of the databases' PKI gets a certificate there.
 func (f *meshFixture) refusals(t *testing.T) {
 	ctx := meshtest.Context(t, time.Minute)
 	logger := slog.New(slog.DiscardHandler)
@@ -242,6 +243,28 @@ func (f *meshFixture) refusals(t *testing.T) {
 			continue
 		}
 		t.Logf("refused: %v", err)
+	}
+
+	// Only the app server's policy of the databases' PKI signs its
+	// certificate there: not another back-end service's policy, nor its
+	// own of the mesh's PKI.
+	for _, tc := range []struct{ name, token string }{
+		{"another back-end service's token", f.token(t, f.back, "intruder-b")},
+		{"the app server's token for the mesh only", f.token(t, f.back, appName)},
+	} {
+		env := meshEnv{vaultAddr: f.vault.HTTPAddr(), vaultToken: tc.token, role: "{service}", datacenter: "dc1"}
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		id, err := newDBIdentity(tctx, env, f.db.td.Name()+"@"+f.db.mount, logger)
+		cancel()
+		if err == nil {
+			id.Close()
+			t.Errorf("%s got a certificate of the databases' PKI", tc.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s: %v; want Vault's permission denied", tc.name, err)
+		}
+		t.Logf("%s refused: %v", tc.name, err)
 	}
 
 	// The stores admit the app server's certificate of the databases' PKI,
