@@ -37,9 +37,9 @@ type meshConfig struct {
 	// Peer is the federated trust domain, NAME=TRUST_DOMAIN@MOUNT (ui and
 	// appserver).
 	Peer string
-	// DBPKI is the app server's identity for Postgres and Redis,
-	// TRUST_DOMAIN@MOUNT: a Vault PKI mount of the databases' own, whose
-	// CA is the only one they trust (see dbidentity.go).
+	// DBPKI is where the app server's identity for Postgres and Redis
+	// comes from, TRUST_DOMAIN@MOUNT: a Vault PKI mount of the databases'
+	// own, whose CA is the only one they trust (see newDBIdentity).
 	DBPKI string
 	// HTTPSRole, if set, makes the gateway serve HTTPS with a certificate
 	// for HTTPSName (default: Addr's host) signed by this role of the
