@@ -11,8 +11,9 @@ import (
 )
 
 // identity is what the app server shows Postgres and Redis and checks them
-// with: an SVID (the mesh's rotating one in mesh mode) and the bundle of
-// its trust domain. certs.Source is one.
+// with: an SVID and the bundle of its trust domain (in mesh mode, the
+// rotating identity of the databases' own PKI, newDBIdentity; in dev mode,
+// the dev mesh's). certs.Source is one.
 type identity interface {
 	x509svid.Source
 	x509bundle.Source

@@ -28,16 +28,30 @@ type peerSpec struct {
 
 // parsePeer parses NAME=TRUST_DOMAIN@MOUNT.
 func parsePeer(s string) (peerSpec, error) {
-	name, rest, ok1 := strings.Cut(s, "=")
-	td, mount, ok2 := strings.Cut(rest, "@")
-	if !ok1 || !ok2 || name == "" || mount == "" {
+	name, rest, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
 		return peerSpec{}, fmt.Errorf("yelb: -peer %q: want NAME=TRUST_DOMAIN@VAULT_PKI_MOUNT", s)
 	}
-	t, err := spiffeid.TrustDomainFromString(td)
+	td, mount, err := parseTDMount(rest)
 	if err != nil {
 		return peerSpec{}, fmt.Errorf("yelb: -peer %q: %w", s, err)
 	}
-	return peerSpec{Name: name, TD: t, Mount: strings.Trim(mount, "/")}, nil
+	return peerSpec{Name: name, TD: td, Mount: mount}, nil
+}
+
+// parseTDMount parses TRUST_DOMAIN@MOUNT (a trailing slash of the mount
+// dropped).
+func parseTDMount(s string) (spiffeid.TrustDomain, string, error) {
+	td, mount, ok := strings.Cut(s, "@")
+	mount = strings.Trim(mount, "/")
+	if !ok || mount == "" {
+		return spiffeid.TrustDomain{}, "", fmt.Errorf("want TRUST_DOMAIN@VAULT_PKI_MOUNT")
+	}
+	t, err := spiffeid.TrustDomainFromString(td)
+	if err != nil {
+		return spiffeid.TrustDomain{}, "", err
+	}
+	return t, mount, nil
 }
 
 // peerBundle is the trust bundle of a federated trust domain whose CA is a

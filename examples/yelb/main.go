@@ -19,7 +19,7 @@
 // comes from one trust domain, the app server's from another, each
 // federating the other:
 //
-//	yelb -mode appserver -addr 127.0.0.1:4567 -postgres 127.0.0.1:5432 -redis 127.0.0.1:6379 -peer ...
+//	yelb -mode appserver -addr 127.0.0.1:4567 -postgres 127.0.0.1:5432 -redis 127.0.0.1:6379 -db-pki ... -peer ...
 //	yelb -mode ui -addr 127.0.0.1:8081 -peer ...
 //	yelb -mode gateway -addr 127.0.0.1:8080
 package main
@@ -43,6 +43,7 @@ func main() {
 		pgAddr   = flag.String("postgres", "", "appserver: Postgres's host:port (TLS, client certificate)")
 		rdAddr   = flag.String("redis", "", "appserver: Redis's host:port (TLS, client certificate)")
 		peer     = flag.String("peer", "", "ui, appserver: the federated trust domain of the other side, as NAME=TRUST_DOMAIN@VAULT_PKI_MOUNT (NAME: how intentions name it as Peer)")
+		dbPKI    = flag.String("db-pki", "", "appserver: the Vault PKI mount of its client certificate for Postgres and Redis, whose CA they alone trust, as TRUST_DOMAIN@VAULT_PKI_MOUNT (role: ZTN_PKI_ROLE for yelb-appserver; the token needs that role's policy too)")
 		webRole  = flag.String("https-role", "", "gateway: serve HTTPS with a certificate signed by this role of ZTN_PKI_MOUNT (default: plain HTTP)")
 		webName  = flag.String("https-name", "", "gateway: the name (IP or DNS) of the HTTPS certificate (default: -addr's host)")
 		verbose  = flag.Bool("v", false, "log ztn's access records (Debug) too")
@@ -68,7 +69,7 @@ func main() {
 		err = runDev(ctx, os.Stdout, devConfig{Addr: or(*addr, "127.0.0.1:8080"), Memory: *memory, Logger: logger})
 	case "gateway", "ui", "appserver":
 		err = runMesh(ctx, os.Stdout, meshConfig{
-			Mode: *mode, Addr: *addr, Hostname: *hostname, Postgres: *pgAddr, Redis: *rdAddr, Peer: *peer,
+			Mode: *mode, Addr: *addr, Hostname: *hostname, Postgres: *pgAddr, Redis: *rdAddr, Peer: *peer, DBPKI: *dbPKI,
 			HTTPSRole: *webRole, HTTPSName: *webName,
 			Getenv: os.Getenv, Logger: logger,
 		})

@@ -37,6 +37,10 @@ type meshConfig struct {
 	// Peer is the federated trust domain, NAME=TRUST_DOMAIN@MOUNT (ui and
 	// appserver).
 	Peer string
+	// DBPKI is where the app server's identity for Postgres and Redis
+	// comes from, TRUST_DOMAIN@MOUNT: a Vault PKI mount of the databases'
+	// own, whose CA is the only one they trust (see newDBIdentity).
+	DBPKI string
 	// HTTPSRole, if set, makes the gateway serve HTTPS with a certificate
 	// for HTTPSName (default: Addr's host) signed by this role of the
 	// gateway's PKI mount.
@@ -145,13 +149,9 @@ func newMeshService(ctx context.Context, env meshEnv, name, cn string, peer *pee
 			ms = nil
 		}
 	}()
-	role := strings.ReplaceAll(env.role, "{service}", name)
-	src, err := vault.New(ctx, vault.Config{
-		Service: name, TrustDomain: env.td, Datacenter: env.datacenter, Address: env.vaultAddr,
-		Auth: vault.Token(env.vaultToken), Mount: env.mount, Role: role, CommonName: cn, AllowHTTP: env.allowHTTP,
-	}, certs.WithLogger(cfg.Logger))
+	src, err := vaultIdentity(ctx, env, env.td, env.mount, name, cn, cfg.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("yelb: %s: identity from Vault (mount %s, role %s): %w", name, env.mount, role, err)
+		return nil, err
 	}
 	ms.src = src
 	ms.closers = append(ms.closers, src.Close)
@@ -199,6 +199,21 @@ func newMeshService(ctx context.Context, env meshEnv, name, cn string, peer *pee
 	return ms, nil
 }
 
+// vaultIdentity is the rotating identity of the service name in the trust
+// domain td, signed by the role env.role (its {service} replaced by name)
+// of the Vault PKI mount, with the common name cn if set.
+func vaultIdentity(ctx context.Context, env meshEnv, td spiffeid.TrustDomain, mount, name, cn string, logger *slog.Logger) (*certs.Rotator, error) {
+	role := strings.ReplaceAll(env.role, "{service}", name)
+	src, err := vault.New(ctx, vault.Config{
+		Service: name, TrustDomain: td, Datacenter: env.datacenter, Address: env.vaultAddr,
+		Auth: vault.Token(env.vaultToken), Mount: mount, Role: role, CommonName: cn, AllowHTTP: env.allowHTTP,
+	}, certs.WithLogger(logger))
+	if err != nil {
+		return nil, fmt.Errorf("yelb: %s: identity from Vault (mount %s, role %s): %w", name, mount, role, err)
+	}
+	return src, nil
+}
+
 func cmpOr(d, def time.Duration) time.Duration {
 	if d > 0 {
 		return d
@@ -226,8 +241,11 @@ func runMesh(ctx context.Context, out io.Writer, cfg meshConfig) error {
 	name, cn := map[string]string{"gateway": gatewayName, "ui": uiName, "appserver": appName}[cfg.Mode], ""
 	if name == appName {
 		cn = appName // the database user
-		if cfg.Postgres == "" || cfg.Redis == "" {
-			return errors.New("yelb: appserver: -postgres and -redis are required")
+		if cfg.Postgres == "" || cfg.Redis == "" || cfg.DBPKI == "" {
+			return errors.New("yelb: appserver: -postgres, -redis and -db-pki are required")
+		}
+		if _, _, err := parseTDMount(cfg.DBPKI); err != nil {
+			return fmt.Errorf("yelb: appserver: -db-pki %q: %w", cfg.DBPKI, err)
 		}
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -273,7 +291,12 @@ func runMesh(ctx context.Context, out io.Writer, cfg meshConfig) error {
 		}
 		fmt.Fprintf(out, "yelb: ui %s serving on %s\n", ms.svc.ID(), srv.Addr())
 	case "appserver":
-		tc := storeTLS(ms.src)
+		db, err := newDBIdentity(sctx, env, cfg.DBPKI, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		tc := storeTLS(db)
 		votes, err := yelb.NewPostgres(cfg.Postgres, appName, tc)
 		if err != nil {
 			return err

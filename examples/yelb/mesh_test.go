@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelbtest"
+	"github.com/ztnlabs/ztn/internal/test/logtest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/internal/test/poll"
 	"github.com/ztnlabs/ztn/ztnet"
@@ -59,8 +62,8 @@ func get(ctx context.Context, url string) error {
 // browser votes; kill -9 of one of two app servers under load fails no
 // request.
 func TestMesh(t *testing.T) {
-	f := newMeshFixture(t)
-	top := t // the processes live as long as the test, not a subtest
+	f := newMeshFixture(t, 20*time.Second) // the app server's certificates for the databases rotate under way
+	top := t                               // the processes live as long as the test, not a subtest
 	app1 := f.startAppServer(t, "appserver-1")
 	f.startFront(t)
 	f.waitAnswers(t, "/api/hostname")
@@ -110,6 +113,10 @@ func TestMesh(t *testing.T) {
 		yelbtest.Expect(t, gw, "/api/chipotle", 200, "3")
 		yelbtest.Expect(t, gw, "/api/getvotes", 200, yelbtest.VotesJSON(2, 2, 4, 3))
 	})
+
+	t.Run("db-rotation", func(t *testing.T) { f.dbRotation(t) })
+
+	t.Run("in-process", func(t *testing.T) { f.inProcessAppServer(t) })
 
 	t.Run("refusals", func(t *testing.T) { f.refusals(t) })
 
@@ -193,8 +200,10 @@ func atoi(t *testing.T, s string) int {
 // refusals: services without an intention are refused by the app server at
 // the handshake, with the reason — another service of the ui's trust domain,
 // the gateway, a service of the app server's own trust domain; Postgres and
-// Redis refuse a certificate of the other trust domain's CA, or none, and
-// Postgres one of its own CA for another user.
+// Redis admit the app server's certificate of the databases' PKI and refuse
+// a certificate of the other trust domain's CA, none, another back-end
+// service's, and the app server's own mesh certificate; only the app
+// server's token of the databases' PKI gets a certificate there.
 func (f *meshFixture) refusals(t *testing.T) {
 	ctx := poll.Context(t, time.Minute)
 	logger := slog.New(slog.DiscardHandler)
@@ -237,51 +246,190 @@ func (f *meshFixture) refusals(t *testing.T) {
 		t.Logf("refused: %v", err)
 	}
 
-	// The stores.
-	// Each client trusts the stores' CA, so that the refusal is the
-	// server's.
+	// Only the app server's policy of the databases' PKI signs its
+	// certificate there: not another back-end service's policy, nor its
+	// own of the mesh's PKI.
+	for _, tc := range []struct{ name, token string }{
+		{"another back-end service's token", f.token(t, f.back, "intruder-b")},
+		{"the app server's token for the mesh only", f.token(t, f.back, appName)},
+	} {
+		env := meshEnv{vaultAddr: f.vault.HTTPAddr(), vaultToken: tc.token, role: "{service}", datacenter: "dc1"}
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		id, err := newDBIdentity(tctx, env, f.db.td.Name()+"@"+f.db.mount, logger)
+		cancel()
+		if err == nil {
+			id.Close()
+			t.Errorf("%s got a certificate of the databases' PKI", tc.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s: %v; want Vault's permission denied", tc.name, err)
+		}
+		t.Logf("%s refused: %v", tc.name, err)
+	}
+
+	// The stores admit the app server's certificate of the databases' PKI,
+	// and nothing else: not even its own certificate of the back end's mesh
+	// PKI, with the database user as common name. Each client trusts the
+	// stores' CA, so that a refusal is the server's.
 	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(f.rootPEM(t, f.back))
+	roots.AppendCertsFromPEM(f.rootPEM(t, f.db))
 	noCert := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: roots}
-	presenting := func(ms *meshService) *tls.Config {
+	presenting := func(id identity) *tls.Config {
 		c := noCert.Clone()
-		c.GetClientCertificate = storeTLS(ms.src).GetClientCertificate
+		c.GetClientCertificate = storeTLS(id).GetClientCertificate
 		return c
 	}
 	for _, tc := range []struct {
-		name string
-		tc   *tls.Config
+		name     string
+		tc       *tls.Config
+		admitted bool
 	}{
-		{"a certificate of the other trust domain", presenting(intruderA)},
-		{"no certificate", noCert},
-		{"a certificate of the app server's trust domain for another user", presenting(intruderB)},
+		{"the app server's certificate of the databases' PKI", presenting(f.dbIdentity(ctx, t)), true},
+		{"a certificate of the other trust domain", presenting(intruderA.src), false},
+		{"no certificate", noCert, false},
+		{"another back-end service's certificate", presenting(intruderB.src), false},
+		{"the app server's mesh certificate", presenting(f.backService(ctx, t, appName).src), false},
 	} {
 		pg, err := yelb.NewPostgres(f.pg.Addr, appName, tc.tc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = pg.Ping(ctx)
-		pg.Close()
-		if err == nil {
-			t.Errorf("postgres accepted %s", tc.name)
-		} else {
-			t.Logf("postgres refused %s: %v", tc.name, err)
-		}
-		if tc.name == "a certificate of the app server's trust domain for another user" {
-			continue // Redis 7 has no users per certificate: its CA is the bar
-		}
 		rd, err := yelb.NewRedis(f.rd.Addr, tc.tc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = rd.Ping(ctx)
+		for _, s := range []struct {
+			name string
+			ping func(context.Context) error
+		}{{"postgres", pg.Ping}, {"redis", rd.Ping}} {
+			switch err := s.ping(ctx); {
+			case tc.admitted && err != nil:
+				t.Errorf("%s refused %s: %v", s.name, tc.name, err)
+			case !tc.admitted && err == nil:
+				t.Errorf("%s accepted %s", s.name, tc.name)
+			case !tc.admitted:
+				t.Logf("%s refused %s: %v", s.name, tc.name, err)
+			}
+		}
+		pg.Close()
 		rd.Close()
-		if err == nil {
-			t.Errorf("redis accepted %s", tc.name)
-		} else {
-			t.Logf("redis refused %s: %v", tc.name, err)
+	}
+}
+
+// dbRotation: the app server's certificates for the databases live
+// f.dbLeafTTL; votes and page views keep working while they rotate, and after
+// every certificate it had shown Postgres has expired (Postgres and Redis
+// refuse an expired one), both servers restart, forcing new handshakes:
+// those present new certificates (serials read in Postgres's pg_stat_ssl),
+// and votes and page views still work.
+func (f *meshFixture) dbRotation(t *testing.T) {
+	if f.dbLeafTTL == 0 || f.dbLeafTTL > time.Minute {
+		t.Fatalf("the databases' leaves live %v: too long to wait for", f.dbLeafTTL)
+	}
+	gw := f.gateway
+	serials := func() map[string]bool {
+		t.Helper()
+		out := f.pg.Exec(`SELECT s.client_serial || ' ' || s.client_dn FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'yelb-appserver'`)
+		m := map[string]bool{}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if serial, dn, ok := strings.Cut(strings.TrimSpace(l), " "); ok {
+				if dn != "/CN="+appName && dn != "CN="+appName {
+					t.Errorf("the app server's connection to Postgres shows %q; want CN=%s", dn, appName)
+				}
+				m[serial] = true
+			}
+		}
+		return m
+	}
+	vote := atoi(t, yelbtest.Expect(t, gw, "/api/outback", 200, "").Body)
+	views := atoi(t, yelbtest.Expect(t, gw, "/api/pageviews", 200, "").Body)
+	before := serials()
+	if len(before) == 0 {
+		t.Fatal("no connection of yelb-appserver in pg_stat_ssl")
+	}
+	// Until every certificate shown so far has expired (each lives
+	// f.dbLeafTTL from its issuance, before now), a vote and a page view a
+	// second.
+	for end := time.Now().Add(f.dbLeafTTL + time.Second); time.Now().Before(end); time.Sleep(time.Second) {
+		vote++
+		views++
+		yelbtest.Expect(t, gw, "/api/outback", 200, fmt.Sprint(vote))
+		yelbtest.Expect(t, gw, "/api/pageviews", 200, fmt.Sprint(views))
+	}
+	f.pg.Restart()
+	f.rd.Restart()
+	f.waitAnswers(t, "/api/getvotes")
+	f.waitAnswers(t, "/api/getstats")
+	vote++
+	yelbtest.Expect(t, gw, "/api/outback", 200, fmt.Sprint(vote))
+	views = atoi(t, yelbtest.Expect(t, gw, "/api/pageviews", 200, "").Body)
+	yelbtest.Expect(t, gw, "/api/pageviews", 200, fmt.Sprint(views+1))
+	after := serials()
+	for s := range after {
+		if before[s] {
+			t.Errorf("after the restart Postgres sees certificate %s of before, which has expired", s)
 		}
 	}
+	if len(after) == 0 {
+		t.Error("no connection of yelb-appserver in pg_stat_ssl after the restart")
+	}
+	t.Logf("the app server's certificates for Postgres: %v before, %v after the restart", keys(before), keys(after))
+}
+
+// inProcessAppServer runs an app server in this process (runMesh), until
+// it answers page views through the gateway (Redis with its identity of the
+// databases' PKI), then stops it: runMesh returns, and TestMain's leak check
+// finds none of its goroutines (its two rotating identities closed).
+func (f *meshFixture) inProcessAppServer(t *testing.T) {
+	env := map[string]string{}
+	for _, kv := range f.envToken(f.back, f.token(t, f.back, appName, f.db.pki.Policies[appName])) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &logtest.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runMesh(ctx, out, meshConfig{Mode: "appserver", Addr: "127.0.0.1:0", Hostname: "appserver-3",
+			Postgres: f.pg.Addr, Redis: f.rd.Addr, Peer: f.front.peerFlag(), DBPKI: f.db.td.Name() + "@" + f.db.mount,
+			Getenv: func(k string) string { return env[k] }})
+	}()
+	poll.Eventually(t, 30*time.Second, func() error {
+		select {
+		case err := <-done:
+			t.Fatalf("runMesh: %v\n%s", err, out.String())
+		default:
+		}
+		b, err := getBody(context.Background(), f.gateway+"/api/getstats")
+		if err != nil || !strings.Contains(b, `"hostname":"appserver-3"`) {
+			return fmt.Errorf("getstats %q, %v; want an answer of appserver-3", b, err)
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("runMesh after its context ended: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("runMesh did not return after its context ended")
+	}
+	if got := out.String(); !strings.Contains(got, "yelb: appserver stopped") {
+		t.Errorf("runMesh printed %q; want it stopped", got)
+	}
+	httpClient.CloseIdleConnections()
+}
+
+func keys(m map[string]bool) []string {
+	var k []string
+	for s := range m {
+		k = append(k, s)
+	}
+	slices.Sort(k)
+	return k
 }
 
 // https: a gateway started with -https-role serves HTTPS (TLS 1.3) with a

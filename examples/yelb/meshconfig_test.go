@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -9,7 +11,8 @@ import (
 )
 
 // Mesh mode's settings: every missing one named at once; plain HTTP to
-// another machine refused unless allowed; a bad -peer explained.
+// another machine refused unless allowed; a bad -peer explained; an app
+// server without -db-pki, or with a bad one, refused before it starts.
 func TestMeshSettings(t *testing.T) {
 	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 	_, err := readMeshEnv(env(nil))
@@ -47,6 +50,16 @@ func TestMeshSettings(t *testing.T) {
 		if _, err := parsePeer(s); err == nil {
 			t.Errorf("-peer %q accepted", s)
 		}
+	}
+	for _, s := range []string{"", "-", "x.example", "not a td@pki-yelb-db"} {
+		err := runMesh(context.Background(), io.Discard, meshConfig{Mode: "appserver", Postgres: "127.0.0.1:1", Redis: "127.0.0.1:2",
+			DBPKI: s, Getenv: env(good)})
+		if err == nil || !strings.Contains(err.Error(), "-db-pki") {
+			t.Errorf("appserver with -db-pki %q: %v; want it refused, naming -db-pki", s, err)
+		}
+	}
+	if td, m, err := parseTDMount("db.example@pki-yelb-db/"); err != nil || td.Name() != "db.example" || m != "pki-yelb-db" {
+		t.Errorf("parseTDMount: %v %q, %v", td, m, err)
 	}
 	if p, err := parsePeer("frontend=frontend.example@pki-frontend/"); err != nil || p.Name != "frontend" || p.TD.Name() != "frontend.example" || p.Mount != "pki-frontend" {
 		t.Errorf("parsePeer: %+v, %v", p, err)

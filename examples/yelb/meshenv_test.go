@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/pem"
+	"log/slog"
 	"net/url"
 	"regexp"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/certs/vault"
 	"github.com/ztnlabs/ztn/examples/yelb/internal/yelb"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
@@ -34,25 +36,31 @@ func (d *domain) peerFlag() string { return d.peer + "=" + d.td.Name() + "@" + d
 
 // meshFixture is Yelb's mesh mode as its README sets it up: Consul, Vault
 // with two PKI mounts (trust domain frontend.test for the gateway and the
-// ui, backend.test for the app servers), Postgres and Redis with server
-// certificates from the back end's PKI that trust its clients only, the
-// intentions, and the command built.
+// ui, backend.test for the app servers) and a third for the databases
+// (db.backend.test, the app server's role only, its leaves living dbLeafTTL
+// if not 0, else Vault's default, an hour),
+// Postgres and Redis with server certificates from the databases' PKI that
+// trust its clients only, the intentions, and the command built.
 type meshFixture struct {
-	consul  *testenv.ConsulServer
-	vault   *testenv.VaultServer
-	root    *vaultapi.Client
-	cc      *consul.Client
-	front   *domain
-	back    *domain
-	pg      *testenv.PostgresServer
-	rd      *testenv.RedisServer
-	bin     string
-	gateway string // the gateway's URL, without the final slash
+	consul *testenv.ConsulServer
+	vault  *testenv.VaultServer
+	root   *vaultapi.Client
+	cc     *consul.Client
+	front  *domain
+	back   *domain
+	db     *domain
+	pg     *testenv.PostgresServer
+	rd     *testenv.RedisServer
+	bin    string
+	// dbLeafTTL is the lifetime of the app server's certificates for the
+	// databases (0: an hour).
+	dbLeafTTL time.Duration
+	gateway   string // the gateway's URL, without the final slash
 }
 
-func newMeshFixture(t *testing.T) *meshFixture {
+func newMeshFixture(t *testing.T, dbLeafTTL time.Duration) *meshFixture {
 	t.Helper()
-	f := &meshFixture{consul: testenv.Consul(t), vault: testenv.Vault(t)}
+	f := &meshFixture{consul: testenv.Consul(t), vault: testenv.Vault(t), dbLeafTTL: dbLeafTTL}
 	requireStores(t)
 	ctx := poll.Context(t, 2*time.Minute)
 	cfg := vaultapi.DefaultConfig()
@@ -65,17 +73,20 @@ func newMeshFixture(t *testing.T) *meshFixture {
 	f.root = root
 	f.front = &domain{td: spiffeid.RequireTrustDomainFromString("frontend.test"), mount: "pki-frontend", peer: "frontend"}
 	f.back = &domain{td: spiffeid.RequireTrustDomainFromString("backend.test"), mount: "pki-backend", peer: "backend"}
+	f.db = &domain{td: spiffeid.RequireTrustDomainFromString("db.backend.test"), mount: "pki-yelb-db", peer: "yelb-db"}
 	for _, d := range []struct {
 		*domain
 		services []string
 		cn       bool
+		leafTTL  time.Duration
 	}{
-		{f.front, []string{gatewayName, uiName, "intruder-a"}, false},
-		{f.back, []string{appName, "intruder-b"}, true},
+		{f.front, []string{gatewayName, uiName, "intruder-a"}, false, 0},
+		{f.back, []string{appName, "intruder-b"}, true, 0},
+		{f.db, []string{appName}, true, dbLeafTTL},
 	} {
 		d.pki, err = vault.Bootstrap(ctx, root, vault.BootstrapConfig{
 			Mount: d.mount, TrustDomain: d.td, Services: d.services, CommonNames: d.cn,
-			PolicyPrefix: "ztn-" + d.peer + "-",
+			PolicyPrefix: "ztn-" + d.peer + "-", LeafTTL: d.leafTTL,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -91,11 +102,11 @@ func newMeshFixture(t *testing.T) *meshFixture {
 }
 
 // storeServerTLS issues the Postgres and Redis server certificate (for
-// 127.0.0.1) from the back end's PKI, with a role of its own, and trusts
-// the back end's root only.
+// 127.0.0.1) from the databases' PKI, with a role of its own, and trusts
+// the databases' root only.
 func (f *meshFixture) storeServerTLS(t *testing.T) testenv.ServerTLS {
 	t.Helper()
-	m := f.back.mount
+	m := f.db.mount
 	if _, err := f.root.Logical().Write(m+"/roles/yelb-stores", map[string]any{
 		"allow_ip_sans": true, "allow_any_name": false, "allow_localhost": false, "allowed_domains": []string{}, "require_cn": false,
 		"server_flag": true, "client_flag": false, "key_type": "ec", "key_bits": 256, "no_store": true, "ttl": "24h",
@@ -112,7 +123,7 @@ func (f *meshFixture) storeServerTLS(t *testing.T) testenv.ServerTLS {
 	return testenv.ServerTLS{
 		Cert:      []byte(cert + "\n" + issuing + "\n"),
 		Key:       []byte(key + "\n"),
-		ClientCAs: f.rootPEM(t, f.back),
+		ClientCAs: f.rootPEM(t, f.db),
 	}
 }
 
@@ -184,11 +195,14 @@ func (f *meshFixture) token(t *testing.T, d *domain, service string, extra ...st
 
 var serving = regexp.MustCompile(`^yelb: \S+ spiffe://\S+ (?:\(\S+\) )?serving on (\S+)$`)
 
-// startAppServer starts an app server process answering as hostname.
+// startAppServer starts an app server process answering as hostname, its
+// token holding its policies of the back end's PKI and of the databases'.
 func (f *meshFixture) startAppServer(t *testing.T, hostname string) *proctest.Process {
 	t.Helper()
-	p := proctest.Start(t, hostname, f.bin, f.env(t, f.back, appName), "-mode", "appserver", "-addr", "127.0.0.1:0",
-		"-hostname", hostname, "-postgres", f.pg.Addr, "-redis", f.rd.Addr, "-peer", f.front.peerFlag())
+	env := f.envToken(f.back, f.token(t, f.back, appName, f.db.pki.Policies[appName]))
+	p := proctest.Start(t, hostname, f.bin, env, "-mode", "appserver", "-addr", "127.0.0.1:0",
+		"-hostname", hostname, "-postgres", f.pg.Addr, "-redis", f.rd.Addr, "-peer", f.front.peerFlag(),
+		"-db-pki", f.db.td.Name()+"@"+f.db.mount)
 	p.Addr = serving.FindStringSubmatch(p.WaitLine(t, serving, time.Minute))[1]
 	return p
 }
@@ -235,4 +249,18 @@ func (f *meshFixture) startHTTPSGateway(t *testing.T) (string, *proctest.Process
 		"-mode", "gateway", "-addr", "127.0.0.1:0", "-https-role", "yelb-web")
 	open := regexp.MustCompile(`^yelb: gateway \S+: open (https://\S+)/$`)
 	return open.FindStringSubmatch(p.WaitLine(t, open, time.Minute))[1], p
+}
+
+// dbIdentity is the app server's identity for the databases, as its process
+// gets it (newDBIdentity), with a token of its policy of the databases' PKI
+// only.
+func (f *meshFixture) dbIdentity(ctx context.Context, t *testing.T) *certs.Rotator {
+	t.Helper()
+	env := meshEnv{vaultAddr: f.vault.HTTPAddr(), vaultToken: f.token(t, f.db, appName), role: "{service}", datacenter: "dc1"}
+	id, err := newDBIdentity(ctx, env, f.db.td.Name()+"@"+f.db.mount, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = id.Close() })
+	return id
 }

@@ -26,23 +26,25 @@ import (
 // process, on a real Consul, Vault, Postgres and Redis): curl doing the
 // spec's calls through the gateway, in plain HTTP and in HTTPS with the
 // Vault-issued certificate (TLS 1.3; TLS 1.2 refused); psql and redis-cli
-// refused without a client certificate or with one of another CA, and
-// admitted with the app server's Vault-issued one (so the servers enforce
-// it, not only our Go client); openssl s_client refused by the app server's
+// refused without a client certificate, with one of another CA, with
+// another back-end service's or the app server's own of the back end's
+// mesh PKI, and admitted with the app server's one of the databases' PKI
+// (so the servers enforce it, not only our Go client; Redis logs each
+// refusal's reason); openssl s_client refused by the app server's
 // ztn port without a client certificate.
 func TestMeshOutsidePeers(t *testing.T) {
 	p := programs{
 		curl: testenv.Program(t, "curl", "curl"), psql: testenv.Program(t, "psql", "postgresql-client"),
 		redisCLI: testenv.Program(t, "redis-cli", "redis-tools"), openssl: testenv.Program(t, "openssl", "openssl"),
 	}
-	f := newMeshFixture(t)
+	f := newMeshFixture(t, 0)
 	app := f.startAppServer(t, "appserver-1")
 	f.startFront(t)
 	f.waitAnswers(t, "/api/hostname")
 	httpsBase, httpsGW := f.startHTTPSGateway(t)
 	dir := t.TempDir()
 	frontCA := writeFile(t, dir, "front-ca.pem", f.rootPEM(t, f.front))
-	backCA := writeFile(t, dir, "back-ca.pem", f.rootPEM(t, f.back))
+	dbCA := writeFile(t, dir, "db-ca.pem", f.rootPEM(t, f.db))
 
 	t.Run("curl", func(t *testing.T) {
 		gw := f.gateway
@@ -88,10 +90,12 @@ func TestMeshOutsidePeers(t *testing.T) {
 
 	t.Run("stores", func(t *testing.T) {
 		ctx := poll.Context(t, time.Minute)
-		// The app server's certificate, as its process gets it from Vault.
-		ms := f.backService(ctx, t, appName)
-		appCert, appKey := certstest.SVIDFiles(t, ms.src, dir, "appserver")
-		// One of the back end's PKI for another service.
+		// The app server's certificate for the databases, as its process
+		// gets it from Vault.
+		appCert, appKey := certstest.SVIDFiles(t, f.dbIdentity(ctx, t), dir, "appserver")
+		// Its certificate of the back end's mesh PKI, and one of that PKI
+		// for another service.
+		meshCert, meshKey := certstest.SVIDFiles(t, f.backService(ctx, t, appName).src, dir, "appserver-mesh")
 		otherCert, otherKey := certstest.SVIDFiles(t, f.backService(ctx, t, "intruder-b").src, dir, "intruder-b")
 		// One of another CA, for the right user.
 		outsider := testenv.NewTestCA(t, "outsider CA")
@@ -121,9 +125,10 @@ func TestMeshOutsidePeers(t *testing.T) {
 			{"the app server's Vault certificate", appCert, appKey, ""},
 			{"no certificate", none, none, "certificate"},
 			{"a certificate of another CA", outCert, outKey, "unknown ca"},
-			{"another service's certificate of the same PKI", otherCert, otherKey, `certificate authentication failed for user "yelb-appserver"`},
+			{"another back-end service's certificate", otherCert, otherKey, "unknown ca"},
+			{"the app server's mesh certificate", meshCert, meshKey, "unknown ca"},
 		} {
-			code, out := p.psqlRun(t, f.pg.Addr, backCA, tc.cert, tc.key, rows)
+			code, out := p.psqlRun(t, f.pg.Addr, dbCA, tc.cert, tc.key, rows)
 			switch {
 			case tc.refusal == "" && (code != 0 || out != strings.Join(want, "\n")+"\n"):
 				t.Errorf("psql with %s: exit %d, %q; want the rows %q", tc.name, code, out, want)
@@ -134,17 +139,31 @@ func TestMeshOutsidePeers(t *testing.T) {
 			}
 		}
 
-		// Redis: the page views the gateway counted, read with redis-cli.
+		// Redis: the page views the gateway counted, read with redis-cli;
+		// each refusal's reason in Redis's log.
 		n := p.curlExpect(t, 200, "", f.gateway+"/api/pageviews")
+		const verify = "Error accepting a client connection: error:0A000086:SSL routines::certificate verify failed"
 		for _, tc := range []struct {
 			name, cert, key string
 			admitted        bool
+			logs            string
 		}{
-			{"the app server's Vault certificate", appCert, appKey, true},
-			{"no certificate", "", "", false},
-			{"a certificate of another CA", outCert, outKey, false},
+			{"the app server's Vault certificate", appCert, appKey, true, ""},
+			{"no certificate", "", "", false, "Error accepting a client connection: error:0A0000C7:SSL routines::peer did not return a certificate"},
+			{"a certificate of another CA", outCert, outKey, false, verify},
+			{"another back-end service's certificate", otherCert, otherKey, false, verify},
+			{"the app server's mesh certificate", meshCert, meshKey, false, verify},
 		} {
-			code, out := p.redisCLIRun(t, f.rd.Addr, backCA, tc.cert, tc.key, "GET", "pageviews")
+			logged := len(readLog(t, f.rd.LogPath))
+			code, out := p.redisCLIRun(t, f.rd.Addr, dbCA, tc.cert, tc.key, "GET", "pageviews")
+			if tc.logs != "" {
+				poll.Eventually(t, 10*time.Second, func() error {
+					if !strings.Contains(readLog(t, f.rd.LogPath)[logged:], tc.logs) {
+						return fmt.Errorf("redis-cli with %s: no %q in Redis's log", tc.name, tc.logs)
+					}
+					return nil
+				})
+			}
 			switch {
 			case tc.admitted && (code != 0 || out != n+"\n"):
 				t.Errorf("redis-cli with %s: exit %d, %q; want %s", tc.name, code, out, n)
@@ -314,6 +333,16 @@ func writeFile(t *testing.T, dir, name string, b []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// readLog is the log file at path.
+func readLog(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func lastLine(s string) string {
