@@ -7,13 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
-
 	"github.com/ztnlabs/ztn/certs"
 	"github.com/ztnlabs/ztn/examples/chat/internal/store"
 	"github.com/ztnlabs/ztn/internal/test/certstest"
 	"github.com/ztnlabs/ztn/internal/test/meshtest"
 	"github.com/ztnlabs/ztn/internal/test/testenv"
+	"github.com/ztnlabs/ztn/ztnet/ztntest"
 )
 
 // TestGRPCurl: grpcurl, a gRPC client nobody here wrote, calls chat-store
@@ -24,13 +23,13 @@ import (
 // with a certificate of another CA, or none, the handshake fails.
 func TestGRPCurl(t *testing.T) {
 	grpcurl := testenv.Tool(t, "grpcurl")
-	m, mem := meshtest.Dev(t), store.NewMemory()
+	m, mem := ztntest.NewMesh(t), store.NewMemory()
 	addr := startStore(t, m, mem)
-	other, err := certs.NewDevCA(spiffeid.RequireTrustDomainFromString(meshtest.TrustDomain))
+	other, err := certs.NewDevCA(m.Dev().CA().TrustDomain())
 	if err != nil {
 		t.Fatal(err)
 	}
-	asWeb, asBot, asStranger := svidFiles(t, m.CA(), svcWeb), svidFiles(t, m.CA(), svcBot), svidFiles(t, other, svcWeb)
+	asWeb, asBot, asStranger := svidFiles(t, m.Dev().CA(), svcWeb), svidFiles(t, m.Dev().CA(), svcBot), svidFiles(t, other, svcWeb)
 
 	call := func(cert []string, method, data string) (string, error) {
 		t.Helper()
@@ -55,7 +54,7 @@ func TestGRPCurl(t *testing.T) {
 	}
 	// chat-bot's intention lists its RPCs; FindUsers is not one of them.
 	out, err = call(asBot, "FindUsers", `{"limit":10}`)
-	if err == nil || !strings.Contains(out, "Code: PermissionDenied") || !strings.Contains(out, "spiffe://ztn.test/ns/default/dc/dc1/svc/chat-bot") ||
+	if err == nil || !strings.Contains(out, "Code: PermissionDenied") || !strings.Contains(out, "spiffe://"+m.Dev().CA().TrustDomain().Name()+"/ns/default/dc/dc1/svc/chat-bot") ||
 		!strings.Contains(out, "intention chat-bot → chat-store") || strings.Contains(out, "ann@example.com") {
 		t.Fatalf("FindUsers as chat-bot: %v\n%s\nwant PermissionDenied naming the intention", err, out)
 	}

@@ -16,8 +16,7 @@ import (
 	"github.com/ztnlabs/ztn/examples/chat/internal/store"
 	"github.com/ztnlabs/ztn/examples/chat/internal/storegrpc"
 	"github.com/ztnlabs/ztn/grpcztn"
-	"github.com/ztnlabs/ztn/internal/test/meshtest"
-	"github.com/ztnlabs/ztn/ztnet"
+	"github.com/ztnlabs/ztn/ztnet/ztntest"
 )
 
 // TestBotPostsAsBotOnly: chat-store, on the dev mesh under config/'s intentions,
@@ -25,7 +24,7 @@ import (
 // user, and lets nobody else post as the bot; each refusal says why.
 func TestBotPostsAsBotOnly(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first: runs after the mesh closes
-	m, mem := meshtest.Dev(t), store.NewMemory()
+	m, mem := ztntest.NewMesh(t), store.NewMemory()
 	ann, err := mem.CreateUser(t.Context(), store.NewUser{Email: "ann@example.com", PasswordHash: "$2a$hash"})
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +32,7 @@ func TestBotPostsAsBotOnly(t *testing.T) {
 	startStore(t, m, mem)
 
 	client := func(name string) *storegrpc.Client {
-		cc, err := grpcztn.NewClient(meshtest.Service(t, m, name), svcStore)
+		cc, err := grpcztn.NewClient(m.Service(name), svcStore)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,17 +95,15 @@ func TestBotPostsAsBotOnly(t *testing.T) {
 // startStore serves st as chat-store (serveStore: the bot guard, gRPC over
 // ztn) on the dev mesh m, under config/'s intentions, until the test
 // ends, and returns its address.
-func startStore(t *testing.T, m *ztnet.Dev, st store.Store) string {
+func startStore(t *testing.T, m *ztntest.Mesh, st store.Store) string {
 	t.Helper()
 	entries, err := intentions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Policy().Set(entries...); err != nil {
-		t.Fatal(err)
-	}
+	m.SetIntentions(entries...)
 	rc := roleConfig{out: io.Discard, logger: slog.New(slog.DiscardHandler), addr: "127.0.0.1:0"}
-	storeSvc := meshtest.Service(t, m, svcStore)
+	storeSvc := m.Service(svcStore)
 	addr := make(chan net.Addr, 1)
 	rc.listening = func(_ string, a net.Addr) { addr <- a }
 	ctx, stop := context.WithCancel(context.Background())
