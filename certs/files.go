@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -20,7 +19,6 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/ztnlabs/ztn/internal/certsx"
-	"github.com/ztnlabs/ztn/internal/notify"
 )
 
 // DefaultFilesPollInterval is how often a Files source checks its files for
@@ -90,15 +88,8 @@ type FilesConfig struct {
 // logs are those of a Rotator (see the package documentation). A Files is
 // safe for concurrent use.
 type Files struct {
-	cfg     FilesConfig
-	rc      config
-	metrics *certsx.Metrics
-	changed notify.Broadcast
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-
-	closeOnce sync.Once
-	closeErr  error
+	cfg FilesConfig
+	rc  config
 
 	state              // mu also guards id and bundle; lastErr is of the last load attempt
 	id     spiffeid.ID // fixed by the first load
@@ -163,7 +154,7 @@ func NewFiles(ctx context.Context, cfg FilesConfig, opts ...Option) (*Files, err
 	f.warnKeyMode(keyMode)
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	f.cancel = cancel
+	f.cancel, f.made = cancel, true
 	f.wg.Go(func() { f.poll(bg) })
 	return f, nil
 }
@@ -171,21 +162,13 @@ func NewFiles(ctx context.Context, cfg FilesConfig, opts ...Option) (*Files, err
 // GetX509SVID returns the current SVID, or an error if its leaf has expired
 // (or is not valid yet) or the source is closed. It implements
 // x509svid.Source.
-func (f *Files) GetX509SVID() (*x509svid.SVID, error) {
-	if f.cancel == nil {
-		return nil, errNotNew("Files", "NewFiles")
-	}
-	return f.currentSVID("certs: files: ")
-}
+func (f *Files) GetX509SVID() (*x509svid.SVID, error) { return f.currentSVID(filesKind) }
 
 // GetX509BundleForTrustDomain returns the bundle of td, which must be the
 // SVID's trust domain. It implements x509bundle.Source. The returned bundle
 // must not be modified.
 func (f *Files) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
-	if f.cancel == nil {
-		return nil, errNotNew("Files", "NewFiles")
-	}
-	return f.currentBundle(td, "certs: files: ", func() *x509bundle.Bundle {
+	return f.currentBundle(td, filesKind, func() *x509bundle.Bundle {
 		if td != f.bundle.TrustDomain() {
 			return nil
 		}
@@ -201,21 +184,7 @@ func (f *Files) Changed() <-chan struct{} {
 
 // Close stops polling and wakes the watchers. Afterwards the getters return
 // ErrClosed. Close is idempotent.
-func (f *Files) Close() error {
-	if f.cancel == nil {
-		return errNotNew("Files", "NewFiles")
-	}
-	f.closeOnce.Do(func() {
-		f.mu.Lock()
-		f.closed = true
-		f.mu.Unlock()
-		f.cancel()
-		f.wg.Wait()
-		f.closeErr = f.metrics.Close()
-		f.changed.Notify()
-	})
-	return f.closeErr
-}
+func (f *Files) Close() error { return f.close(filesKind) }
 
 // poll reloads the files every PollInterval until ctx is done.
 func (f *Files) poll(ctx context.Context) {

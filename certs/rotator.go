@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -14,7 +13,6 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/ztnlabs/ztn/internal/certsx"
-	"github.com/ztnlabs/ztn/internal/notify"
 )
 
 // Rotator is a Source that keeps an SVID from an Issuer fresh.
@@ -35,16 +33,9 @@ import (
 // Changed (Watcher) is closed on every SVID rotation, bundle change and on
 // Close. A Rotator is safe for concurrent use.
 type Rotator struct {
-	issuer  Issuer
-	cfg     config
-	metrics *certsx.Metrics
-	changed notify.Broadcast
-	wake    chan struct{} // capacity 1: the schedule moved earlier
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-
-	closeOnce sync.Once
-	closeErr  error
+	issuer Issuer
+	cfg    config
+	wake   chan struct{} // capacity 1: the schedule moved earlier
 
 	state   // mu also guards the fields below; lastErr is of the last issuance
 	keepers map[spiffeid.TrustDomain]*rootKeeper
@@ -89,7 +80,7 @@ func NewRotator(ctx context.Context, issuer Issuer, opts ...Option) (*Rotator, e
 	r.install(time.Now(), id)
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.cancel = cancel
+	r.cancel, r.made = cancel, true
 	r.wg.Go(func() { r.run(bg) })
 	if w, ok := issuer.(BundleWatcher); ok {
 		r.wg.Go(func() { r.watchBundles(bg, w) })
@@ -100,20 +91,12 @@ func NewRotator(ctx context.Context, issuer Issuer, opts ...Option) (*Rotator, e
 // GetX509SVID returns the current SVID, or an error if its leaf has expired
 // (or is not valid yet) or the Rotator is closed. It implements
 // x509svid.Source.
-func (r *Rotator) GetX509SVID() (*x509svid.SVID, error) {
-	if r.cancel == nil {
-		return nil, errNotNew("Rotator", "NewRotator (or DevCA.Source, a backend's New)")
-	}
-	return r.currentSVID("certs: ")
-}
+func (r *Rotator) GetX509SVID() (*x509svid.SVID, error) { return r.currentSVID(rotatorKind) }
 
 // GetX509BundleForTrustDomain returns the current trust bundle of td. It
 // implements x509bundle.Source. The returned bundle must not be modified.
 func (r *Rotator) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
-	if r.cancel == nil {
-		return nil, errNotNew("Rotator", "NewRotator (or DevCA.Source, a backend's New)")
-	}
-	return r.currentBundle(td, "certs: ", func() *x509bundle.Bundle { return r.bundles[td] })
+	return r.currentBundle(td, rotatorKind, func() *x509bundle.Bundle { return r.bundles[td] })
 }
 
 // Changed returns a channel closed at the next SVID rotation, bundle change
@@ -126,7 +109,7 @@ func (r *Rotator) Changed() <-chan struct{} {
 // (0: now), e.g. after the CA changed; the normal schedule resumes after it.
 // It does not wait; watch Changed to see the result.
 func (r *Rotator) RenewSoon(maxDelay time.Duration) {
-	if r.cancel == nil {
+	if !r.made {
 		return // not made by NewRotator: nothing renews
 	}
 	at := time.Now().Add(certsx.Jitter(maxDelay))
@@ -143,21 +126,7 @@ func (r *Rotator) RenewSoon(maxDelay time.Duration) {
 
 // Close stops renewing, waits for the background goroutines to end and wakes
 // the watchers. Afterwards the getters return ErrClosed. Close is idempotent.
-func (r *Rotator) Close() error {
-	if r.cancel == nil {
-		return errNotNew("Rotator", "NewRotator (or DevCA.Source, a backend's New)")
-	}
-	r.closeOnce.Do(func() {
-		r.mu.Lock()
-		r.closed = true
-		r.mu.Unlock()
-		r.cancel()
-		r.wg.Wait()
-		r.closeErr = r.metrics.Close()
-		r.changed.Notify()
-	})
-	return r.closeErr
-}
+func (r *Rotator) Close() error { return r.close(rotatorKind) }
 
 // run is the renewal loop.
 func (r *Rotator) run(ctx context.Context) {
