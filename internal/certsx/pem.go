@@ -22,29 +22,23 @@ import (
 // combined cert+key file); any other block type, or bytes that are not PEM,
 // is an error. At least one certificate is required.
 func PEMCertificates(data []byte, skipKeys bool) ([]*x509.Certificate, error) {
-	rest := bytes.TrimSpace(data)
-	if len(rest) == 0 {
-		return nil, errors.New("empty")
-	}
 	var out []*x509.Certificate
-	for n := 1; len(rest) > 0; n++ {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return nil, fmt.Errorf("PEM block %d: not PEM", n)
-		}
-		rest = bytes.TrimSpace(rest)
+	err := eachPEMBlock(data, func(n int, b *pem.Block) error {
 		switch {
 		case b.Type == "CERTIFICATE":
 			c, err := x509.ParseCertificate(b.Bytes)
 			if err != nil {
-				return nil, fmt.Errorf("PEM block %d: %w", n, err)
+				return fmt.Errorf("PEM block %d: %w", n, err)
 			}
 			out = append(out, c)
 		case skipKeys && strings.HasSuffix(b.Type, "PRIVATE KEY"):
 		default:
-			return nil, fmt.Errorf("PEM block %d is a %q, want CERTIFICATE", n, b.Type)
+			return fmt.Errorf("PEM block %d is a %q, want CERTIFICATE", n, b.Type)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no CERTIFICATE PEM block")
@@ -58,40 +52,56 @@ func PEMCertificates(data []byte, skipKeys bool) ([]*x509.Certificate, error) {
 // cert+key file); any other block, a second key, an encrypted key or bytes
 // that are not PEM is an error.
 func PEMPrivateKey(data []byte, skipCerts bool) (crypto.Signer, error) {
-	rest := bytes.TrimSpace(data)
-	if len(rest) == 0 {
-		return nil, errors.New("empty")
-	}
 	var key crypto.Signer
-	for n := 1; len(rest) > 0; n++ {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return nil, fmt.Errorf("PEM block %d: not PEM", n)
-		}
-		rest = bytes.TrimSpace(rest)
+	err := eachPEMBlock(data, func(n int, b *pem.Block) error {
 		if skipCerts && b.Type == "CERTIFICATE" {
-			continue
+			return nil
 		}
 		if !strings.HasSuffix(b.Type, "PRIVATE KEY") {
-			return nil, fmt.Errorf("PEM block %d is a %q, want a private key", n, b.Type)
+			return fmt.Errorf("PEM block %d is a %q, want a private key", n, b.Type)
 		}
 		if key != nil {
-			return nil, fmt.Errorf("PEM block %d: a second private key", n)
+			return fmt.Errorf("PEM block %d: a second private key", n)
 		}
 		if _, encrypted := b.Headers["DEK-Info"]; encrypted || b.Type == "ENCRYPTED PRIVATE KEY" {
-			return nil, fmt.Errorf("PEM block %d: the private key is encrypted", n)
+			return fmt.Errorf("PEM block %d: the private key is encrypted", n)
 		}
 		k, err := parsePrivateKeyDER(b.Type, b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("PEM block %d (%s): %w", n, b.Type, err)
+			return fmt.Errorf("PEM block %d (%s): %w", n, b.Type, err)
 		}
 		key = k
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if key == nil {
 		return nil, errors.New("no private key PEM block")
 	}
 	return key, nil
+}
+
+// eachPEMBlock calls f with each PEM block of data and its number (from
+// 1), and stops at f's first error. Data that is empty, or has anything
+// but PEM blocks and white space, is an error.
+func eachPEMBlock(data []byte, f func(n int, b *pem.Block) error) error {
+	rest := bytes.TrimSpace(data)
+	if len(rest) == 0 {
+		return errors.New("empty")
+	}
+	for n := 1; len(rest) > 0; n++ {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return fmt.Errorf("PEM block %d: not PEM", n)
+		}
+		rest = bytes.TrimSpace(rest)
+		if err := f(n, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func parsePrivateKeyDER(typ string, der []byte) (crypto.Signer, error) {
