@@ -120,10 +120,8 @@ func (c *Catalog) Close() error {
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
-	if c.gauge != nil {
-		if err := c.gauge.Unregister(); err != nil {
-			return fmt.Errorf("consul: catalog: close: %w", err)
-		}
+	if err := unregister(c.gauge); err != nil {
+		return fmt.Errorf("consul: catalog: close: %w", err)
 	}
 	return nil
 }
@@ -277,10 +275,8 @@ func (c *Catalog) watching() []string {
 }
 
 func (c *Catalog) registerGauge() {
-	m := c.opts.meterProvider.Meter("github.com/ztnlabs/ztn/consul")
-	stale, err := m.Float64ObservableGauge("ztn.discovery.staleness",
-		metric.WithUnit("s"),
-		metric.WithDescription("How long the cached instances of a service have gone unconfirmed by Consul (0 while its watch is healthy)."))
+	m, stale, err := stalenessGauge(c.opts.meterProvider, "ztn.discovery.staleness",
+		"How long the cached instances of a service have gone unconfirmed by Consul (0 while its watch is healthy).")
 	if err != nil {
 		c.log.Warn("ztn.discovery gauges unavailable", "err", err)
 		return

@@ -252,19 +252,15 @@ func (c *Intentions) Close() error {
 	<-c.done
 	c.expired.Store(true)
 	c.changed.Notify()
-	if c.gauge != nil {
-		if err := c.gauge.Unregister(); err != nil {
-			return fmt.Errorf("consul: intentions %s: close: %w", c.dest, err)
-		}
+	if err := unregister(c.gauge); err != nil {
+		return fmt.Errorf("consul: intentions %s: close: %w", c.dest, err)
 	}
 	return nil
 }
 
 func (c *Intentions) registerGauge() {
-	m := c.opts.meterProvider.Meter("github.com/ztnlabs/ztn/consul")
-	g, err := m.Float64ObservableGauge("ztn.authz.staleness",
-		metric.WithUnit("s"),
-		metric.WithDescription("How long the intentions in force have gone unconfirmed by Consul (0 while in sync)."))
+	m, g, err := stalenessGauge(c.opts.meterProvider, "ztn.authz.staleness",
+		"How long the intentions in force have gone unconfirmed by Consul (0 while in sync).")
 	if err == nil {
 		attrs := metric.WithAttributes(attribute.String("service", c.dest.String()))
 		c.gauge, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
